@@ -1,0 +1,124 @@
+"""The user's configuration file: model aliases, UI preferences, key bindings.
+
+`$XDG_CONFIG_HOME/baton/config.toml` (or `BATON_CONFIG`). Keys never live here: a model that needs a
+key reads it from the environment (the provider's usual variable, or `api_key_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core import paths
+from core.spec.model import ModelSpec, WorkflowSpec
+
+BUILTIN_MODELS: dict[str, ModelSpec] = {
+    "fast": ModelSpec(model="mock/fast"),
+    "strong": ModelSpec(model="mock/strong"),
+}
+"""Aliases every workflow may use; the bundled offline model, so anything runs with no key."""
+
+
+class ConfigInvalid(Exception):
+    """The config file has a problem; the message is `file:line:col: message`."""
+
+
+@dataclass
+class Config:
+    """What the config file says (every part optional)."""
+
+    path: Path | None = None
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    ui: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    """`BATON_CONFIG`, else `$XDG_CONFIG_HOME/baton/config.toml`."""
+    env = os.environ.get("BATON_CONFIG")
+    return Path(env) if env else paths.config_dir() / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file; a missing file is an empty config."""
+    path = path or config_path()
+    if not path.exists():
+        return Config(path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigInvalid(f"{path}:1:1: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line, col = (match.group(1), match.group(2)) if match else ("1", "1")
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigInvalid(f"{path}:{line}:{col}: {message}") from None
+    models: dict[str, ModelSpec] = {}
+    for alias, value in (data.get("models") or {}).items():
+        raw = {"model": value} if isinstance(value, str) else value
+        if isinstance(raw, dict) and any(k in raw for k in ("api_key", "key", "secret")):
+            raise ConfigInvalid(
+                f"{path}:1:1: [models.{alias}] has a key: keys come from the environment (use api_key_env)"
+            )
+        try:
+            models[alias] = ModelSpec.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigInvalid(f"{path}:1:1: [models.{alias}] {where}: {first['msg']}") from None
+    ui = data.get("ui") or {}
+    keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+    return Config(path=path, models=models, ui=dict(ui), keys=keys)
+
+
+def resolve_models(
+    spec: WorkflowSpec, config: Config | None = None, overrides: dict[str, str] | None = None
+) -> dict[str, ModelSpec]:
+    """Aliases for a run: built-ins, then the workflow's, then the config file's, then `--model a=m`.
+
+    The config wins over the workflow so that a user can point a bundled workflow at a real model
+    without editing it. An override keeps the alias's other settings but drops offline-model scripting.
+    """
+    merged = dict(BUILTIN_MODELS)
+    merged.update(spec.models)
+    if config is not None:
+        merged.update(config.models)
+    for alias, model in (overrides or {}).items():
+        base = merged.get(alias)
+        merged[alias] = (
+            base.model_copy(update={"model": model, "mock": base.mock if model.startswith("mock/") else None})
+            if base
+            else ModelSpec(model=model)
+        )
+    return merged
+
+
+def known_aliases(config: Config | None = None) -> list[str]:
+    """Alias names a workflow may use without declaring them."""
+    return sorted(set(BUILTIN_MODELS) | set(config.models if config else {}))
+
+
+def save_ui_setting(key: str, value: str, path: Path | None = None) -> None:
+    """Remember a UI preference (the theme) in the config file, keeping everything else as written."""
+    path = path or config_path()
+    paths.private_dir(path.parent)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = f'{key} = "{value}"'
+    if re.search(r"^\[ui\]\s*$", text, re.M):
+        section = re.search(r"^\[ui\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+        assert section is not None
+        body = section.group(1)
+        if re.search(rf"^{re.escape(key)}\s*=", body, re.M):
+            body = re.sub(rf"^{re.escape(key)}\s*=.*$", line, body, count=1, flags=re.M)
+        else:
+            body = "\n" + line + body
+        text = text[: section.start(1)] + body + text[section.end(1) :]
+    else:
+        text = (text.rstrip() + "\n\n" if text.strip() else "") + f"[ui]\n{line}\n"
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,347 @@
+"""The LLM gateway: the only code that imports litellm, and only when a call or a forecast needs it.
+
+`import litellm` costs seconds, so `baton --help`, `validate` and every viewer stay clear of it. Before it
+loads we pin it offline and quiet (local price map, no `.env` loading, no hub downloads). Every call
+streams with litellm's own retries off: the runner's retry loop is the only one, so its timeline is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from core.llm.types import LLMRequest, LLMResult, ModelError, OnText
+from core.secrets import Redactor, default_redactor
+
+OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_MODE": "PRODUCTION",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "LITELLM_LOG": "ERROR",
+}
+DEFAULT_MAX_TOKENS = 1024
+
+
+class LiteLLMGateway:
+    """`LLMClient` over litellm, for every provider and the offline `mock/...` model."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self._lib: Any = None
+        self._lock = threading.Lock()
+        self._redact = redactor or default_redactor()
+        self._price_cache: dict[str, tuple[float, float] | None] = {}
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def lib(self) -> Any:
+        """litellm, loaded once, offline and quiet, with the offline provider registered."""
+        if self._lib is None:
+            with self._lock:
+                if self._lib is None:
+                    self._lib = _load()
+        return self._lib
+
+    async def warm_up(self) -> None:
+        """Load litellm in a thread so the first call does not stall the event loop."""
+        await asyncio.to_thread(self.lib)
+
+    @property
+    def offline(self) -> Any:
+        """The registered offline provider (its per-model call counters drive scripted faults)."""
+        self.lib()
+        return _OFFLINE[0]
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        request: LLMRequest,
+        on_text: OnText,
+        *,
+        first_token_s: float,
+        idle_s: float,
+        total_s: float | None = None,
+    ) -> LLMResult:
+        """Stream one call with watchdogs; raise `ModelError` classified for the resilience layer."""
+        lib = self.lib()
+        kwargs = self._kwargs(request)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        hard_deadline = started + total_s if total_s else None
+        ttft: float | None = None
+        parts: list[str] = []
+        usage: Any = None
+        response: Any = None
+        phase = "first"
+        try:
+            async with asyncio.timeout_at(_deadline(started + first_token_s, hard_deadline)) as watchdog:
+                response = await lib.acompletion(**kwargs)
+                async for chunk in response:
+                    choices = chunk.choices
+                    if choices:
+                        delta = choices[0].delta.content
+                        if delta:
+                            now = loop.time()
+                            if ttft is None:
+                                ttft = now - started
+                                phase = "idle"
+                            parts.append(delta)
+                            on_text(delta)
+                            watchdog.reschedule(_deadline(now + idle_s, hard_deadline))
+                    chunk_usage = getattr(chunk, "usage", None)
+                    if chunk_usage is not None:
+                        usage = chunk_usage
+        except TimeoutError:
+            await _close(response)
+            text = "".join(parts)
+            if hard_deadline is not None and loop.time() >= hard_deadline - 0.001:
+                message = f"call exceeded its total time limit of {total_s:g}s"
+            elif phase == "first":
+                message = f"no first token within {first_token_s:g}s"
+            else:
+                message = f"stream idle for {idle_s:g}s after {len(parts)} chunks"
+            raise ModelError("stall", message, partial=text, ttft_s=ttft) from None
+        except ModelError:
+            raise
+        except asyncio.CancelledError:
+            await _close(response)
+            raise
+        except Exception as exc:
+            await _close(response)
+            raise self._classify(exc, "".join(parts), ttft) from None
+        text = "".join(parts)
+        tokens_in, tokens_out = self._usage(lib, request, usage, text)
+        return LLMResult(
+            text=text,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=self.cost(request.model, tokens_in, tokens_out),
+            latency_s=loop.time() - started,
+            ttft_s=ttft,
+            model=request.model,
+        )
+
+    def _kwargs(self, request: LLMRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        if request.max_tokens is not None:
+            kwargs["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+        if request.api_key_env:
+            key = os.environ.get(request.api_key_env)
+            if key:
+                kwargs["api_key"] = key
+        if request.model.startswith("mock/"):
+            kwargs["mock"] = request.mock or {}
+        kwargs.update(request.params)
+        return kwargs
+
+    def _usage(self, lib: Any, request: LLMRequest, usage: Any, text: str) -> tuple[int, int]:
+        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+            return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+        prompt = int(lib.token_counter(model=request.model, messages=request.messages))
+        completion = int(lib.token_counter(model=request.model, text=text)) if text else 0
+        return prompt, completion
+
+    # --- prices ----------------------------------------------------------------------------------
+
+    def unit_prices(self, model: str) -> tuple[float, float] | None:
+        """(input, output) USD per token from litellm's price map; None when unknown."""
+        if model not in self._price_cache:
+            lib = self.lib()
+            try:
+                cin, _ = lib.cost_per_token(model=model, prompt_tokens=1_000_000, completion_tokens=0)
+                _, cout = lib.cost_per_token(model=model, prompt_tokens=0, completion_tokens=1_000_000)
+                self._price_cache[model] = (float(cin) / 1e6, float(cout) / 1e6)
+            except Exception:
+                self._price_cache[model] = None
+        return self._price_cache[model]
+
+    def price_known(self, model: str) -> bool:
+        """Does litellm know this model's price?"""
+        return self.unit_prices(model) is not None
+
+    def cost(self, model: str, tokens_in: int, tokens_out: int) -> float | None:
+        """USD for a call, or None when the price is unknown."""
+        prices = self.unit_prices(model)
+        if prices is None:
+            return None
+        return tokens_in * prices[0] + tokens_out * prices[1]
+
+    def count_tokens(self, request: LLMRequest) -> int:
+        """Prompt tokens of a request, by litellm's counter for that model."""
+        return int(self.lib().token_counter(model=request.model, messages=request.messages))
+
+    def forecast(self, request: LLMRequest) -> tuple[int, tuple[float, float] | None]:
+        """Prompt tokens and the cost range: all of the prompt, plus 0 … max_tokens of output."""
+        tokens = self.count_tokens(request)
+        prices = self.unit_prices(request.model)
+        if prices is None:
+            return tokens, None
+        max_out = request.max_tokens or DEFAULT_MAX_TOKENS
+        low = tokens * prices[0]
+        return tokens, (low, low + max_out * prices[1])
+
+    def context_window(self, model: str) -> int | None:
+        """Input token limit of a model, when litellm knows it."""
+        try:
+            info = self.lib().get_model_info(model)
+        except Exception:
+            return None
+        value = info.get("max_input_tokens") if isinstance(info, dict) else None
+        return int(value) if value else None
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    def _classify(self, exc: Exception, partial: str, ttft: float | None) -> ModelError:
+        lib = self.lib()
+        original = exc
+        mid_stream = isinstance(exc, lib.exceptions.MidStreamFallbackError)
+        if mid_stream and getattr(exc, "original_exception", None) is not None:
+            original = exc.original_exception
+        message = self._redact(_message(original))
+        status = getattr(original, "status_code", None)
+        retry_after = _retry_after(original)
+        checks: list[tuple[type[BaseException], str]] = [
+            (lib.ContextWindowExceededError, "context_window"),
+            (lib.ContentPolicyViolationError, "content_policy"),
+            (lib.AuthenticationError, "auth"),
+            (lib.PermissionDeniedError, "auth"),
+            (lib.NotFoundError, "not_found"),
+            (lib.RateLimitError, "rate_limit"),
+            (lib.BadRequestError, "bad_request"),
+            (lib.Timeout, "timeout"),
+            (lib.APIConnectionError, "connection"),
+        ]
+        category = "unknown"
+        for cls, name in checks:
+            if isinstance(original, cls):
+                category = name
+                break
+        else:
+            if isinstance(original, lib.InternalServerError) and "connection error" in message.lower():
+                category = "connection"
+            elif isinstance(original, lib.InternalServerError | lib.ServiceUnavailableError | lib.APIError):
+                category = "server"
+            elif mid_stream:
+                category = "cut"
+        if mid_stream and partial and category in ("connection", "server", "unknown"):
+            category = "cut"
+        return ModelError(
+            category,
+            message,
+            retry_after=retry_after,
+            partial=partial,
+            status=int(status) if isinstance(status, int) else None,
+            ttft_s=ttft,
+        )
+
+
+_OFFLINE: list[Any] = []
+
+
+def _load() -> Any:
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.set_verbose = False
+    litellm.drop_params = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from core.llm.offline_provider import OfflineProvider, register_prices
+
+    provider = OfflineProvider()
+    _OFFLINE[:] = [provider]
+    litellm.custom_provider_map = [
+        *[p for p in (litellm.custom_provider_map or []) if p.get("provider") != "mock"],
+        {"provider": "mock", "custom_handler": provider},
+    ]
+    _register_custom_providers(litellm)
+    register_prices()
+    return litellm
+
+
+def _register_custom_providers(litellm: Any) -> None:
+    try:
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    except Exception:  # older/newer litellm set custom providers up lazily on first call
+        pass
+
+
+def _deadline(candidate: float, hard: float | None) -> float:
+    return candidate if hard is None else min(candidate, hard)
+
+
+async def _close(response: Any) -> None:
+    if response is None:
+        return
+    for name in ("aclose", "close"):
+        closer = getattr(response, name, None)
+        if closer is None:
+            continue
+        try:
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            pass
+        return
+
+
+def _message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = str(text)
+    for prefix in ("litellm.", "MidStreamFallbackError: "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text[:2000]
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers: Any = getattr(exc, "litellm_response_headers", None)
+    if not headers:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except Exception:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return _http_date_delay(str(value))
+
+
+def _http_date_delay(value: str) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,263 @@
+"""The built-in offline model's behaviour, as pure functions (the litellm provider streams the plan).
+
+Text is deterministic: a hash of the model, the seed and the prompt picks words, so the same request gives
+the same reply, and different prompts differ. Structured requests (a JSON-schema `response_format`) get an
+object that satisfies the schema. `replies` script exact answers by regex; `faults` script failures by
+call number, so tests and demos can show retries, stalls and cut streams without a network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "unavailable",
+    "stall",
+    "stall_first",
+    "cut",
+    "auth",
+    "bad_request",
+    "not_found",
+    "context_window",
+    "content_policy",
+    "timeout",
+)
+
+_SENTENCES = (
+    "{T} is moving faster than most forecasts assumed, but the evidence is uneven.",
+    "The strongest results on {t} come from small pilots with careful measurement.",
+    "Costs fall when a cheap model handles routine cases and a strong model reasons about the hard ones.",
+    "Several teams report that {t} works best with explicit constraints and a human review before release.",
+    "Critics point out that benchmarks rarely match production workloads.",
+    "Independent replication of vendor claims about {t} is still scarce.",
+    "Hidden costs tend to appear in integration, data quality and operations.",
+    "A staged rollout with clear ownership and monitoring reduces the risk.",
+    "The open questions are durability, safety and long-term maintenance.",
+    "For most readers the practical takeaway is to start small and measure everything.",
+    "Three factors dominate: reliability, total cost and the time it takes to recover from failure.",
+    "Early adopters of {t} describe steady gains rather than a single breakthrough.",
+    "Regulation is lagging, which leaves room for both innovation and mistakes.",
+    "The trade-off between latency and quality shows up in every deployment of {t}.",
+    "Where the data is clean, results are consistent; where it is not, no model rescues them.",
+)
+_HEADINGS = ("Summary", "Key points", "Findings", "Overview", "Notes")
+_TOPIC_RE = re.compile(r"\b(?:on|about|of|for|regarding)\s+([^.?!:\n{}]{3,60})", re.IGNORECASE)
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
+_STOP = {"this", "that", "with", "from", "into", "about", "these", "those", "what", "which", "there", "their"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted failure: `kind` from FAULT_KINDS; `after_chunks` for stalls and cuts."""
+
+    kind: str
+    after_chunks: int = 0
+    retry_after: float | None = None
+    stall_s: float = 3600.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the offline model will stream for one call."""
+
+    chunks: list[str]
+    prompt_tokens: int
+    latency_s: float
+    interval_s: float
+    fault: Fault | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    behaviour: Mapping[str, Any],
+    call_index: int,
+    prompt_tokens: int,
+    response_format: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+) -> Plan:
+    """Decide the reply to call number `call_index` (1-based, per model) of this process."""
+    prompt = _prompt_text(messages)
+    user = _prompt_text([m for m in messages if m.get("role") == "user"][-1:]) or prompt
+    fault = _fault(behaviour.get("faults") or [], call_index, prompt)
+    scripted = _scripted(behaviour.get("replies") or [], prompt, call_index)
+    seed = f"{model}|{behaviour.get('seed', 0)}|{prompt}"
+    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
+    schema = _schema(response_format)
+    if scripted is not None:
+        text = scripted if isinstance(scripted, str) else json.dumps(scripted, ensure_ascii=False)
+        chunks = split_chunks(text)
+    elif schema is not None:
+        chunks = split_chunks(json.dumps(structured(schema, rng, user), ensure_ascii=False), size=6)
+    else:
+        lo = int(behaviour.get("min_tokens", 40))
+        hi = max(lo, int(behaviour.get("max_tokens", 120)))
+        if max_tokens:
+            hi = min(hi, max_tokens)
+            lo = min(lo, hi)
+        chunks = prose(user, rng, rng.randint(lo, hi))
+    tps = float(behaviour.get("tokens_per_s", 0.0) or 0.0)
+    return Plan(
+        chunks=chunks,
+        prompt_tokens=prompt_tokens,
+        latency_s=float(behaviour.get("latency_s", 0.0) or 0.0),
+        interval_s=(1.0 / tps) if tps > 0 else 0.0,
+        fault=fault,
+    )
+
+
+def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "\n".join(parts)
+
+
+def _scripted(replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int) -> Any:
+    for rule in replies:
+        nth = rule.get("call")
+        if nth is not None and int(nth) != call_index:
+            continue
+        pattern = rule.get("match")
+        if pattern is not None and not re.search(str(pattern), prompt, re.DOTALL):
+            continue
+        if "json" in rule:
+            return rule["json"]
+        return str(rule.get("text", ""))
+    return None
+
+
+def _fault(faults: Sequence[Mapping[str, Any]], call_index: int, prompt: str) -> Fault | None:
+    for rule in faults:
+        calls = rule.get("calls")
+        on_call = rule.get("on_call")
+        if on_call is not None and int(on_call) != call_index:
+            continue
+        if calls is not None and call_index not in [int(c) for c in calls]:
+            continue
+        pattern = rule.get("match")
+        if pattern is not None and not re.search(str(pattern), prompt, re.DOTALL):
+            continue
+        kind = str(rule.get("error", rule.get("kind", "server_error")))
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown offline fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        return Fault(
+            kind=kind,
+            after_chunks=int(rule.get("after_chunks", 0)),
+            retry_after=float(rule["retry_after"]) if rule.get("retry_after") is not None else None,
+            stall_s=float(rule.get("stall_s", 3600.0)),
+            message=str(rule.get("message", "")),
+        )
+    return None
+
+
+def _schema(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if not response_format:
+        return None
+    if response_format.get("type") == "json_schema":
+        inner = response_format.get("json_schema") or {}
+        schema = inner.get("schema") if isinstance(inner, Mapping) else None
+        return schema if isinstance(schema, Mapping) else {"type": "object"}
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    return None
+
+
+def structured(schema: Mapping[str, Any], rng: random.Random, prompt: str) -> Any:
+    """A value satisfying `schema` (the subset baton generates), chosen deterministically by `rng`."""
+    typ = schema.get("type")
+    if "enum" in schema:
+        return rng.choice(list(schema["enum"]))
+    if typ == "object":
+        props = schema.get("properties") or {}
+        return {name: _field_value(name, sub, rng, prompt) for name, sub in props.items()}
+    if typ == "array":
+        items = schema.get("items") or {}
+        if "enum" in items:
+            values = list(items["enum"])
+            count = rng.randint(1, max(1, len(values)))
+            return sorted(rng.sample(values, count), key=values.index)
+        return [structured(items, rng, prompt) for _ in range(rng.randint(1, 3))]
+    if typ == "string":
+        return "".join(prose(prompt, rng, rng.randint(8, 20), heading=False)).strip()
+    if typ == "integer":
+        return rng.randint(1, 10)
+    if typ == "number":
+        return round(rng.uniform(0.5, 1.0), 2)
+    if typ == "boolean":
+        return rng.random() < 0.65
+    return None
+
+
+def _field_value(name: str, schema: Mapping[str, Any], rng: random.Random, prompt: str) -> Any:
+    if schema.get("type") == "number" and name in ("confidence", "score", "probability"):
+        return round(rng.uniform(0.55, 0.99), 2)
+    return structured(schema, rng, prompt)
+
+
+def topic_phrase(prompt: str) -> str:
+    """A short phrase naming what the prompt is about (for flavouring generated text)."""
+    first = next((line for line in prompt.splitlines() if line.strip()), "")
+    match = _TOPIC_RE.search(first)
+    if match:
+        words = match.group(1).strip().split()[:5]
+        return " ".join(words).rstrip(",;")
+    words = [w.lower() for w in _WORD_RE.findall(first) if w.lower() not in _STOP]
+    return " ".join(words[:3]) or "the topic"
+
+
+def prose(prompt: str, rng: random.Random, tokens: int, heading: bool = True) -> list[str]:
+    """About `tokens` chunks of plausible prose about the prompt's topic, one word per chunk."""
+    topic = topic_phrase(prompt)
+    text_parts: list[str] = []
+    if heading:
+        text_parts.append(f"## {rng.choice(_HEADINGS)}: {topic}\n\n")
+    count = 0
+    paragraph = 0
+    order = list(_SENTENCES)
+    rng.shuffle(order)
+    i = 0
+    while count < tokens:
+        sentence = order[i % len(order)].format(t=topic, T=topic[:1].upper() + topic[1:])
+        i += 1
+        paragraph += 1
+        end = "\n\n" if paragraph >= 3 and rng.random() < 0.5 else " "
+        if end == "\n\n":
+            paragraph = 0
+        text_parts.append(sentence + end)
+        count += len(sentence.split())
+    return _trim(split_chunks("".join(text_parts).rstrip() + "\n"), max(tokens, 1))
+
+
+def _trim(chunks: list[str], tokens: int) -> list[str]:
+    """Cut to `tokens` chunks, ending on a sentence boundary when one is near."""
+    if len(chunks) <= tokens:
+        return chunks
+    cut = chunks[:tokens]
+    for back in range(len(cut) - 1, max(len(cut) - 25, 0), -1):
+        if cut[back].rstrip().endswith("."):
+            return cut[: back + 1]
+    return cut
+
+
+def split_chunks(text: str, size: int = 0) -> list[str]:
+    """Stream pieces of `text`: words with their whitespace, or fixed-size slices when `size` > 0."""
+    if not text:
+        return []
+    if size > 0:
+        return [text[i : i + size] for i in range(0, len(text), size)]
+    return re.findall(r"\S+\s*|\s+", text)

@@ -1,0 +1,22 @@
+"""The async runner: executes a workflow spec as a session, emitting events to a sink."""
+
+from core.runner.context import Paused, RealClock, RunOptions, Scope, SessionStop, Sink, StepOutcome
+from core.runner.engine import Runner, check_inputs, initial_state, resolve_tools
+from core.runner.history import History
+from core.runner.runtime import ConfigError
+
+__all__ = [
+    "ConfigError",
+    "History",
+    "Paused",
+    "RealClock",
+    "RunOptions",
+    "Runner",
+    "Scope",
+    "SessionStop",
+    "Sink",
+    "StepOutcome",
+    "check_inputs",
+    "initial_state",
+    "resolve_tools",
+]

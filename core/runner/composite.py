@@ -1,0 +1,251 @@
+"""Composite steps: parallel, map, supervisor, loop and sequence.
+
+Fan-out children run as tasks in branch scopes; their writes fan in through the reducers in declared
+order (never completion order), so a resumed run ends with the same state as an uninterrupted one.
+Sequential composites let children write straight into the enclosing scope and record the combined
+writes on their own completion, so a replay can apply them in one go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from core import events as ev
+from core import expr
+from core.runner import prompts
+from core.runner.context import Paused, Scope, SessionStop, StepOutcome, combine, slot
+from core.runner.model_step import ModelTask, run_model
+from core.runner.outputs import complete
+from core.runner.runtime import Runtime
+from core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep
+from core.structured import manager_fields
+
+Run = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Awaitable[StepOutcome]]
+
+MANAGER_SYSTEM = (
+    "You are a manager. Decide which of the workers below are needed for this request, and why. "
+    "Choose only the workers whose output the final answer needs."
+)
+
+
+async def fan_out(rt: Runtime, coros: list[Coroutine[Any, Any, StepOutcome]]) -> list[StepOutcome]:
+    """Run children concurrently. A pause lets running siblings reach a safe point; a failure cancels them."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    pending = set(tasks)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.cancelled():
+                    continue
+                error = task.exception()
+                if isinstance(error, Paused):
+                    rt.pause(error.reason)
+                elif error is not None:
+                    for other in pending:
+                        other.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    raise error
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for task in tasks:
+        if task.cancelled():
+            raise asyncio.CancelledError()
+        error = task.exception()
+        if isinstance(error, Paused):
+            raise Paused(rt.pausing or error.reason)
+    return [task.result() for task in tasks]
+
+
+async def _in_slot(limit: asyncio.Semaphore | None, work: Awaitable[StepOutcome]) -> StepOutcome:
+    if limit is None:
+        slot.set(None)
+        return await work
+    async with limit:
+        slot.set(limit)
+        return await work
+
+
+def _merge(rt: Runtime, outcomes: list[StepOutcome]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for outcome in outcomes:
+        merged = combine(merged, outcome.writes, rt.root.schema)
+    return merged
+
+
+def _sum(outcomes: list[StepOutcome]) -> tuple[int, int, float | None]:
+    tin = sum(o.tokens_in for o in outcomes)
+    tout = sum(o.tokens_out for o in outcomes)
+    costs = [o.cost_usd for o in outcomes]
+    return tin, tout, (None if any(c is None for c in costs) else sum(c or 0.0 for c in costs))
+
+
+def _status(outcomes: list[StepOutcome]) -> str:
+    return "degraded" if any(o.status == "degraded" for o in outcomes) else "completed"
+
+
+async def run_parallel(
+    rt: Runtime, step: ParallelStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
+) -> StepOutcome:
+    """Fixed branches at once; fan-in in branch order."""
+    rt.sink.post(
+        [ev.StepStarted(step=path, step_kind="parallel"),
+         *[ev.StepScheduled(step=f"{path}/{b.id}", step_kind=b.kind, label=b.id) for b in step.branches]]
+    )
+    limit = asyncio.Semaphore(step.concurrency) if step.concurrency else None
+    outcomes = await fan_out(
+        rt, [_in_slot(limit, run(rt, b, f"{path}/{b.id}", scope.fork(), variables, "branch")) for b in step.branches]
+    )
+    tin, tout, cost = _sum(outcomes)
+    return await complete(
+        rt, scope, path, output=None, writes=_merge(rt, outcomes), status=_status(outcomes), tokens_in=tin,
+        tokens_out=tout, cost=cost, note=f"{len(outcomes)} branches",
+    )
+
+
+async def run_map(rt: Runtime, step: MapStep, path: str, scope: Scope, variables: dict[str, Any], run: Run) -> StepOutcome:
+    """The template step once per item, at most `concurrency` at a time."""
+    items = scope.state.get(step.over)
+    if not isinstance(items, list):
+        raise SessionStop(f"map '{path}': '{step.over}' is not a list", path, "input_invalid")
+    if len(items) > step.max_items:
+        raise SessionStop(
+            f"map '{path}': '{step.over}' has {len(items)} items, over max_items {step.max_items}", path, "input_invalid"
+        )
+    rt.sink.post(
+        [ev.StepStarted(step=path, step_kind="map"),
+         *[ev.StepScheduled(step=f"{path}[{i}]", step_kind=step.step.kind, label=_label(item))
+           for i, item in enumerate(items)]]
+    )
+    limit = asyncio.Semaphore(step.concurrency)
+    outcomes = await fan_out(
+        rt,
+        [
+            _in_slot(limit, run(rt, step.step, f"{path}[{i}]", scope.fork(), {**variables, step.item: item, "index": i}, "item"))
+            for i, item in enumerate(items)
+        ],
+    )
+    tin, tout, cost = _sum(outcomes)
+    return await complete(
+        rt, scope, path, output=None, writes=_merge(rt, outcomes), status=_status(outcomes), tokens_in=tin,
+        tokens_out=tout, cost=cost, note=f"{len(items)} items",
+    )
+
+
+def _label(item: Any) -> str:
+    text = item if isinstance(item, str) else str(item)
+    return text[:60]
+
+
+async def run_supervisor(
+    rt: Runtime, step: SupervisorStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
+) -> StepOutcome:
+    """Manager decides (structured) → only the chosen workers run → synthesis."""
+    from core.runner.dispatch import replayed
+
+    rt.sink.post([ev.StepStarted(step=path, step_kind="supervisor", orchestration=True)])
+    ids = [w.id for w in step.workers]
+    manager_path = f"{path}/manager"
+    decision = replayed(rt, manager_path, scope)
+    if decision is None:
+        inputs = prompts.gather(step, scope.state, rt.spec.state, variables)
+        described = "\n".join(f"- {w.id}: {w.description or w.kind}" for w in step.workers)
+        m = step.manager
+        task = ModelTask(
+            path=manager_path, kind="manager", alias=m.model or rt.spec.defaults.model or "",
+            system=(m.system or MANAGER_SYSTEM) + "\n\nWorkers:\n" + described, template=m.prompt,
+            fields=manager_fields(ids), to_writes=lambda output: {}, review=step.review, policy=m,
+            orchestration=True if step.orchestration is None else step.orchestration, reads=step.read_keys,
+            fallback_prompt="Which workers are needed?", can_reroute=False,
+        )
+        decision = await run_model(rt, task, scope, inputs)
+    if decision.status == "skipped":
+        chosen, why = list(ids), "manager skipped: every worker runs"
+    else:
+        output = decision.output if isinstance(decision.output, dict) else {}
+        picked = set(output.get("workers") or [])
+        chosen, why = [i for i in ids if i in picked], str(output.get("reason", ""))
+    not_chosen = [
+        ev.StepSkipped(step=f"{path}/{w}", reason=f"not chosen by the manager: {why}".strip())
+        for w in ids
+        if w not in chosen and f"{path}/{w}" not in rt.history.skipped
+    ]
+    if not_chosen:
+        await rt.sink.commit(not_chosen)
+    fan_path = f"{path}/workers"
+    fanned = replayed(rt, fan_path, scope)
+    if fanned is None:
+        workers = [w for w in step.workers if w.id in chosen]
+        rt.sink.post([ev.StepScheduled(step=f"{path}/{w.id}", step_kind=w.kind, label=w.id) for w in workers])
+        limit = asyncio.Semaphore(step.concurrency) if step.concurrency else None
+        outcomes = await fan_out(
+            rt, [_in_slot(limit, run(rt, w, f"{path}/{w.id}", scope.fork(), variables, "worker")) for w in workers]
+        )
+        tin, tout, cost = _sum(outcomes)
+        fanned = await complete(
+            rt, scope, fan_path, output={"workers": chosen}, writes=_merge(rt, outcomes), status=_status(outcomes),
+            tokens_in=tin, tokens_out=tout, cost=cost, note=f"{len(workers)} of {len(ids)} workers",
+        )
+    parts = [decision, fanned]
+    if step.synthesis is not None:
+        parts.append(await run(rt, step.synthesis, f"{path}/{step.synthesis.id}", scope, variables, "synthesis"))
+    tin, tout, cost = _sum(parts)
+    return await complete(
+        rt, scope, path, output={"workers": chosen, "reason": why}, writes=_merge(rt, parts), status=_status(parts),
+        tokens_in=tin, tokens_out=tout, cost=cost, apply=False,
+        note=f"manager chose {', '.join(chosen) or 'no workers'}",
+    )
+
+
+async def run_loop(rt: Runtime, step: LoopStep, path: str, scope: Scope, variables: dict[str, Any], run: Run) -> StepOutcome:
+    """Evaluator-optimizer: body, then judge (or rule), until it passes or `max_iterations`."""
+    rt.sink.post([ev.StepStarted(step=path, step_kind="loop")])
+    parts: list[StepOutcome] = []
+    passed = False
+    iteration = 0
+    for iteration in range(1, step.max_iterations + 1):
+        base = f"{path}#{iteration}"
+        for child in step.steps:
+            parts.append(await run(rt, child, f"{base}/{child.id}", scope, variables, "body"))
+        if step.judge is not None:
+            verdict = await run(rt, step.judge, f"{base}/{step.judge.id}", scope, variables, "judge")
+            parts.append(verdict)
+            passed = verdict.status == "skipped" or (isinstance(verdict.output, dict) and bool(verdict.output.get("pass")))
+        else:
+            assert step.until is not None
+            try:
+                passed = bool(expr.parse(step.until).evaluate(scope.state))
+            except expr.ExprError as exc:
+                raise SessionStop(f"loop '{path}': until: {exc}", path, "rule_error") from None
+        if passed:
+            break
+    tin, tout, cost = _sum(parts)
+    status = "completed" if passed and _status(parts) == "completed" else "degraded"
+    note = (
+        f"passed on iteration {iteration}"
+        if passed
+        else f"max_iterations ({step.max_iterations}) reached without passing"
+    )
+    return await complete(
+        rt, scope, path, output={"iterations": iteration, "passed": passed}, writes=_merge(rt, parts), status=status,
+        tokens_in=tin, tokens_out=tout, cost=cost, note=note, apply=False,
+    )
+
+
+async def run_sequence(
+    rt: Runtime, step: SequenceStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
+) -> StepOutcome:
+    """Children in order, as one step."""
+    rt.sink.post([ev.StepStarted(step=path, step_kind="sequence")])
+    parts = [await run(rt, child, f"{path}/{child.id}", scope, variables, "body") for child in step.steps]
+    tin, tout, cost = _sum(parts)
+    last = parts[-1].output if parts else None
+    return await complete(
+        rt, scope, path, output=last, writes=_merge(rt, parts), status=_status(parts), tokens_in=tin,
+        tokens_out=tout, cost=cost, apply=False,
+    )

@@ -1,0 +1,348 @@
+"""The runner: one session of one workflow, from its first (or resumed) step to an end.
+
+It walks the top-level steps (routers and reroutes jump forward), replaying whatever the log already
+records, and ends with exactly one of SessionCompleted, SessionPaused or SessionFailed. Commands from
+viewers arrive through `submit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from core import events as ev
+from core.commands import Command
+from core.llm.types import LLMClient
+from core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
+from core.runner.dispatch import run_step
+from core.runner.history import History
+from core.runner.runtime import ConfigError, Runtime
+from core.secrets import Redactor
+from core.spec.flow import needed_reads, unmet_from
+from core.spec.graph import guaranteed_writes, iter_steps, successors, top_index
+from core.spec.load import Workflow
+from core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
+from core.state import empty_value, make_op, type_ok
+
+log = logging.getLogger("baton.runner")
+
+
+def initial_state(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """State before any step: inputs, then declared defaults, then empty accumulators."""
+    state: dict[str, Any] = {}
+    for key, decl in spec.state.items():
+        if key in inputs and inputs[key] is not None:
+            state[key] = inputs[key]
+        elif key in spec.inputs and spec.inputs[key].default is not None:
+            state[key] = spec.inputs[key].default
+        elif decl.default is not None:
+            state[key] = decl.default
+        else:
+            empty = empty_value(decl.type, decl.reducer)
+            if empty is not None:
+                state[key] = empty
+    return state
+
+
+def check_inputs(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> list[str]:
+    """Problems with the inputs a session is started with (missing, unknown, wrong type)."""
+    problems = []
+    for key in inputs:
+        if key not in spec.inputs:
+            known = ", ".join(spec.inputs) or "none"
+            problems.append(f"unknown input '{key}' (inputs: {known})")
+    for key, decl in spec.inputs.items():
+        value = inputs.get(key)
+        if value is None:
+            if decl.required and decl.default is None and spec.state[key].default is None:
+                problems.append(f"missing input '{key}': pass --input {key}=...")
+            continue
+        typ = spec.state[key].type
+        if not type_ok(value, typ):
+            problems.append(f"input '{key}' must be {typ}")
+        elif decl.choices and value not in decl.choices:
+            problems.append(f"input '{key}' must be one of {', '.join(decl.choices)}")
+    return problems
+
+
+def resolve_tools(spec: WorkflowSpec, base_dir: str | None) -> dict[str, Callable[..., Any]]:
+    """Import every tool callable before the first step runs (a missing one fails the start, not step 7)."""
+    calls = sorted({info.step.call for info in iter_steps(spec) if isinstance(info.step, ToolStep)})
+    if not calls:
+        return {}
+    if base_dir and base_dir not in sys.path:
+        sys.path.insert(0, base_dir)
+    out: dict[str, Callable[..., Any]] = {}
+    for call in calls:
+        module_name, _, attr = call.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                target = getattr(target, part)
+        except Exception as exc:
+            raise ConfigError(f"tool '{call}' cannot be loaded: {type(exc).__name__}: {exc}") from None
+        if not callable(target):
+            raise ConfigError(f"tool '{call}' is not callable")
+        out[call] = target
+    return out
+
+
+class Runner:
+    """Runs one session. `history` is the session's recorded events (empty for a new session)."""
+
+    def __init__(
+        self,
+        session_id: str,
+        workflow: Workflow,
+        *,
+        sink: Sink,
+        llm: LLMClient,
+        models: dict[str, ModelSpec] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        options: RunOptions | None = None,
+        history: History | None = None,
+        clock: Clock | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.spec = workflow.spec
+        self.history = history or History()
+        started = self.history.started
+        self.inputs = dict(started.inputs if started is not None else (inputs or {}))
+        self.options = options or RunOptions()
+        self.rt = Runtime(
+            session_id, workflow, dict(models if models is not None else self.spec.models), llm, sink,
+            clock or RealClock(), self.options, self.history, redactor,
+        )
+        self._index = top_index(self.spec)
+        self._by_id: dict[str, Step] = {info.step.id: info.step for info in iter_steps(self.spec)}
+        self._walk_task: asyncio.Task[None] | None = None
+        self._cancel_reason = ""
+        self.status = "new"
+        rt = self.rt
+        rt.reroute_targets = self.reroute_targets
+        rt.skip_needs = self.skip_needs
+        rt.jump_events = self._jump_events
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Run to an end; returns completed | degraded | paused | cancelled | failed."""
+        rt = self.rt
+        started_at = rt.clock.now()
+        rt.root.state.update(initial_state(self.spec, self.inputs))
+        for path, cost in self.history.cost_by_path.items():
+            rt.ledger.add(path, cost)
+        for control in self.history.controls:
+            self._apply_control(control)
+        try:
+            await self._start()
+            rt.tools = resolve_tools(self.spec, _flow_dir(self.workflow))
+            self._walk_task = asyncio.ensure_future(self._walk())
+            await asyncio.shield(self._walk_task)
+        except Paused as paused:
+            return await self._end_paused(paused.reason)
+        except SessionStop as stop:
+            await rt.sink.commit([ev.SessionFailed(step=stop.step, error=stop.message, error_type=stop.error_type)])
+            return self._set("failed")
+        except ConfigError as exc:
+            await rt.sink.commit([ev.SessionFailed(error=str(exc), error_type="config")])
+            return self._set("failed")
+        except asyncio.CancelledError:
+            reason = self._cancel_reason or "cancelled: the runner was interrupted"
+            if self._walk_task is not None and not self._walk_task.done():
+                self._walk_task.cancel()
+                await asyncio.gather(self._walk_task, return_exceptions=True)
+            await self._end_paused(reason)
+            if not self._cancel_reason:
+                raise
+            return self.status
+        except Exception as exc:
+            log.exception("internal error in session %s", rt.session_id)
+            await rt.sink.commit([ev.SessionFailed(error=rt.redact(f"internal error: {type(exc).__name__}: {exc}"),
+                                                   error_type="internal")])
+            self._set("failed")
+            raise
+        unvisited = [
+            ev.StepSkipped(step=s.id, reason="not on the route taken") for s in self.spec.steps if s.id not in rt.finished
+        ]
+        status = "degraded" if rt.degraded else "completed"
+        await rt.sink.commit(
+            [*unvisited, ev.SessionCompleted(status=status, cost_usd=round(sum(rt.ledger.spent.values()), 10),
+                                             tokens_in=rt.tokens_in, tokens_out=rt.tokens_out,
+                                             wall_s=round(rt.clock.now() - started_at, 6))]
+        )
+        return self._set(status)
+
+    def _set(self, status: str) -> str:
+        self.status = status
+        return status
+
+    async def _start(self) -> None:
+        rt = self.rt
+        rt.tokens_in, rt.tokens_out = self.history.tokens_in, self.history.tokens_out
+        if self.history.started is None:
+            wf = self.workflow
+            state = initial_state(self.spec, self.inputs)
+            events: list[ev.Event] = [
+                ev.SessionStarted(
+                    workflow=self.spec.name, workflow_path=wf.path, workflow_hash=wf.hash, workflow_text=wf.text,
+                    inputs=self.inputs, models={a: m.model for a, m in rt.models.items()},
+                    options=self.options.to_json(), prices=self._prices(),
+                )
+            ]
+            if state:
+                ops = [make_op(k, "replace", v) for k, v in state.items()]
+                events.append(ev.StateUpdated(step="", ops=ops))
+            await rt.sink.commit(events)
+        else:
+            await rt.sink.commit(
+                [ev.SessionResumed(pid=os.getpid(), options=self.options.to_json(), prices=self._prices())]
+            )
+
+    def _prices(self) -> dict[str, Any]:
+        """USD per token of every model the session may use (None when unknown), for cost reports."""
+        out: dict[str, Any] = {}
+        for spec in self.rt.models.values():
+            if spec.model in out:
+                continue
+            try:
+                cin = self.rt.llm.cost(spec.model, 1, 0)
+                cout = self.rt.llm.cost(spec.model, 0, 1)
+            except Exception:
+                cin = cout = None
+            out[spec.model] = [cin, cout] if cin is not None and cout is not None else None
+        return out
+
+    async def _walk(self) -> None:
+        spec = self.spec
+        i = 0
+        while True:
+            step = spec.steps[i]
+            outcome = await run_step(self.rt, step, step.id, self.rt.root, {}, "top")
+            target = outcome.jump or successors(spec, i)[0]
+            if target == END:
+                return
+            i = self._index[target]
+
+    async def _end_paused(self, reason: str) -> str:
+        rt = self.rt
+        interrupted = sorted(rt.running - rt.awaiting - rt.finished)
+        await rt.sink.commit(
+            [*[ev.StepCancelled(step=p, reason=reason) for p in interrupted], ev.SessionPaused(reason=reason)]
+        )
+        return self._set("cancelled" if reason.startswith("cancel") else "paused")
+
+    # --- commands --------------------------------------------------------------------------------
+
+    async def submit(self, command: Command) -> None:
+        """Act on a viewer's command (a decision is validated and persisted before it is acted on)."""
+        rt = self.rt
+        kind = command.kind
+        if kind == "decide":
+            await rt.checkpoints.submit(command)
+        elif kind == "pause":
+            await rt.sink.commit([], command_id=command.id)
+            rt.pause(f"paused by {command.by}")
+        elif kind == "cancel":
+            await rt.sink.commit([], command_id=command.id)
+            self.cancel(f"cancelled by {command.by}")
+        elif kind in ("step_mode", "breakpoint"):
+            if kind == "breakpoint" and command.step not in self._by_id and command.step not in self._index:
+                await rt.sink.reject_command(command.id, f"no step '{command.step}' in this workflow")
+                return
+            control = ev.ControlChanged(
+                step_mode=command.enabled if kind == "step_mode" else None,
+                breakpoint=command.step if kind == "breakpoint" else "",
+                enabled=command.enabled,
+                by=command.by,
+            )
+            await rt.sink.commit([control], command_id=command.id)
+            self._apply_control(control)
+        else:
+            await rt.sink.reject_command(command.id, f"unknown command '{kind}'")
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop now: running steps are cancelled (they run again on resume)."""
+        self._cancel_reason = reason if reason.startswith("cancel") else f"cancelled: {reason}"
+        if self._walk_task is not None and not self._walk_task.done():
+            self._walk_task.cancel()
+
+    def _apply_control(self, control: ev.ControlChanged) -> None:
+        rt = self.rt
+        if control.step_mode is not None:
+            rt.step_mode = control.step_mode
+        if control.breakpoint:
+            if control.enabled:
+                rt.breakpoints.add(control.breakpoint)
+            else:
+                rt.breakpoints.discard(control.breakpoint)
+
+    # --- flow questions the steps ask ------------------------------------------------------------
+
+    def reroute_targets(self, path: str) -> list[str]:
+        """Top-level steps a person may jump to from `path`: forward, and with every read satisfied."""
+        if path not in self._index:
+            return []
+        spec, rt = self.spec, self.rt
+        i = self._index[path]
+        step = spec.steps[i]
+        candidates = step.reroute if step.reroute is not None else [s.id for s in spec.steps[i + 1 :]] + [END]
+        default = set(successors(spec, i))
+        have = {k for k, v in rt.root.state.items() if v is not None} | guaranteed_writes(step)
+        out = []
+        for target in candidates:
+            if target in default and step.reroute is None:
+                continue
+            if target == END:
+                out.append(END)
+                continue
+            j = self._index.get(target)
+            if j is not None and j > i and not unmet_from(spec, j, have):
+                out.append(target)
+        return out
+
+    def skip_needs(self, path: str) -> list[str]:
+        """Keys a step would write that nothing has yet and a later step needs: a skip must supply them."""
+        step_id = path.rsplit("/", 1)[-1].split("[", 1)[0].split("#", 1)[0]
+        top_id = path.split("/", 1)[0].split("[", 1)[0].split("#", 1)[0]
+        step = self._by_id.get(step_id) or self._by_id.get(top_id)
+        if step is None or top_id not in self._index:
+            return []
+        have = {k for k, v in self.rt.root.state.items() if v is not None}
+        missing = guaranteed_writes(step) - have
+        if not missing:
+            return []
+        later: set[str] = set()
+        for s in self.spec.steps[self._index[top_id] + 1 :]:
+            later |= needed_reads(s)
+        if step_id != top_id:
+            later |= needed_reads(self._by_id[top_id]) - guaranteed_writes(step)
+        return sorted(missing & later)
+
+    def _jump_events(self, path: str, target: str, output: Any, by: str) -> list[ev.Event]:
+        if path not in self._index:
+            return []
+        spec, rt = self.spec, self.rt
+        i = self._index[path]
+        j = len(spec.steps) if target == END else self._index[target]
+        passed = [s.id for s in spec.steps[i + 1 : j] if s.id not in rt.finished]
+        rt.finished.update(passed)
+        route = str(output.get("route", "")) if isinstance(output, dict) else ""
+        reason = str(output.get("reason", "")) if isinstance(output, dict) else ""
+        events: list[ev.Event] = [ev.Rerouted(step=path, target=target, route=route, reason=reason, by=by, skipped=passed)]
+        how = f"route '{route}'" if route and by == "router" else f"{by} rerouted"
+        events += [ev.StepSkipped(step=s, reason=f"passed over: {how} from '{path}' to '{target}'") for s in passed]
+        return events
+
+
+def _flow_dir(workflow: Workflow) -> str | None:
+    path = workflow.path
+    if path.startswith("<"):
+        return None
+    return os.path.dirname(os.path.abspath(path))

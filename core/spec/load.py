@@ -1,0 +1,229 @@
+"""Turn a workflow file (or a spec built in Python) into a checked `Workflow`, or every problem in it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from core.spec import checks
+from core.spec.model import STEP_KINDS, WorkflowSpec
+from core.spec.problems import Problem, WorkflowInvalid
+from core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A checked workflow with where it came from. `hash` identifies its exact text."""
+
+    spec: WorkflowSpec
+    path: str
+    text: str
+    hash: str
+    warnings: list[Problem] = field(default_factory=list)
+    positions: Positions = field(default_factory=Positions)
+
+    @property
+    def name(self) -> str:
+        """The workflow's declared name."""
+        return self.spec.name
+
+
+def text_hash(text: str) -> str:
+    """Short content hash of a workflow's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_workflow(path: str | os.PathLike[str], known_aliases: Iterable[str] = ()) -> Workflow:
+    """Read, parse, validate and check a workflow file. Raises `WorkflowInvalid` with every problem."""
+    name = os.fspath(path)
+    try:
+        data = read_capped(name)
+        text = decode(data)
+    except SourceError as exc:
+        raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, name)]) from None
+    except OSError as exc:
+        raise WorkflowInvalid([Problem(1, 1, f"cannot read file: {exc.strerror or exc}", name)]) from None
+    return load_text(text, name, known_aliases)
+
+
+def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] = ()) -> Workflow:
+    """Parse and check workflow text (what `load_workflow` does after reading)."""
+    try:
+        data, positions = parse_yaml(text)
+    except SourceError as exc:
+        raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, path)]) from None
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise WorkflowInvalid(
+            [Problem(1, 1, f"the top level must be a mapping of workflow fields, not {kind}", path)]
+        )
+    try:
+        spec = WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise WorkflowInvalid(_pydantic_problems(exc, data, positions, path)) from None
+    return _checked(spec, path, text, positions, known_aliases)
+
+
+def from_spec(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> Workflow:
+    """Check a spec built in Python; its text is the canonical JSON of the spec."""
+    text = spec.model_dump_json(by_alias=True, exclude_defaults=True)
+    return _checked(spec, f"<{spec.name}>", text, Positions(), known_aliases)
+
+
+def _checked(
+    spec: WorkflowSpec, path: str, text: str, positions: Positions, known_aliases: Iterable[str]
+) -> Workflow:
+    findings = checks.check(spec, known_aliases)
+    problems = [_at(f.path, f.message, positions, path, f.severity, f.at_key) for f in findings]
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise WorkflowInvalid(errors)
+    warnings = sorted(p for p in problems if p.severity != "error")
+    return Workflow(spec, path, text, text_hash(text), warnings, positions)
+
+
+def _at(
+    data_path: tuple[str | int, ...],
+    message: str,
+    positions: Positions,
+    file: str,
+    severity: str = "error",
+    at_key: bool = False,
+) -> Problem:
+    line, col = positions.key(data_path) if at_key else positions.value(data_path)
+    return Problem(line, col, message, file, severity)
+
+
+def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, file: str) -> list[Problem]:
+    problems: dict[tuple[int, int, str], Problem] = {}
+    for err in exc.errors(include_url=False):
+        loc, model = _data_loc(err["loc"], data)
+        kind = err["type"]
+        where = _dotted(loc)
+        if kind == "missing":
+            name = str(err["loc"][-1])
+            message = f"{where.rsplit('.', 1)[0] if '.' in where else 'workflow'}: missing required field '{name}'"
+            line, col = positions.value(loc[:-1])
+        elif kind == "extra_forbidden":
+            name = str(loc[-1])
+            fields = _field_names(model)
+            hint = checks.suggest(name, fields)
+            message = f"{where}: unknown field '{name}'{hint}"
+            line, col = positions.key(loc)
+        elif kind == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag", "?")
+            message = f"{where}: unknown step kind '{tag}'{checks.suggest(str(tag), STEP_KINDS)}; one of {', '.join(STEP_KINDS)}"
+            line, col = positions.value((*loc, "kind"))
+        elif kind == "union_tag_not_found":
+            message = f"{where}: a step needs 'kind' (one of {', '.join(STEP_KINDS)})"
+            line, col = positions.value(loc)
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            message = f"{where}: {msg}" if where else msg
+            line, col = positions.value(loc)
+        problems.setdefault((line, col, message), Problem(line, col, message, file))
+    return list(problems.values())
+
+
+def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, ...], Any]:
+    """Drop pydantic's union tags from `loc` so it is a path into the YAML data; also the model that holds
+    the last element (for suggesting field names)."""
+    out: list[str | int] = []
+    node = data
+    model: Any = WorkflowSpec
+    holder: Any = None
+    for part in loc:
+        if not (isinstance(node, dict) and node.get("kind") == part and part not in node):
+            holder = model
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+            model = _child_model(model, str(part), node)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+            model = _item_model(model, node)
+        elif isinstance(node, dict) and node.get("kind") == part:
+            continue
+        else:
+            out.append(part)
+            node = None
+    return tuple(out), holder
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in get_args(annotation) for m in _unwrap(arg)]
+    return [annotation]
+
+
+def _child_model(model: Any, name: str, value: Any) -> Any:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        fld = model.model_fields.get(name) or next(
+            (f for f in model.model_fields.values() if f.alias == name), None
+        )
+        if fld is None:
+            return None
+        return _pick(_unwrap(fld.annotation), value, container=True)
+    if isinstance(model, tuple) and model[0] == "dict":
+        return _pick(model[1], value, container=False)
+    if isinstance(model, tuple) and model[0] == "list":
+        return _pick(model[1], value, container=False)
+    return None
+
+
+def _item_model(model: Any, value: Any) -> Any:
+    if isinstance(model, tuple):
+        return _pick(model[1], value, container=False)
+    return None
+
+
+def _pick(candidates: list[Any], value: Any, container: bool) -> Any:
+    for cand in candidates:
+        origin = get_origin(cand)
+        if container and origin is list:
+            return ("list", _unwrap(get_args(cand)[0]))
+        if container and origin is dict:
+            return ("dict", _unwrap(get_args(cand)[1]))
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    if isinstance(value, dict) and "kind" in value:
+        for m in models:
+            kind_field = m.model_fields.get("kind")
+            if kind_field is not None and kind_field.default == value["kind"]:
+                return m
+    return models[0] if models else None
+
+
+def _field_names(model: Any) -> list[str]:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """One line per problem."""
+    return "\n".join(str(p) for p in problems)
+
+
+def known_alias_names(aliases: Mapping[str, Any]) -> list[str]:
+    """Names a workflow may use as models besides its own `models:` section."""
+    return sorted(aliases)

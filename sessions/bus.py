@@ -1,0 +1,122 @@
+"""Bus implementations: tail the store (runner in another process) or subscribe in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from core.bus import LiveText, RunnerLost, Update
+from core.commands import Command
+from core.events import TERMINAL_SESSION_EVENTS, Envelope
+from sessions.store import Store
+
+
+STARTUP_GRACE_S = 15.0
+
+
+class StoreBus:
+    """Tails a session in the SQLite file: new events and live text every `poll` seconds, cheaply
+    skipped when nothing was committed (`PRAGMA data_version`). Commands are rows the runner polls."""
+
+    def __init__(self, store: Store, session_id: str, poll: float = 0.025, liveness: float = 1.0) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.poll = poll
+        self.liveness = liveness
+        self.last_seq = 0
+        self.last_delta = 0
+
+    async def updates(self) -> AsyncIterator[list[Update]]:
+        """History, then whatever is committed next."""
+        version = -1
+        terminal = False
+        lost_reported = False
+        watching_since = last_check = time.monotonic()
+        while True:
+            now = time.monotonic()
+            suspect = False
+            if not terminal and not lost_reported and now - last_check >= self.liveness:
+                last_check = now
+                suspect = not await self.store.runner_alive(self.session_id)
+            current = await self.store.data_version()
+            batch: list[Update] = []
+            if current != version or suspect:
+                version = current
+                deltas = await self.store.deltas(self.session_id, self.last_delta)
+                envelopes = await self.store.events(self.session_id, self.last_seq)
+                if deltas:
+                    self.last_delta = deltas[-1].id
+                    batch += [LiveText(d.step, d.call_id, d.text) for d in deltas]
+                if envelopes:
+                    self.last_seq = envelopes[-1].seq
+                    batch += envelopes
+                    for env in envelopes:
+                        if env.event.kind in TERMINAL_SESSION_EVENTS:
+                            terminal = True
+                        elif env.event.kind in ("SessionResumed", "SessionStarted"):
+                            terminal, lost_reported = False, False
+            if suspect and not terminal and (self.last_seq > 0 or now - watching_since > STARTUP_GRACE_S):
+                lost_reported = True
+                batch.append(RunnerLost("no runner holds this session (it crashed, was killed, or never started)"))
+            if batch:
+                yield batch
+            await asyncio.sleep(self.poll)
+
+    async def send(self, command: Command) -> int:
+        """Write the command for the runner to pick up."""
+        return await self.store.send(self.session_id, command)
+
+    async def outcome(self, command_id: int) -> tuple[str, str]:
+        """What became of a command."""
+        return await self.store.command_status(command_id)
+
+
+class LocalBus:
+    """In-process: the runner's writer publishes straight to subscribers after each commit."""
+
+    def __init__(self, store: Store, session_id: str, submit: Any) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._submit = submit
+        self._queues: list[asyncio.Queue[list[Update]]] = []
+
+    def publish(self, envelopes: list[Envelope] | Any) -> None:
+        """Called by the writer after a commit."""
+        batch = list(envelopes)
+        for queue in self._queues:
+            queue.put_nowait(batch)
+
+    def live(self, step: str, call_id: str, text: str) -> None:
+        """Called by the writer for each piece of streamed text."""
+        item: list[Update] = [LiveText(step, call_id, text)]
+        for queue in self._queues:
+            queue.put_nowait(item)
+
+    async def updates(self) -> AsyncIterator[list[Update]]:
+        """History, then live updates."""
+        queue: asyncio.Queue[list[Update]] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            history = await self.store.events(self.session_id)
+            seen = history[-1].seq if history else 0
+            if history:
+                yield list(history)
+            while True:
+                batch = await queue.get()
+                fresh = [u for u in batch if not isinstance(u, Envelope) or u.seq > seen]
+                if fresh:
+                    yield fresh
+        finally:
+            self._queues.remove(queue)
+
+    async def send(self, command: Command) -> int:
+        """Record the command, then hand it to the runner directly."""
+        command_id = await self.store.send(self.session_id, command)
+        await self._submit(Command(**{**command.__dict__, "id": command_id}))
+        return command_id
+
+    async def outcome(self, command_id: int) -> tuple[str, str]:
+        """What became of a command."""
+        return await self.store.command_status(command_id)

@@ -1,0 +1,157 @@
+"""Hosting a session's runner: the lease, the recorded history, the writer, the command pump.
+
+The same host runs in the background runner process (`sessions.runner_main`) and in-process (tests,
+embedding), so both behave identically; an in-process host also offers a `LocalBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from core.commands import Command
+from core.config import Config, known_aliases, load_config, resolve_models
+from core.llm.types import LLMClient
+from core.runner import History, RunOptions, Runner
+from core.runner.context import Clock
+from core.spec.load import load_text
+from core.spec.problems import WorkflowInvalid
+from core.view import SessionView
+from sessions.bus import LocalBus
+from sessions.store import LEASE_TTL_S, Store
+from sessions.writer import SessionWriter
+
+log = logging.getLogger("baton.host")
+COMMAND_POLL_S = 0.02
+
+
+class SessionHost:
+    """Runs one session to an end. `options` overrides what the session was started with."""
+
+    def __init__(
+        self,
+        store: Store,
+        session_id: str,
+        *,
+        llm: LLMClient | None = None,
+        options: RunOptions | None = None,
+        config: Config | None = None,
+        models: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        local: bool = False,
+    ) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._llm = llm
+        self._options = options
+        self._config = config
+        self._model_overrides = models or {}
+        self._clock = clock
+        self.runner: Runner | None = None
+        self.writer: SessionWriter | None = None
+        self.bus: LocalBus | None = LocalBus(store, session_id, self.submit) if local else None
+        self._seen: set[int] = set()
+        self._ready = asyncio.Event()
+
+    async def run(self) -> str:
+        """Take the lease, run, release. Raises `SessionInUse` if another runner holds the session."""
+        token = await self.store.acquire_lease(self.session_id)
+        try:
+            return await self._run_leased(token)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(self.session_id, token)
+
+    async def ready(self) -> Runner:
+        """Wait until the runner exists (for in-process callers that want to submit commands)."""
+        await self._ready.wait()
+        assert self.runner is not None
+        return self.runner
+
+    async def _run_leased(self, token: str) -> str:
+        store, sid = self.store, self.session_id
+        row = await store.session(sid)
+        envelopes = await store.events(sid)
+        view = SessionView(sid).apply_all(envelopes)
+        config = self._config if self._config is not None else load_config()
+        workflow = load_text(row.workflow_text, row.workflow_path, known_aliases(config))
+        options = self._options or RunOptions.from_json(json.loads(row.options or "{}"))
+        models = resolve_models(workflow.spec, config, {**row.options_dict.get("models", {}), **self._model_overrides})
+        writer = SessionWriter(
+            store, sid, view,
+            publish=self.bus.publish if self.bus else None,
+            on_delta=self.bus.live if self.bus else None,
+        )
+        self.writer = await writer.start()
+        llm = self._llm
+        if llm is None:
+            from core.llm.gateway import LiteLLMGateway
+
+            llm = LiteLLMGateway()
+        runner = Runner(
+            sid, workflow, sink=writer, llm=llm, models=models, inputs=row.inputs_dict, options=options,
+            history=History.from_envelopes(envelopes), clock=self._clock,
+        )
+        self.runner = runner
+        self._ready.set()
+        background = [asyncio.ensure_future(self._pump(runner)), asyncio.ensure_future(self._renew(token))]
+        try:
+            return await runner.run()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await writer.close()
+
+    async def submit(self, command: Command) -> None:
+        """Hand a command to the runner (once, whichever way it arrived)."""
+        if command.id:
+            if command.id in self._seen:
+                return
+            self._seen.add(command.id)
+        runner = await self.ready()
+        await runner.submit(command)
+
+    async def _pump(self, runner: Runner) -> None:
+        after = 0
+        while True:
+            try:
+                for command in await self.store.pending_commands(self.session_id, after):
+                    after = max(after, command.id)
+                    await self.submit(command)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading commands for session %s failed", self.session_id)
+            await asyncio.sleep(COMMAND_POLL_S)
+
+    async def _renew(self, token: str) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL_S / 3)
+            try:
+                if not await self.store.renew_lease(self.session_id, token):
+                    log.error("lease of session %s was taken over; stopping", self.session_id)
+                    if self.runner is not None:
+                        self.runner.cancel("cancelled: another runner took the session over")
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing the lease of session %s failed", self.session_id)
+
+
+async def run_in_process(store: Store, session_id: str, **kwargs: Any) -> str:
+    """Run a session in this process (tests, embedding)."""
+    return await SessionHost(store, session_id, **kwargs).run()
+
+
+def workflow_problems(text: str, path: str, config: Config | None = None) -> list[str]:
+    """Problems that stop a stored workflow from loading (empty when it loads)."""
+    try:
+        load_text(text, path, known_aliases(config))
+    except WorkflowInvalid as exc:
+        return [str(p) for p in exc.problems]
+    return []

@@ -1,0 +1,493 @@
+"""The session store: one long-lived aiosqlite connection per process over one SQLite file.
+
+WAL lets viewers read while the runner writes; `busy_timeout` absorbs short lock waits; writes are
+`BEGIN IMMEDIATE` transactions (the connection's isolation level) run whole under a lock and shielded
+from cancellation, so a cancelled caller never leaves a transaction open. Nothing awaits the network
+inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from core import events as ev
+from core.commands import Command
+from core.secrets import Redactor, default_redactor
+from core.view import SessionView
+from core import paths
+from sessions.schema import LATEST, MIGRATIONS
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 5000
+LEASE_TTL_S = 15.0
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (unknown session, newer schema, ...)."""
+
+
+class SessionInUse(StoreError):
+    """Another live runner holds the session's lease."""
+
+    def __init__(self, session_id: str, pid: int, host: str) -> None:
+        where = "" if host == socket.gethostname() else f" on {host}"
+        super().__init__(f"session {session_id} in use by pid {pid}{where}")
+        self.pid = pid
+        self.host = host
+
+
+@dataclass
+class SessionRow:
+    """The `sessions` projection: what a list of sessions shows."""
+
+    id: str
+    workflow: str
+    workflow_path: str
+    workflow_hash: str
+    workflow_text: str
+    inputs: str
+    options: str
+    parent: str
+    fork_step: str
+    status: str
+    reason: str
+    error: str
+    created_at: float
+    updated_at: float
+    ended_at: float | None
+    active_s: float
+    cost_usd: float
+    cost_unknown: int
+    tokens_in: int
+    tokens_out: int
+    steps_total: int
+    steps_done: int
+    inbox: int
+    degraded: int
+    last_seq: int
+    projected_seq: int
+
+    @property
+    def inputs_dict(self) -> dict[str, Any]:
+        """Inputs as given."""
+        value = json.loads(self.inputs or "{}")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def options_dict(self) -> dict[str, Any]:
+        """Run options as stored."""
+        value = json.loads(self.options or "{}")
+        return value if isinstance(value, dict) else {}
+
+
+_SESSION_COLUMNS = ", ".join(f.name for f in fields(SessionRow))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Live streamed text of a call (ephemeral)."""
+
+    id: int
+    step: str
+    call_id: str
+    text: str
+
+
+class Store:
+    """All SQL lives here. Use `async with await Store.open(path) as store:` or `await store.close()`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, redactor: Redactor) -> None:
+        self.conn = conn
+        self.path = path
+        self.redact = redactor
+        self._lock = asyncio.Lock()
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str] | None = None, redactor: Redactor | None = None) -> Store:
+        """Open (creating, private to the user, and migrating) the database at `path`."""
+        db = Path(path) if path is not None else paths.default_db()
+        if path is None:
+            paths.private_dir(db.parent)
+        else:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_file(db)
+        conn = await aiosqlite.connect(str(db), isolation_level="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            store = cls(conn, db, redactor or default_redactor())
+            await store._migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(str(db) + suffix)
+            if sidecar.exists():
+                os.chmod(sidecar, 0o600)
+        return store
+
+    async def close(self) -> None:
+        """Close the connection (its thread would otherwise keep the process alive)."""
+        await self.conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _migrate(self) -> None:
+        version = (await self._one("PRAGMA user_version"))[0]
+        if version > LATEST:
+            raise StoreError(f"{self.path} was written by a newer baton (schema {version}, this one knows {LATEST})")
+        for number, sql in MIGRATIONS:
+            if number <= version:
+                continue
+
+            async def migrate(conn: aiosqlite.Connection, sql: str = sql, number: int = number) -> None:
+                await conn.execute("BEGIN IMMEDIATE")
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version={number}")
+
+            await self.transaction(migrate)
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    async def transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` as one transaction, under the connection lock, shielded from cancellation."""
+        return await asyncio.shield(asyncio.ensure_future(self._locked(work)))
+
+    async def _locked(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        async with self._lock:
+            try:
+                result = await work(self.conn)
+                await self.conn.commit()
+                return result
+            except BaseException:
+                await self.conn.rollback()
+                raise
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self.conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self.conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap change detection for tailing)."""
+        return int((await self._one("PRAGMA data_version"))[0])
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        workflow: str,
+        *,
+        workflow_path: str,
+        workflow_hash: str,
+        workflow_text: str,
+        inputs: dict[str, Any],
+        options: dict[str, Any],
+        parent: str = "",
+        fork_step: str = "",
+    ) -> str:
+        """A new session row (the runner appends its `SessionStarted`)."""
+        session_id = secrets.token_hex(4)
+        now = time.time()
+
+        async def insert(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO sessions (id, workflow, workflow_path, workflow_hash, workflow_text, inputs, options,"
+                " parent, fork_step, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,'new',?,?)",
+                (
+                    session_id, workflow, workflow_path, workflow_hash, workflow_text,
+                    self.redact(json.dumps(inputs, ensure_ascii=False)), json.dumps(options), parent, fork_step,
+                    now, now,
+                ),
+            )
+
+        await self.transaction(insert)
+        return session_id
+
+    async def session(self, session_id: str) -> SessionRow:
+        """One session's row."""
+        row = await self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        if row is None:
+            raise StoreError(f"no session '{session_id}'")
+        return SessionRow(*row)
+
+    async def sessions(self, limit: int = 500) -> list[SessionRow]:
+        """Sessions, newest first."""
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT ?", (limit,)
+        )
+        return [SessionRow(*row) for row in rows]
+
+    async def resolve(self, prefix: str) -> str:
+        """A full session id from a unique prefix."""
+        rows = await self._all("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id LIMIT 5", (prefix + "%",))
+        if not rows:
+            raise StoreError(f"no session '{prefix}' in {self.path}")
+        if len(rows) > 1 and rows[0][0] != prefix:
+            ids = ", ".join(r[0] for r in rows)
+            raise StoreError(f"'{prefix}' is ambiguous: {ids}")
+        return str(rows[0][0])
+
+    async def delete_session(self, session_id: str) -> None:
+        """Remove a session and everything recorded for it."""
+
+        async def delete(conn: aiosqlite.Connection) -> None:
+            for table in ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases"):
+                await conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+            await conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+        await self.transaction(delete)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def encode(self, event: ev.Event) -> str:
+        """The stored payload of an event, with secrets redacted."""
+        return self.redact(ev.encode_payload(event))
+
+    async def append(
+        self,
+        session_id: str,
+        first_seq: int,
+        events: Sequence[ev.Event],
+        command_ids: Iterable[int] = (),
+        deltas: Sequence[tuple[str, str, str]] = (),
+    ) -> list[ev.Envelope]:
+        """Insert events with consecutive sequence numbers from `first_seq` in one transaction, mark the
+        commands they answer as done, and add pending live text first. Returns the committed envelopes."""
+        now = time.time()
+        rows = [(session_id, first_seq + i, now, e.kind, e.step, self.encode(e)) for i, e in enumerate(events)]
+        done = [(now, cid) for cid in command_ids if cid]
+        text = [(session_id, s, c, self.redact(t)) for s, c, t in deltas]
+
+        async def insert(conn: aiosqlite.Connection) -> None:
+            if text:
+                await conn.executemany(
+                    "INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text
+                )
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?,?,?,?,?,?)", rows
+                )
+            if done:
+                await conn.executemany("UPDATE commands SET status = 'done', done_at = ? WHERE id = ?", done)
+
+        await self.transaction(insert)
+        return [ev.Envelope(session_id, first_seq + i, now, e) for i, e in enumerate(events)]
+
+    async def last_seq(self, session_id: str) -> int:
+        """Highest sequence number of a session (0 when it has none)."""
+        row = await self._one("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?", (session_id,))
+        return int(row[0])
+
+    async def events(self, session_id: str, after: int = 0, limit: int = -1) -> list[ev.Envelope]:
+        """Persisted events after `after`, in order."""
+        rows = await self._all(
+            "SELECT seq, ts, kind, step, payload FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (session_id, after, limit),
+        )
+        return [
+            ev.Envelope(session_id, seq, ts, ev.event_from_payload(kind, step, json.loads(payload)))
+            for seq, ts, kind, step, payload in rows
+        ]
+
+    async def view(self, session_id: str) -> SessionView:
+        """The session folded from its events."""
+        return SessionView(session_id).apply_all(await self.events(session_id))
+
+    # --- commands --------------------------------------------------------------------------------
+
+    async def send(self, session_id: str, command: Command) -> int:
+        """Queue a command for the session's runner; returns its id."""
+        body = self.redact(json.dumps(command.to_json(), ensure_ascii=False, default=str))
+
+        async def insert(conn: aiosqlite.Connection) -> int:
+            cursor = await conn.execute(
+                "INSERT INTO commands (session_id, ts, body) VALUES (?,?,?)", (session_id, time.time(), body)
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.transaction(insert)
+
+    async def pending_commands(self, session_id: str, after_id: int = 0) -> list[Command]:
+        """Commands not yet acted on, oldest first."""
+        rows = await self._all(
+            "SELECT id, body FROM commands WHERE session_id = ? AND status = 'new' AND id > ? ORDER BY id",
+            (session_id, after_id),
+        )
+        out = []
+        for cid, body in rows:
+            try:
+                out.append(Command.from_json(json.loads(body), int(cid)))
+            except (ValueError, json.JSONDecodeError) as exc:
+                await self.reject_command(int(cid), f"unreadable command: {exc}")
+        return out
+
+    async def reject_command(self, command_id: int, reason: str) -> None:
+        """Mark a command refused, with the reason its sender will see."""
+        if not command_id:
+            return
+
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE commands SET status = 'rejected', reason = ?, done_at = ? WHERE id = ?",
+                (reason, time.time(), command_id),
+            )
+
+        await self.transaction(update)
+
+    async def command_status(self, command_id: int) -> tuple[str, str]:
+        """(new | done | rejected, reason)."""
+        row = await self._one("SELECT status, reason FROM commands WHERE id = ?", (command_id,))
+        return (str(row[0]), str(row[1])) if row else ("missing", "")
+
+    # --- live text -------------------------------------------------------------------------------
+
+    async def add_deltas(self, session_id: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Append batched live text: (step, call_id, text) rows."""
+
+        async def insert(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)",
+                [(session_id, s, c, self.redact(t)) for s, c, t in rows],
+            )
+
+        await self.transaction(insert)
+
+    async def deltas(self, session_id: str, after_id: int = 0) -> list[Delta]:
+        """Live text rows after `after_id`."""
+        rows = await self._all(
+            "SELECT id, step, call_id, text FROM deltas WHERE session_id = ? AND id > ? ORDER BY id",
+            (session_id, after_id),
+        )
+        return [Delta(int(i), s, c, t) for i, s, c, t in rows]
+
+    async def last_delta_id(self, session_id: str) -> int:
+        """Highest live-text row id of a session."""
+        row = await self._one("SELECT COALESCE(MAX(id), 0) FROM deltas WHERE session_id = ?", (session_id,))
+        return int(row[0])
+
+    async def drop_deltas(self, session_id: str, call_ids: Iterable[str]) -> None:
+        """Forget live text of calls whose full text is persisted."""
+        ids = [(session_id, c) for c in call_ids]
+        if not ids:
+            return
+
+        async def delete(conn: aiosqlite.Connection) -> None:
+            await conn.executemany("DELETE FROM deltas WHERE session_id = ? AND call_id = ?", ids)
+
+        await self.transaction(delete)
+
+    # --- leases ----------------------------------------------------------------------------------
+
+    async def acquire_lease(self, session_id: str, ttl: float = LEASE_TTL_S) -> str:
+        """Become the session's only runner, or raise `SessionInUse`. A lease whose runner died (same
+        host, pid gone) or expired can be taken over."""
+        host = socket.gethostname()
+        token = secrets.token_hex(8)
+        pid = os.getpid()
+
+        async def take(conn: aiosqlite.Connection) -> None:
+            await conn.execute("BEGIN IMMEDIATE")
+            now = time.time()
+            async with conn.execute(
+                "SELECT pid, host, expires_at FROM leases WHERE session_id = ?", (session_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                owner, owner_host, expires = int(row[0]), str(row[1]), float(row[2])
+                alive = _pid_alive(owner) if owner_host == host else expires > now
+                if alive and owner != pid:
+                    raise SessionInUse(session_id, owner, owner_host)
+            await conn.execute(
+                "INSERT INTO leases (session_id, pid, host, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(session_id) DO UPDATE SET pid=excluded.pid, host=excluded.host, token=excluded.token,"
+                " acquired_at=excluded.acquired_at, expires_at=excluded.expires_at",
+                (session_id, pid, host, token, now, now + ttl),
+            )
+
+        await self.transaction(take)
+        return token
+
+    async def renew_lease(self, session_id: str, token: str, ttl: float = LEASE_TTL_S) -> bool:
+        """Extend our lease; False if it is no longer ours."""
+
+        async def renew(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
+                "UPDATE leases SET expires_at = ? WHERE session_id = ? AND token = ?",
+                (time.time() + ttl, session_id, token),
+            )
+            return cursor.rowcount == 1
+
+        return await self.transaction(renew)
+
+    async def release_lease(self, session_id: str, token: str) -> None:
+        """Give the session up."""
+
+        async def release(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
+
+        await self.transaction(release)
+
+    async def lease(self, session_id: str) -> tuple[int, str, float] | None:
+        """(pid, host, expires_at) of the current lease, if any."""
+        row = await self._one("SELECT pid, host, expires_at FROM leases WHERE session_id = ?", (session_id,))
+        return (int(row[0]), str(row[1]), float(row[2])) if row else None
+
+    async def runner_alive(self, session_id: str) -> bool:
+        """Is a live runner holding this session?"""
+        lease = await self.lease(session_id)
+        if lease is None:
+            return False
+        pid, host, expires = lease
+        if host == socket.gethostname():
+            return _pid_alive(pid)
+        return expires > time.time()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def integrity_ok(path: str | os.PathLike[str]) -> bool:
+    """`PRAGMA integrity_check` on a file (a plain, separate connection)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()

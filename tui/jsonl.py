@@ -1,0 +1,88 @@
+"""`--json`: the event stream as JSON lines, and decisions read from stdin, so a program can drive baton.
+
+Each persisted event is one line: `{"session", "seq", "ts", "kind", "step", ...payload}`. When stdin is
+not a terminal, each line read from it is a command: `{"checkpoint_id": "...", "decision": "approve"}`
+(or `"step"` instead of `"checkpoint_id"` to answer that step's open checkpoint; `{"kind": "pause"}`,
+`{"kind": "cancel"}`). Each command's fate is printed as `{"kind": "CommandResult", ...}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, TextIO
+
+from core import events as ev
+from core.bus import Bus, RunnerLost
+from core.commands import Command
+from core.secrets import redact
+from core.view import SessionView
+from tui.decisions import send_and_wait
+
+TERMINAL = ("completed", "degraded", "failed", "paused", "cancelled")
+
+
+def _line(out: TextIO, obj: dict[str, Any]) -> None:
+    out.write(redact(json.dumps(obj, ensure_ascii=False, default=str)) + "\n")
+    out.flush()
+
+
+async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | None = None, by: str = "program") -> str:
+    """Print events until the session ends or pauses; returns its status."""
+    stream = out or sys.stdout
+    view = SessionView(bus.session_id)
+    reader = None
+    if read_commands if read_commands is not None else not sys.stdin.isatty():
+        reader = asyncio.ensure_future(_read_commands(bus, view, stream, by))
+    try:
+        async for batch in bus.updates():
+            for update in batch:
+                if isinstance(update, ev.Envelope):
+                    view.apply(update)
+                    _line(stream, update.to_json())
+                elif isinstance(update, RunnerLost):
+                    _line(stream, {"session": bus.session_id, "kind": "RunnerLost", "reason": update.reason})
+                    return "lost"
+            if view.status in TERMINAL:
+                return view.status
+    finally:
+        if reader is not None:
+            reader.cancel()
+    return view.status
+
+
+async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> None:
+    while True:
+        raw = await asyncio.to_thread(sys.stdin.readline)
+        if not raw:
+            return
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            command = _command(data, view, by)
+        except (ValueError, TypeError) as exc:
+            _line(out, {"kind": "CommandResult", "status": "rejected", "reason": f"unreadable command: {exc}"})
+            continue
+        verdict = await send_and_wait(bus, command)
+        _line(out, {"kind": "CommandResult", "status": verdict.status, "reason": verdict.reason,
+                    "command": command.to_json()})
+
+
+def _command(data: Any, view: SessionView, by: str) -> Command:
+    if not isinstance(data, dict):
+        raise ValueError("a command is a JSON object")
+    kind = str(data.get("kind", "decide"))
+    if kind != "decide":
+        return Command.from_json({**data, "kind": kind, "by": data.get("by", by)})
+    checkpoint = str(data.get("checkpoint_id", ""))
+    if not checkpoint and data.get("step"):
+        step = str(data["step"])
+        for cp in view.open_checkpoints:
+            if cp.step == step or cp.step.rsplit("/", 1)[-1] == step:
+                checkpoint = cp.checkpoint_id
+                break
+        else:
+            raise ValueError(f"no open checkpoint at step {step!r}")
+    return Command.from_json({**data, "kind": "decide", "checkpoint_id": checkpoint, "by": data.get("by", by)})

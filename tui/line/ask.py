@@ -1,0 +1,81 @@
+"""Asking a person for a decision in line mode (prompt-toolkit), with `$EDITOR` for longer text."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import WordCompleter
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.key_binding import KeyBindings
+
+
+def _editor() -> str | None:
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+
+
+async def edit_text(initial: str, suffix: str = ".md") -> str | None:
+    """Edit `initial` in `$VISUAL`/`$EDITOR` (or a multi-line prompt); None when left unchanged or empty."""
+    editor = _editor()
+    if editor is None:
+        text = await multiline("edit (Esc then Enter to finish)", initial)
+    else:
+        fd, name = tempfile.mkstemp(suffix=suffix, prefix="baton-")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(initial)
+            code = await asyncio.to_thread(subprocess.call, [*shlex.split(editor), str(path)])
+            if code != 0:
+                return None
+            text = path.read_text(encoding="utf-8")
+        finally:
+            path.unlink(missing_ok=True)
+    if text is None or not text.strip() or text == initial:
+        return None
+    return text
+
+
+async def multiline(label: str, initial: str = "") -> str | None:
+    """A multi-line prompt-toolkit editor (Esc, Enter submits; Ctrl-C cancels)."""
+    bindings = KeyBindings()
+    session: PromptSession[str] = PromptSession(multiline=True, key_bindings=bindings)
+    try:
+        return await session.prompt_async(FormattedText([("bold", f"{label}\n")]), default=initial)
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+async def line(label: str, words: list[str] | None = None, default: str = "") -> str | None:
+    """One line with completion over `words`; None on Ctrl-C / Ctrl-D."""
+    completer = WordCompleter(words or [], ignore_case=False, sentence=True) if words else None
+    session: PromptSession[str] = PromptSession(completer=completer, complete_while_typing=True)
+    try:
+        return await session.prompt_async(FormattedText([("bold", label)]), default=default)
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+async def feedback(label: str) -> str | None:
+    """Reviewer feedback: `$EDITOR` when set, else one line (an empty line opens a multi-line editor)."""
+    if _editor() is not None:
+        return await edit_text(f"# {label}: write your feedback below, save and quit.\n\n", suffix=".txt")
+    text = await line(f"{label}> ")
+    if text is not None and not text.strip():
+        text = await multiline(f"{label} (Esc then Enter to finish)")
+    if text is None or not text.strip():
+        return None
+    return text.strip()
+
+
+def strip_comment_header(text: str) -> str:
+    """Drop leading `# …` instruction lines that the feedback template starts with."""
+    lines = text.splitlines()
+    while lines and lines[0].startswith("# "):
+        lines.pop(0)
+    return "\n".join(lines).strip()
