@@ -102,8 +102,16 @@ def summarize(view: SessionView, now: float | None = None) -> Summary:
             continue
         seconds = step.latency_s or 0.0
         out.steps.append(
-            Line(step.path, step.cost_usd, step.tokens_in, step.tokens_out, len(step.calls), seconds,
-                 step.cost_unknown, step.orchestration)
+            Line(
+                step.path,
+                step.cost_usd,
+                step.tokens_in,
+                step.tokens_out,
+                len(step.calls),
+                seconds,
+                step.cost_unknown,
+                step.orchestration,
+            )
         )
         out.work_s += seconds
         if step.orchestration:

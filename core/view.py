@@ -337,7 +337,13 @@ def _rerouted(v: SessionView, e: ev.Rerouted, ts: float, seq: int) -> None:
 
 def _call_started(v: SessionView, e: ev.LLMCallStarted, ts: float, seq: int) -> None:
     v.calls[e.call_id] = CallView(
-        e.call_id, e.step, e.model, e.alias, e.attempt, started_at=ts, request_hash=e.request_hash,
+        e.call_id,
+        e.step,
+        e.model,
+        e.alias,
+        e.attempt,
+        started_at=ts,
+        request_hash=e.request_hash,
         forecast_usd=e.forecast_usd,
     )
     s = v.step(e.step)
@@ -381,8 +387,13 @@ def _call_finished(v: SessionView, e: ev.LLMCallFinished, ts: float, seq: int) -
 
 def _tool_intent(v: SessionView, e: ev.ToolCallIntent, ts: float, seq: int) -> None:
     v.tool_intents[e.idempotency_key] = {
-        "step": e.step, "tool": e.tool, "args": e.args, "args_hash": e.args_hash, "finished": False,
-        "side_effects": e.side_effects, "at": ts,
+        "step": e.step,
+        "tool": e.tool,
+        "args": e.args,
+        "args_hash": e.args_hash,
+        "finished": False,
+        "side_effects": e.side_effects,
+        "at": ts,
     }
 
 
@@ -417,8 +428,19 @@ def _budget(v: SessionView, e: ev.BudgetWarning, ts: float, seq: int) -> None:
 
 def _checkpoint_opened(v: SessionView, e: ev.CheckpointOpened, ts: float, seq: int) -> None:
     v.checkpoints[e.checkpoint_id] = CheckpointView(
-        e.checkpoint_id, e.step, e.reason, e.message, e.output, e.reasoning, dict(e.context), list(e.options),
-        list(e.targets), dict(e.forecasts), e.round, seq, ts,
+        e.checkpoint_id,
+        e.step,
+        e.reason,
+        e.message,
+        e.output,
+        e.reasoning,
+        dict(e.context),
+        list(e.options),
+        list(e.targets),
+        dict(e.forecasts),
+        e.round,
+        seq,
+        ts,
     )
     if e.step:
         s = v.step(e.step)
@@ -431,9 +453,7 @@ def _decision(v: SessionView, e: ev.DecisionMade, ts: float, seq: int) -> None:
     cp = v.checkpoints.get(e.checkpoint_id)
     if cp is None or e.decision == "pause":
         return
-    cp.decision = DecisionView(
-        e.decision, e.by, ts, e.feedback, e.target, e.model, e.edited, e.diff, dict(e.supplied)
-    )
+    cp.decision = DecisionView(e.decision, e.by, ts, e.feedback, e.target, e.model, e.edited, e.diff, dict(e.supplied))
     s = v.step(cp.step)
     if s.status == "awaiting":
         s.status = "running"

@@ -12,7 +12,6 @@ from core.commands import Command
 from core.events import TERMINAL_SESSION_EVENTS, Envelope
 from sessions.store import Store
 
-
 STARTUP_GRACE_S = 15.0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from core.commands import Command
 from core.config import Config, known_aliases, load_config, resolve_models
 from core.llm.types import LLMClient
-from core.runner import History, RunOptions, Runner
+from core.runner import History, Runner, RunOptions
 from core.runner.context import Clock
 from core.spec.load import load_text
 from core.spec.problems import WorkflowInvalid
@@ -81,7 +81,9 @@ class SessionHost:
         options = self._options or RunOptions.from_json(json.loads(row.options or "{}"))
         models = resolve_models(workflow.spec, config, {**row.options_dict.get("models", {}), **self._model_overrides})
         writer = SessionWriter(
-            store, sid, view,
+            store,
+            sid,
+            view,
             publish=self.bus.publish if self.bus else None,
             on_delta=self.bus.live if self.bus else None,
         )
@@ -92,8 +94,15 @@ class SessionHost:
 
             llm = LiteLLMGateway()
         runner = Runner(
-            sid, workflow, sink=writer, llm=llm, models=models, inputs=row.inputs_dict, options=options,
-            history=History.from_envelopes(envelopes), clock=self._clock,
+            sid,
+            workflow,
+            sink=writer,
+            llm=llm,
+            models=models,
+            inputs=row.inputs_dict,
+            options=options,
+            history=History.from_envelopes(envelopes),
+            clock=self._clock,
         )
         self.runner = runner
         self._ready.set()

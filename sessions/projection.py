@@ -79,10 +79,23 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
             " cost_unknown=?, tokens_in=?, tokens_out=?, steps_total=?, steps_done=?, inbox=?, degraded=?,"
             " last_seq=?, projected_seq=? WHERE id=?",
             (
-                view.status, view.reason, redact(view.error), now, view.ended_at, view.elapsed(now),
-                round(view.cost_usd, 10), view.cost_unknown_calls, view.tokens_in, view.tokens_out,
-                len(view.steps), done, len(view.open_checkpoints), int(view.degraded), view.last_seq,
-                view.last_seq, sid,
+                view.status,
+                view.reason,
+                redact(view.error),
+                now,
+                view.ended_at,
+                view.elapsed(now),
+                round(view.cost_usd, 10),
+                view.cost_unknown_calls,
+                view.tokens_in,
+                view.tokens_out,
+                len(view.steps),
+                done,
+                len(view.open_checkpoints),
+                int(view.degraded),
+                view.last_seq,
+                view.last_seq,
+                sid,
             ),
         )
         if steps:
@@ -91,9 +104,26 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 " tokens_out, cost_usd, cost_unknown, orchestration, started_at, ended_at, note, error, output, writes)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (sid, s.path, s.kind, s.status, s.model, s.attempts, s.retries, s.tokens_in, s.tokens_out,
-                     s.cost_usd, int(s.cost_unknown), int(s.orchestration), s.started_at, s.ended_at, s.note,
-                     redact(s.error), redact(_json(s.output)), redact(_json(s.writes)))
+                    (
+                        sid,
+                        s.path,
+                        s.kind,
+                        s.status,
+                        s.model,
+                        s.attempts,
+                        s.retries,
+                        s.tokens_in,
+                        s.tokens_out,
+                        s.cost_usd,
+                        int(s.cost_unknown),
+                        int(s.orchestration),
+                        s.started_at,
+                        s.ended_at,
+                        s.note,
+                        redact(s.error),
+                        redact(_json(s.output)),
+                        redact(_json(s.writes)),
+                    )
                     for s in steps
                 ],
             )
@@ -109,9 +139,28 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 " request_hash, request, response, tokens_in, tokens_out, cost_usd, started_at, ended_at, latency_s,"
                 " ttft_s, error, error_type, replayed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (sid, c.call_id, c.step, c.model, c.alias, c.attempt, c.status, c.request_hash,
-                     redact(_json(c.request)), redact(c.text), c.tokens_in, c.tokens_out, c.cost_usd, c.started_at,
-                     c.ended_at, c.latency_s, c.ttft_s, redact(c.error), c.error_type, int(c.replayed))
+                    (
+                        sid,
+                        c.call_id,
+                        c.step,
+                        c.model,
+                        c.alias,
+                        c.attempt,
+                        c.status,
+                        c.request_hash,
+                        redact(_json(c.request)),
+                        redact(c.text),
+                        c.tokens_in,
+                        c.tokens_out,
+                        c.cost_usd,
+                        c.started_at,
+                        c.ended_at,
+                        c.latency_s,
+                        c.ttft_s,
+                        redact(c.error),
+                        c.error_type,
+                        int(c.replayed),
+                    )
                     for c in calls
                 ],
             )
@@ -120,9 +169,18 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 "INSERT OR REPLACE INTO checkpoints (session_id, checkpoint_id, step, reason, status, opened_seq,"
                 " opened_at, decision, decided_by, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (sid, c.checkpoint_id, c.step, c.reason, "open" if c.is_open else "decided", c.opened_seq,
-                     c.opened_at, c.decision.decision if c.decision else "", c.decision.by if c.decision else "",
-                     c.decision.at if c.decision else None)
+                    (
+                        sid,
+                        c.checkpoint_id,
+                        c.step,
+                        c.reason,
+                        "open" if c.is_open else "decided",
+                        c.opened_seq,
+                        c.opened_at,
+                        c.decision.decision if c.decision else "",
+                        c.decision.by if c.decision else "",
+                        c.decision.at if c.decision else None,
+                    )
                     for c in cps
                 ],
             )

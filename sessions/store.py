@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from core import events as ev
+from core import paths
 from core.commands import Command
 from core.secrets import Redactor, default_redactor
 from core.view import SessionView
-from core import paths
 from sessions.schema import LATEST, MIGRATIONS
 
 T = TypeVar("T")
@@ -135,10 +135,7 @@ class Store:
         except BaseException:
             await conn.close()
             raise
-        for suffix in ("-wal", "-shm"):
-            sidecar = Path(str(db) + suffix)
-            if sidecar.exists():
-                os.chmod(sidecar, 0o600)
+        _private_sidecars(db)
         return store
 
     async def close(self) -> None:
@@ -219,9 +216,17 @@ class Store:
                 "INSERT INTO sessions (id, workflow, workflow_path, workflow_hash, workflow_text, inputs, options,"
                 " parent, fork_step, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,'new',?,?)",
                 (
-                    session_id, workflow, workflow_path, workflow_hash, workflow_text,
-                    self.redact(json.dumps(inputs, ensure_ascii=False)), json.dumps(options), parent, fork_step,
-                    now, now,
+                    session_id,
+                    workflow,
+                    workflow_path,
+                    workflow_hash,
+                    workflow_text,
+                    self.redact(json.dumps(inputs, ensure_ascii=False)),
+                    json.dumps(options),
+                    parent,
+                    fork_step,
+                    now,
+                    now,
                 ),
             )
 
@@ -237,9 +242,7 @@ class Store:
 
     async def sessions(self, limit: int = 500) -> list[SessionRow]:
         """Sessions, newest first."""
-        rows = await self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT ?", (limit,)
-        )
+        rows = await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT ?", (limit,))
         return [SessionRow(*row) for row in rows]
 
     async def resolve(self, prefix: str) -> str:
@@ -285,9 +288,7 @@ class Store:
 
         async def insert(conn: aiosqlite.Connection) -> None:
             if text:
-                await conn.executemany(
-                    "INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text
-                )
+                await conn.executemany("INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text)
             if rows:
                 await conn.executemany(
                     "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?,?,?,?,?,?)", rows
@@ -442,7 +443,7 @@ class Store:
             )
             return cursor.rowcount == 1
 
-        return await self.transaction(renew)
+        return bool(await self.transaction(renew))
 
     async def release_lease(self, session_id: str, token: str) -> None:
         """Give the session up."""
@@ -468,6 +469,14 @@ class Store:
         return expires > time.time()
 
 
+def _private_sidecars(db: Path) -> None:
+    """SQLite creates `-wal`/`-shm` with the database's mode; make sure they are 0600 even so."""
+    for suffix in ("-wal", "-shm"):
+        sidecar = Path(str(db) + suffix)
+        if sidecar.exists():
+            os.chmod(sidecar, 0o600)
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -488,6 +497,6 @@ def integrity_ok(path: str | os.PathLike[str]) -> bool:
     """`PRAGMA integrity_check` on a file (a plain, separate connection)."""
     conn = sqlite3.connect(str(path))
     try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
     finally:
         conn.close()

@@ -56,7 +56,12 @@ def _db(ctx: click.Context) -> Path:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
-@click.option("--db", envvar="BATON_DB", type=click.Path(dir_okay=False), help="Session database (default: $XDG_DATA_HOME/baton/baton.db).")
+@click.option(
+    "--db",
+    envvar="BATON_DB",
+    type=click.Path(dir_okay=False),
+    help="Session database (default: $XDG_DATA_HOME/baton/baton.db).",
+)
 @click.version_option(package_name="baton", prog_name="baton")
 @click.pass_context
 def main(ctx: click.Context, db: str | None) -> None:
@@ -112,7 +117,9 @@ _run_flags = [
     click.option("--line", is_flag=True, help="Line mode (no full screen)."),
     click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines; read decisions from stdin."),
     click.option("--auto", type=click.Choice(["approve", "reject"]), help="Answer every checkpoint unattended."),
-    click.option("--decisions", type=click.Path(dir_okay=False), help="Answer checkpoints by step id from a JSON file."),
+    click.option(
+        "--decisions", type=click.Path(dir_okay=False), help="Answer checkpoints by step id from a JSON file."
+    ),
     click.option("--detach", is_flag=True, help="Leave the runner in the background and print the session id."),
     click.option("--break", "breakpoints", multiple=True, metavar="STEP", help="Pause before this step (repeatable)."),
     click.option("--max-usd", type=float, help="Session budget: no call is sent that could pass it."),
@@ -132,7 +139,7 @@ def run_flags(fn: Any) -> Any:
 @run_flags
 @click.option("--step", "step_mode", is_flag=True, help="Pause before every step (like `baton step`).")
 @click.pass_context
-def run(ctx: click.Context, flow: str, step_mode: bool, **kw: Any) -> None:
+def run(ctx: click.Context, /, flow: str, step_mode: bool, **kw: Any) -> None:
     """Start a new session of FLOW (a file, or a bundled workflow name such as `demo`)."""
     _run(_start(ctx, flow, step_mode=step_mode, **kw))
 
@@ -141,15 +148,26 @@ def run(ctx: click.Context, flow: str, step_mode: bool, **kw: Any) -> None:
 @click.argument("flow")
 @run_flags
 @click.pass_context
-def step(ctx: click.Context, flow: str, **kw: Any) -> None:
+def step(ctx: click.Context, /, flow: str, **kw: Any) -> None:
     """Start FLOW in step mode: pause before every step, like a debugger."""
     _run(_start(ctx, flow, step_mode=True, **kw))
 
 
 async def _start(
-    ctx: click.Context, flow: str, *, inputs: tuple[str, ...], line: bool, as_json: bool, auto: str | None,
-    decisions: str | None, detach: bool, breakpoints: tuple[str, ...], max_usd: float | None,
-    models: tuple[str, ...], in_process: bool, step_mode: bool,
+    ctx: click.Context,
+    flow: str,
+    *,
+    inputs: tuple[str, ...],
+    line: bool,
+    as_json: bool,
+    auto: str | None,
+    decisions: str | None,
+    detach: bool,
+    breakpoints: tuple[str, ...],
+    max_usd: float | None,
+    models: tuple[str, ...],
+    in_process: bool,
+    step_mode: bool,
 ) -> int:
     from sessions.store import Store
     from tui.launch import config_or_exit, create_session, load_flow, parse_inputs
@@ -171,8 +189,15 @@ async def _start(
 
 
 async def _host_and_view(
-    store: Store, db: Path, session_id: str, options: RunOptions | None, models: dict[str, str], line: bool,
-    as_json: bool, detach: bool, in_process: bool,
+    store: Store,
+    db: Path,
+    session_id: str,
+    options: RunOptions | None,
+    models: dict[str, str],
+    line: bool,
+    as_json: bool,
+    detach: bool,
+    in_process: bool,
 ) -> int:
     from sessions.bus import StoreBus
     from sessions.host import SessionHost
@@ -205,10 +230,16 @@ async def _view(bus: Bus, line: bool, as_json: bool, interactive: bool) -> str:
         from tui.jsonl import run_json
 
         return await run_json(bus, by=user_name())
-    if not line and _tui_available() and sys.stdout.isatty() and sys.stdin.isatty() and os.environ.get("BATON_LINE") != "1":
+    if (
+        not line
+        and _tui_available()
+        and sys.stdout.isatty()
+        and sys.stdin.isatty()
+        and os.environ.get("BATON_LINE") != "1"
+    ):
         from tui.app import view_session
 
-        return await view_session(bus)
+        return str(await view_session(bus))
     from tui.line.viewer import LineViewer
 
     return await LineViewer(bus, interactive=interactive, by=user_name()).run()
@@ -250,8 +281,19 @@ def attach(ctx: click.Context, session: str, line: bool, as_json: bool) -> None:
 @click.option("--max-usd", type=float, help="Session budget from here on.")
 @click.option("--in-process", is_flag=True, hidden=True)
 @click.pass_context
-def resume(ctx: click.Context, session: str, line: bool, as_json: bool, auto: str | None, decisions: str | None,
-           detach: bool, step_mode: bool, breakpoints: tuple[str, ...], max_usd: float | None, in_process: bool) -> None:
+def resume(
+    ctx: click.Context,
+    session: str,
+    line: bool,
+    as_json: bool,
+    auto: str | None,
+    decisions: str | None,
+    detach: bool,
+    step_mode: bool,
+    breakpoints: tuple[str, ...],
+    max_usd: float | None,
+    in_process: bool,
+) -> None:
     """Continue a paused, cancelled, crashed or finished session. Completed steps are not re-run."""
 
     async def go() -> int:
@@ -269,9 +311,13 @@ def resume(ctx: click.Context, session: str, line: bool, as_json: bool, auto: st
             changed = auto or decisions or step_mode or breakpoints or max_usd is not None
             options = None
             if changed:
-                options = _run_options(auto or stored.auto, decisions, step_mode or stored.step_mode,
-                                       tuple(set(breakpoints) | stored.breakpoints),
-                                       max_usd if max_usd is not None else stored.max_usd)
+                options = _run_options(
+                    auto or stored.auto,
+                    decisions,
+                    step_mode or stored.step_mode,
+                    tuple(set(breakpoints) | stored.breakpoints),
+                    max_usd if max_usd is not None else stored.max_usd,
+                )
                 if not decisions and stored.decisions is not None:
                     options.decisions, options.decisions_file = stored.decisions, stored.decisions_file
             return await _host_and_view(store, _db(ctx), session_id, options, {}, line, as_json, detach, in_process)
@@ -309,8 +355,18 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
             await store.close()
         if as_json:
             for r in rows:
-                click.echo(json.dumps({"id": r.id, "workflow": r.workflow, "status": _status(r.status, alive.get(r.id)),
-                                       "created_at": r.created_at, "cost_usd": r.cost_usd, "inbox": r.inbox}))
+                click.echo(
+                    json.dumps(
+                        {
+                            "id": r.id,
+                            "workflow": r.workflow,
+                            "status": _status(r.status, alive.get(r.id)),
+                            "created_at": r.created_at,
+                            "cost_usd": r.cost_usd,
+                            "inbox": r.inbox,
+                        }
+                    )
+                )
             return 0
         if not rows:
             click.echo("no sessions yet: try `baton run demo`")
@@ -320,9 +376,15 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
             table.add_column(col, justify="right" if col in ("cost", "waiting", "duration") else "left")
         now = time.time()
         for r in rows:
-            table.add_row(r.id, Text(one_line(r.workflow, 30)), _status(r.status, alive.get(r.id)),
-                          _ago(now - r.created_at), duration(r.active_s),
-                          usd(r.cost_usd, r.cost_unknown > 0), str(r.inbox or ""))
+            table.add_row(
+                r.id,
+                Text(one_line(r.workflow, 30)),
+                _status(r.status, alive.get(r.id)),
+                _ago(now - r.created_at),
+                duration(r.active_s),
+                usd(r.cost_usd, r.cost_unknown > 0),
+                str(r.inbox or ""),
+            )
         Console(highlight=False).print(table)
         return 0
 
@@ -396,7 +458,9 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
             for key, value in view.state.items():
                 console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
         for cp in view.open_checkpoints:
-            console.print(Text(f"⏸ waiting: {inert(cp.step)} ({cp.reason}) — baton attach {view.session_id}", style="yellow"))
+            console.print(
+                Text(f"⏸ waiting: {inert(cp.step)} ({cp.reason}) — baton attach {view.session_id}", style="yellow")
+            )
         console.print(summary(view, runs))
         return 0
 
@@ -420,7 +484,9 @@ def rm(ctx: click.Context, session_ids: tuple[str, ...], yes: bool, force: bool)
             for session_id in ids:
                 if not force and await store.runner_alive(session_id):
                     _fail(f"session {session_id} is running; cancel it first or use --force", 3)
-            if not yes and not click.confirm(f"delete {len(ids)} session{'s' if len(ids) != 1 else ''} ({', '.join(ids)})?"):
+            if not yes and not click.confirm(
+                f"delete {len(ids)} session{'s' if len(ids) != 1 else ''} ({', '.join(ids)})?"
+            ):
                 return 1
             for session_id in ids:
                 await store.delete_session(session_id)
@@ -479,8 +545,9 @@ def validate(flows: tuple[str, ...]) -> None:
 @click.option("--model", default="", help="Model alias for retry_model.")
 @click.option("--edited", "edited_file", type=click.File("r"), help="File with the edited value ('-' for stdin).")
 @click.pass_context
-def decide(ctx: click.Context, session: str, target: str, decision: str, feedback: str, to: str, model: str,
-           edited_file: Any) -> None:
+def decide(
+    ctx: click.Context, session: str, target: str, decision: str, feedback: str, to: str, model: str, edited_file: Any
+) -> None:
     """Answer the open checkpoint TARGET (a checkpoint id or a step) of SESSION."""
 
     async def go() -> int:
@@ -493,10 +560,18 @@ def decide(ctx: click.Context, session: str, target: str, decision: str, feedbac
         try:
             session_id = await store.resolve(session)
             view = await store.view(session_id)
-            waiting = [c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, c.step.rsplit("/", 1)[-1])]
+            waiting = [
+                c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, c.step.rsplit("/", 1)[-1])
+            ]
             if not waiting:
-                _fail(f"no open checkpoint '{target}' in session {session_id}"
-                      + (f" (waiting: {', '.join(c.step for c in view.open_checkpoints)})" if view.open_checkpoints else ""))
+                _fail(
+                    f"no open checkpoint '{target}' in session {session_id}"
+                    + (
+                        f" (waiting: {', '.join(c.step for c in view.open_checkpoints)})"
+                        if view.open_checkpoints
+                        else ""
+                    )
+                )
             cp = waiting[0]
             details: dict[str, Any] = {}
             if feedback:
@@ -507,7 +582,9 @@ def decide(ctx: click.Context, session: str, target: str, decision: str, feedbac
                 details["model"] = model
             if edited_file is not None:
                 details["edited"] = decisions.edited_value(cp, edited_file.read())
-            verdict = await decisions.send_and_wait(StoreBus(store, session_id), decisions.build(cp, decision, user_name(), **details))
+            verdict = await decisions.send_and_wait(
+                StoreBus(store, session_id), decisions.build(cp, decision, user_name(), **details)
+            )
         finally:
             await store.close()
         if not verdict.ok:

@@ -193,11 +193,11 @@ class Verdict:
         return self.status == "done"
 
 
-async def send_and_wait(bus: Bus, command: Command, timeout: float = 15.0) -> Verdict:
+async def send_and_wait(bus: Bus, command: Command, wait_s: float = 15.0) -> Verdict:
     """Send a command and wait for the runner to accept or refuse it."""
     command_id = await bus.send(command)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + wait_s
     while loop.time() < deadline:
         status, reason = await bus.outcome(command_id)
         if status in ("done", "rejected"):

@@ -66,8 +66,10 @@ async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> N
             _line(out, {"kind": "CommandResult", "status": "rejected", "reason": f"unreadable command: {exc}"})
             continue
         verdict = await send_and_wait(bus, command)
-        _line(out, {"kind": "CommandResult", "status": verdict.status, "reason": verdict.reason,
-                    "command": command.to_json()})
+        _line(
+            out,
+            {"kind": "CommandResult", "status": verdict.status, "reason": verdict.reason, "command": command.to_json()},
+        )
 
 
 def _command(data: Any, view: SessionView, by: str) -> Command:

@@ -115,11 +115,19 @@ async def create_session(
 ) -> str:
     """Record a new session (its runner appends `SessionStarted`)."""
     stored = {**options.to_json(), "models": dict(models)} if models else options.to_json()
-    path = str(Path(workflow.path).resolve()) if not workflow.path.startswith("<") else workflow.path
+    path = _absolute(workflow.path)
     return await store.create_session(
-        workflow.name, workflow_path=path, workflow_hash=workflow.hash, workflow_text=workflow.text,
-        inputs=dict(inputs), options=stored,
+        workflow.name,
+        workflow_path=path,
+        workflow_hash=workflow.hash,
+        workflow_text=workflow.text,
+        inputs=dict(inputs),
+        options=stored,
     )
+
+
+def _absolute(path: str) -> str:
+    return path if path.startswith("<") else str(Path(path).resolve())
 
 
 def spawn_runner(
@@ -147,10 +155,12 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-async def wait_started(store: Store, session_id: str, process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
+async def wait_started(
+    store: Store, session_id: str, process: subprocess.Popen[bytes] | None, wait_s: float = 30.0
+) -> None:
     """Wait until the runner holds the session (or report why it did not start)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + wait_s
     while loop.time() < deadline:
         if await store.runner_alive(session_id) or await store.last_seq(session_id) > 0:
             return
@@ -159,7 +169,7 @@ async def wait_started(store: Store, session_id: str, process: subprocess.Popen[
                 f"the runner exited with code {process.returncode} before starting; see {log_path(session_id)}", 1
             )
         await asyncio.sleep(0.05)
-    raise LaunchError(f"the runner did not start within {timeout:.0f}s; see {log_path(session_id)}", 1)
+    raise LaunchError(f"the runner did not start within {wait_s:.0f}s; see {log_path(session_id)}", 1)
 
 
 def config_or_exit() -> Config:

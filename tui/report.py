@@ -66,8 +66,15 @@ def step_line(step: StepView, width: int = 28) -> Text:
 def steps_table(view: SessionView) -> Table:
     """Every step with status, model, tokens, cost and time."""
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    for name, justify in (("", "left"), ("step", "left"), ("model", "left"), ("tokens", "right"),
-                          ("cost", "right"), ("time", "right"), ("note", "left")):
+    for name, justify in (
+        ("", "left"),
+        ("step", "left"),
+        ("model", "left"),
+        ("tokens", "right"),
+        ("cost", "right"),
+        ("time", "right"),
+        ("note", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for step in view.steps.values():
         if not step.path:
@@ -76,8 +83,12 @@ def steps_table(view: SessionView) -> Table:
         cost = usd(step.cost_usd, step.cost_unknown) if (step.calls or step.cost_usd) else ""
         note = step.error or step.note
         table.add_row(
-            Text(icon, style=style), Text(inert(step.path)), Text(inert(step.model), style="dim"),
-            Text(tokens(step)), Text(cost), Text(duration(step.latency_s)),
+            Text(icon, style=style),
+            Text(inert(step.path)),
+            Text(inert(step.model), style="dim"),
+            Text(tokens(step)),
+            Text(cost),
+            Text(duration(step.latency_s)),
             Text(one_line(note, 60), style="red" if step.error else "dim"),
         )
     return table
@@ -108,8 +119,13 @@ def summary(view: SessionView, runs: int = 1000) -> RenderableType:
         for col in ("model", "calls", "tokens in", "tokens out", "cost"):
             table.add_column(col, justify="left" if col == "model" else "right")
         for line in s.models:
-            table.add_row(inert(line.name), str(line.calls), f"{line.tokens_in:,}", f"{line.tokens_out:,}",
-                          usd(line.cost_usd if not line.unknown or line.cost_usd else None, line.unknown))
+            table.add_row(
+                inert(line.name),
+                str(line.calls),
+                f"{line.tokens_in:,}",
+                f"{line.tokens_out:,}",
+                usd(line.cost_usd if not line.unknown or line.cost_usd else None, line.unknown),
+            )
         parts.append(table)
     parts.append(_economics(s, runs))
     return Group(*parts)

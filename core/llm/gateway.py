@@ -211,10 +211,11 @@ class LiteLLMGateway:
 
     def _classify(self, exc: Exception, partial: str, ttft: float | None) -> ModelError:
         lib = self.lib()
-        original = exc
+        original: BaseException = exc
         mid_stream = isinstance(exc, lib.exceptions.MidStreamFallbackError)
-        if mid_stream and getattr(exc, "original_exception", None) is not None:
-            original = exc.original_exception
+        inner = getattr(exc, "original_exception", None)
+        if mid_stream and isinstance(inner, BaseException):
+            original = inner
         message = self._redact(_message(original))
         status = getattr(original, "status_code", None)
         retry_after = _retry_after(original)
@@ -263,7 +264,7 @@ def _load() -> Any:
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
-    litellm.set_verbose = False
+    setattr(litellm, "set_verbose", False)  # noqa: B010 - not exported in litellm's type hints
     litellm.drop_params = True
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -284,7 +285,7 @@ def _register_custom_providers(litellm: Any) -> None:
     try:
         from litellm.utils import custom_llm_setup
 
-        custom_llm_setup()
+        custom_llm_setup()  # type: ignore[no-untyped-call]
     except Exception:  # older/newer litellm set custom providers up lazily on first call
         pass
 

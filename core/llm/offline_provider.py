@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import litellm
-from litellm import CustomLLM
+from litellm import exceptions as lx
+from litellm.llms.custom_llm import CustomLLM
 
 from core.llm import offline
 
@@ -39,7 +40,7 @@ def register_prices() -> None:
     )
 
 
-class OfflineProvider(CustomLLM):  # type: ignore[misc]
+class OfflineProvider(CustomLLM):
     """Streams `offline.plan` replies with the configured timing and scripted faults."""
 
     def __init__(self) -> None:
@@ -76,14 +77,21 @@ class OfflineProvider(CustomLLM):  # type: ignore[misc]
                 if fault.kind == "stall":
                     await asyncio.sleep(fault.stall_s)
                 elif fault.kind == "cut":
-                    raise litellm.APIConnectionError(
+                    raise lx.APIConnectionError(
                         message=fault.message or "connection closed mid-stream", llm_provider="mock", model=name
                     )
             if reply.interval_s:
                 delay = start + (i + 1) * reply.interval_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            yield {"text": piece, "tool_use": None, "is_finished": False, "finish_reason": "", "usage": None, "index": 0}
+            yield {
+                "text": piece,
+                "tool_use": None,
+                "is_finished": False,
+                "finish_reason": "",
+                "usage": None,
+                "index": 0,
+            }
         yield {
             "text": "",
             "tool_use": None,
@@ -107,35 +115,35 @@ def _error(fault: offline.Fault, model: str, api_key: str | None) -> Exception:
     kind = fault.kind
     if kind == "rate_limit":
         headers = {"retry-after": f"{fault.retry_after}"} if fault.retry_after is not None else {}
-        exc: Exception = litellm.RateLimitError(
+        exc: Exception = lx.RateLimitError(
             msg or "rate limit reached", llm_provider="mock", model=model, response=_response(429, headers)
         )
         exc.litellm_response_headers = headers  # type: ignore[attr-defined]
         return exc
     if kind == "server_error":
-        return litellm.InternalServerError(msg or "internal error", llm_provider="mock", model=model)
+        return lx.InternalServerError(msg or "internal error", llm_provider="mock", model=model)
     if kind == "unavailable":
-        return litellm.ServiceUnavailableError(msg or "overloaded", llm_provider="mock", model=model)
+        return lx.ServiceUnavailableError(msg or "overloaded", llm_provider="mock", model=model)
     if kind == "auth":
         key = api_key or os.environ.get("MOCK_API_KEY", "")
-        return litellm.AuthenticationError(
+        return lx.AuthenticationError(
             msg or f"Incorrect API key provided: {key}", llm_provider="mock", model=model, response=_response(401)
         )
     if kind == "bad_request":
-        return litellm.BadRequestError(msg or "bad request", model=model, llm_provider="mock", response=_response(400))
+        return lx.BadRequestError(msg or "bad request", model=model, llm_provider="mock", response=_response(400))
     if kind == "not_found":
-        return litellm.NotFoundError(msg or "model not found", model=model, llm_provider="mock", response=_response(404))
+        return lx.NotFoundError(msg or "model not found", model=model, llm_provider="mock", response=_response(404))
     if kind == "context_window":
-        return litellm.ContextWindowExceededError(
+        return lx.ContextWindowExceededError(
             msg or "maximum context length exceeded", model=model, llm_provider="mock", response=_response(400)
         )
     if kind == "content_policy":
-        return litellm.ContentPolicyViolationError(
+        return lx.ContentPolicyViolationError(
             msg or "the request was rejected by the content policy",
             model=model,
             llm_provider="mock",
             response=_response(400),
         )
     if kind == "timeout":
-        return litellm.Timeout(msg or "request timed out", model=model, llm_provider="mock")
-    return litellm.InternalServerError(msg or kind, llm_provider="mock", model=model)
+        return lx.Timeout(msg or "request timed out", model=model, llm_provider="mock")
+    return lx.InternalServerError(msg or kind, llm_provider="mock", model=model)

@@ -154,8 +154,16 @@ async def _attempts(
             wait = breaker.remaining(rt.clock.now())
             if attempt < retry.attempts and wait <= retry.max_wait_s and not rt.has_fallback_after(request.alias, plan):
                 rt.sink.post(
-                    [ev.RetryScheduled(step=path, model=request.model, attempt=attempt, wait_s=wait,
-                                       error=last.message, error_type="breaker_open")]
+                    [
+                        ev.RetryScheduled(
+                            step=path,
+                            model=request.model,
+                            attempt=attempt,
+                            wait_s=wait,
+                            error=last.message,
+                            error_type="breaker_open",
+                        )
+                    ]
                 )
                 await rt.clock.sleep(wait)
                 continue
@@ -168,23 +176,40 @@ async def _attempts(
             if verdict is not None:
                 breaker.trial_in_flight = False
                 rt.sink.post(
-                    [ev.BudgetWarning(step=path, scope=verdict.scope, limit_usd=verdict.limit_usd,
-                                      spent_usd=verdict.spent_usd, forecast_usd=verdict.forecast_usd, blocked=True)]
+                    [
+                        ev.BudgetWarning(
+                            step=path,
+                            scope=verdict.scope,
+                            limit_usd=verdict.limit_usd,
+                            spent_usd=verdict.spent_usd,
+                            forecast_usd=verdict.forecast_usd,
+                            blocked=True,
+                        )
+                    ]
                 )
                 raise BudgetBlocked(verdict, request.alias)
         if caps and forecast is not None:
             settle = rt.ledger.reserve(path, forecast[1])
         call_id = new_call_id()
         rt.sink.post(
-            [ev.LLMCallStarted(step=path, call_id=call_id, model=request.model, alias=request.alias, attempt=attempt,
-                               request_hash=request.hash(), prompt_tokens=prompt_tokens,
-                               forecast_usd=list(forecast) if forecast else None)]
+            [
+                ev.LLMCallStarted(
+                    step=path,
+                    call_id=call_id,
+                    model=request.model,
+                    alias=request.alias,
+                    attempt=attempt,
+                    request_hash=request.hash(),
+                    prompt_tokens=prompt_tokens,
+                    forecast_usd=list(forecast) if forecast else None,
+                )
+            ]
         )
         timeout = plan.timeout
         try:
             result = await rt.llm.stream(
                 request,
-                lambda text, _id=call_id: rt.sink.delta(path, _id, text),
+                _live(rt, path, call_id),
                 first_token_s=timeout.first_token_s,
                 idle_s=timeout.idle_s,
                 total_s=timeout.total_s,
@@ -197,12 +222,25 @@ async def _attempts(
                 rt.ledger.add(path, cost)
             _account(rt, totals, prompt_tokens if error.partial else 0, estimate_tokens(error.partial), cost)
             rt.sink.post(
-                [ev.LLMCallFinished(step=path, call_id=call_id, model=request.model, alias=request.alias,
-                                    attempt=attempt, status="discarded" if error.partial else "error",
-                                    text=error.partial, request_hash=request.hash(), request=rt.record(request),
-                                    tokens_in=prompt_tokens if error.partial else 0,
-                                    tokens_out=estimate_tokens(error.partial), cost_usd=cost, ttft_s=error.ttft_s,
-                                    error=error.message, error_type=error.category)]
+                [
+                    ev.LLMCallFinished(
+                        step=path,
+                        call_id=call_id,
+                        model=request.model,
+                        alias=request.alias,
+                        attempt=attempt,
+                        status="discarded" if error.partial else "error",
+                        text=error.partial,
+                        request_hash=request.hash(),
+                        request=rt.record(request),
+                        tokens_in=prompt_tokens if error.partial else 0,
+                        tokens_out=estimate_tokens(error.partial),
+                        cost_usd=cost,
+                        ttft_s=error.ttft_s,
+                        error=error.message,
+                        error_type=error.category,
+                    )
+                ]
             )
             _breaker_failure(rt, path, breaker, error.category)
             last = error
@@ -211,15 +249,24 @@ async def _attempts(
             if error.category == "content_policy":
                 return None, last, None
             if error.retryable and attempt < retry.attempts:
-                wait = _wait(rt, retry, attempt, error)
-                if wait is None:
+                delay = _wait(rt, retry, attempt, error)
+                if delay is None:
                     return None, last, None
                 rt.sink.post(
-                    [ev.RetryScheduled(step=path, call_id=call_id, model=request.model, attempt=attempt, wait_s=wait,
-                                       error=error.message, error_type=error.category,
-                                       retry_after=error.retry_after is not None)]
+                    [
+                        ev.RetryScheduled(
+                            step=path,
+                            call_id=call_id,
+                            model=request.model,
+                            attempt=attempt,
+                            wait_s=delay,
+                            error=error.message,
+                            error_type=error.category,
+                            retry_after=error.retry_after is not None,
+                        )
+                    ]
                 )
-                await rt.clock.sleep(wait)
+                await rt.clock.sleep(delay)
                 continue
             return None, last, None
         if settle is not None:
@@ -238,8 +285,17 @@ async def _attempts(
             if attempt < retry.attempts:
                 wait = backoff(attempt, retry.backoff_s, retry.jitter, rt.clock.uniform)
                 rt.sink.post(
-                    [ev.RetryScheduled(step=path, call_id=call_id, model=request.model, attempt=attempt, wait_s=wait,
-                                       error=last.message, error_type="invalid_output")]
+                    [
+                        ev.RetryScheduled(
+                            step=path,
+                            call_id=call_id,
+                            model=request.model,
+                            attempt=attempt,
+                            wait_s=wait,
+                            error=last.message,
+                            error_type="invalid_output",
+                        )
+                    ]
                 )
                 await rt.clock.sleep(wait)
                 continue
@@ -253,13 +309,31 @@ async def _attempts(
     return None, last, None
 
 
+def _live(rt: Runtime, path: str, call_id: str) -> Callable[[str], None]:
+    def on_text(text: str) -> None:
+        rt.sink.delta(path, call_id, text)
+
+    return on_text
+
+
 def _replayed(
     path: str, request: LLMRequest, recorded: ev.LLMCallFinished, value: Any, totals: CallResult
 ) -> CallResult:
     finished = ev.LLMCallFinished(
-        step=path, call_id=new_call_id(), model=recorded.model, alias=request.alias, attempt=1, status="ok",
-        text=recorded.text, request_hash=recorded.request_hash, request=recorded.request,
-        tokens_in=recorded.tokens_in, tokens_out=recorded.tokens_out, cost_usd=0.0, latency_s=0.0, replayed=True,
+        step=path,
+        call_id=new_call_id(),
+        model=recorded.model,
+        alias=request.alias,
+        attempt=1,
+        status="ok",
+        text=recorded.text,
+        request_hash=recorded.request_hash,
+        request=recorded.request,
+        tokens_in=recorded.tokens_in,
+        tokens_out=recorded.tokens_out,
+        cost_usd=0.0,
+        latency_s=0.0,
+        replayed=True,
     )
     totals.text, totals.value, totals.finished = recorded.text, value, finished
     totals.alias, totals.model = request.alias, recorded.model
@@ -271,19 +345,41 @@ def _finished(
     path: str, call_id: str, request: LLMRequest, attempt: int, result: LLMResult, rt: Runtime
 ) -> ev.LLMCallFinished:
     return ev.LLMCallFinished(
-        step=path, call_id=call_id, model=request.model, alias=request.alias, attempt=attempt, status="ok",
-        text=result.text, request_hash=request.hash(), request=rt.record(request), tokens_in=result.tokens_in,
-        tokens_out=result.tokens_out, cost_usd=result.cost_usd, latency_s=result.latency_s, ttft_s=result.ttft_s,
+        step=path,
+        call_id=call_id,
+        model=request.model,
+        alias=request.alias,
+        attempt=attempt,
+        status="ok",
+        text=result.text,
+        request_hash=request.hash(),
+        request=rt.record(request),
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        cost_usd=result.cost_usd,
+        latency_s=result.latency_s,
+        ttft_s=result.ttft_s,
     )
 
 
 def _as_invalid(finished: ev.LLMCallFinished, reason: str) -> ev.LLMCallFinished:
     return ev.LLMCallFinished(
-        step=finished.step, call_id=finished.call_id, model=finished.model, alias=finished.alias,
-        attempt=finished.attempt, status="error", text=finished.text, request_hash=finished.request_hash,
-        request=finished.request, tokens_in=finished.tokens_in, tokens_out=finished.tokens_out,
-        cost_usd=finished.cost_usd, latency_s=finished.latency_s, ttft_s=finished.ttft_s,
-        error=f"invalid output: {reason}", error_type="invalid_output",
+        step=finished.step,
+        call_id=finished.call_id,
+        model=finished.model,
+        alias=finished.alias,
+        attempt=finished.attempt,
+        status="error",
+        text=finished.text,
+        request_hash=finished.request_hash,
+        request=finished.request,
+        tokens_in=finished.tokens_in,
+        tokens_out=finished.tokens_out,
+        cost_usd=finished.cost_usd,
+        latency_s=finished.latency_s,
+        ttft_s=finished.ttft_s,
+        error=f"invalid output: {reason}",
+        error_type="invalid_output",
     )
 
 
@@ -309,8 +405,11 @@ def _breaker_failure(rt: Runtime, path: str, breaker: Any, category: str) -> Non
     change = breaker.failure(rt.clock.now(), category)
     if change:
         rt.sink.post(
-            [ev.BreakerChanged(step=path, model=breaker.model, state=change, failures=breaker.failures,
-                               reason=category)]
+            [
+                ev.BreakerChanged(
+                    step=path, model=breaker.model, state=change, failures=breaker.failures, reason=category
+                )
+            ]
         )
 
 

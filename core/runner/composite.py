@@ -94,8 +94,10 @@ async def run_parallel(
 ) -> StepOutcome:
     """Fixed branches at once; fan-in in branch order."""
     rt.sink.post(
-        [ev.StepStarted(step=path, step_kind="parallel"),
-         *[ev.StepScheduled(step=f"{path}/{b.id}", step_kind=b.kind, label=b.id) for b in step.branches]]
+        [
+            ev.StepStarted(step=path, step_kind="parallel"),
+            *[ev.StepScheduled(step=f"{path}/{b.id}", step_kind=b.kind, label=b.id) for b in step.branches],
+        ]
     )
     limit = asyncio.Semaphore(step.concurrency) if step.concurrency else None
     outcomes = await fan_out(
@@ -103,37 +105,64 @@ async def run_parallel(
     )
     tin, tout, cost = _sum(outcomes)
     return await complete(
-        rt, scope, path, output=None, writes=_merge(rt, outcomes), status=_status(outcomes), tokens_in=tin,
-        tokens_out=tout, cost=cost, note=f"{len(outcomes)} branches",
+        rt,
+        scope,
+        path,
+        output=None,
+        writes=_merge(rt, outcomes),
+        status=_status(outcomes),
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        note=f"{len(outcomes)} branches",
     )
 
 
-async def run_map(rt: Runtime, step: MapStep, path: str, scope: Scope, variables: dict[str, Any], run: Run) -> StepOutcome:
+async def run_map(
+    rt: Runtime, step: MapStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
+) -> StepOutcome:
     """The template step once per item, at most `concurrency` at a time."""
     items = scope.state.get(step.over)
     if not isinstance(items, list):
         raise SessionStop(f"map '{path}': '{step.over}' is not a list", path, "input_invalid")
     if len(items) > step.max_items:
         raise SessionStop(
-            f"map '{path}': '{step.over}' has {len(items)} items, over max_items {step.max_items}", path, "input_invalid"
+            f"map '{path}': '{step.over}' has {len(items)} items, over max_items {step.max_items}",
+            path,
+            "input_invalid",
         )
     rt.sink.post(
-        [ev.StepStarted(step=path, step_kind="map"),
-         *[ev.StepScheduled(step=f"{path}[{i}]", step_kind=step.step.kind, label=_label(item))
-           for i, item in enumerate(items)]]
+        [
+            ev.StepStarted(step=path, step_kind="map"),
+            *[
+                ev.StepScheduled(step=f"{path}[{i}]", step_kind=step.step.kind, label=_label(item))
+                for i, item in enumerate(items)
+            ],
+        ]
     )
     limit = asyncio.Semaphore(step.concurrency)
     outcomes = await fan_out(
         rt,
         [
-            _in_slot(limit, run(rt, step.step, f"{path}[{i}]", scope.fork(), {**variables, step.item: item, "index": i}, "item"))
+            _in_slot(
+                limit,
+                run(rt, step.step, f"{path}[{i}]", scope.fork(), {**variables, step.item: item, "index": i}, "item"),
+            )
             for i, item in enumerate(items)
         ],
     )
     tin, tout, cost = _sum(outcomes)
     return await complete(
-        rt, scope, path, output=None, writes=_merge(rt, outcomes), status=_status(outcomes), tokens_in=tin,
-        tokens_out=tout, cost=cost, note=f"{len(items)} items",
+        rt,
+        scope,
+        path,
+        output=None,
+        writes=_merge(rt, outcomes),
+        status=_status(outcomes),
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        note=f"{len(items)} items",
     )
 
 
@@ -157,11 +186,19 @@ async def run_supervisor(
         described = "\n".join(f"- {w.id}: {w.description or w.kind}" for w in step.workers)
         m = step.manager
         task = ModelTask(
-            path=manager_path, kind="manager", alias=m.model or rt.spec.defaults.model or "",
-            system=(m.system or MANAGER_SYSTEM) + "\n\nWorkers:\n" + described, template=m.prompt,
-            fields=manager_fields(ids), to_writes=lambda output: {}, review=step.review, policy=m,
-            orchestration=True if step.orchestration is None else step.orchestration, reads=step.read_keys,
-            fallback_prompt="Which workers are needed?", can_reroute=False,
+            path=manager_path,
+            kind="manager",
+            alias=m.model or rt.spec.defaults.model or "",
+            system=(m.system or MANAGER_SYSTEM) + "\n\nWorkers:\n" + described,
+            template=m.prompt,
+            fields=manager_fields(ids),
+            to_writes=lambda output: {},
+            review=step.review,
+            policy=m,
+            orchestration=True if step.orchestration is None else step.orchestration,
+            reads=step.read_keys,
+            fallback_prompt="Which workers are needed?",
+            can_reroute=False,
         )
         decision = await run_model(rt, task, scope, inputs)
     if decision.status == "skipped":
@@ -188,21 +225,39 @@ async def run_supervisor(
         )
         tin, tout, cost = _sum(outcomes)
         fanned = await complete(
-            rt, scope, fan_path, output={"workers": chosen}, writes=_merge(rt, outcomes), status=_status(outcomes),
-            tokens_in=tin, tokens_out=tout, cost=cost, note=f"{len(workers)} of {len(ids)} workers",
+            rt,
+            scope,
+            fan_path,
+            output={"workers": chosen},
+            writes=_merge(rt, outcomes),
+            status=_status(outcomes),
+            tokens_in=tin,
+            tokens_out=tout,
+            cost=cost,
+            note=f"{len(workers)} of {len(ids)} workers",
         )
     parts = [decision, fanned]
     if step.synthesis is not None:
         parts.append(await run(rt, step.synthesis, f"{path}/{step.synthesis.id}", scope, variables, "synthesis"))
     tin, tout, cost = _sum(parts)
     return await complete(
-        rt, scope, path, output={"workers": chosen, "reason": why}, writes=_merge(rt, parts), status=_status(parts),
-        tokens_in=tin, tokens_out=tout, cost=cost, apply=False,
+        rt,
+        scope,
+        path,
+        output={"workers": chosen, "reason": why},
+        writes=_merge(rt, parts),
+        status=_status(parts),
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        apply=False,
         note=f"manager chose {', '.join(chosen) or 'no workers'}",
     )
 
 
-async def run_loop(rt: Runtime, step: LoopStep, path: str, scope: Scope, variables: dict[str, Any], run: Run) -> StepOutcome:
+async def run_loop(
+    rt: Runtime, step: LoopStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
+) -> StepOutcome:
     """Evaluator-optimizer: body, then judge (or rule), until it passes or `max_iterations`."""
     rt.sink.post([ev.StepStarted(step=path, step_kind="loop")])
     parts: list[StepOutcome] = []
@@ -215,7 +270,9 @@ async def run_loop(rt: Runtime, step: LoopStep, path: str, scope: Scope, variabl
         if step.judge is not None:
             verdict = await run(rt, step.judge, f"{base}/{step.judge.id}", scope, variables, "judge")
             parts.append(verdict)
-            passed = verdict.status == "skipped" or (isinstance(verdict.output, dict) and bool(verdict.output.get("pass")))
+            passed = verdict.status == "skipped" or (
+                isinstance(verdict.output, dict) and bool(verdict.output.get("pass"))
+            )
         else:
             assert step.until is not None
             try:
@@ -232,8 +289,17 @@ async def run_loop(rt: Runtime, step: LoopStep, path: str, scope: Scope, variabl
         else f"max_iterations ({step.max_iterations}) reached without passing"
     )
     return await complete(
-        rt, scope, path, output={"iterations": iteration, "passed": passed}, writes=_merge(rt, parts), status=status,
-        tokens_in=tin, tokens_out=tout, cost=cost, note=note, apply=False,
+        rt,
+        scope,
+        path,
+        output={"iterations": iteration, "passed": passed},
+        writes=_merge(rt, parts),
+        status=status,
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        note=note,
+        apply=False,
     )
 
 
@@ -246,6 +312,14 @@ async def run_sequence(
     tin, tout, cost = _sum(parts)
     last = parts[-1].output if parts else None
     return await complete(
-        rt, scope, path, output=last, writes=_merge(rt, parts), status=_status(parts), tokens_in=tin,
-        tokens_out=tout, cost=cost, apply=False,
+        rt,
+        scope,
+        path,
+        output=last,
+        writes=_merge(rt, parts),
+        status=_status(parts),
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        apply=False,
     )

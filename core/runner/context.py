@@ -14,7 +14,6 @@ from core import events as ev
 from core.spec.model import StateKey
 from core.state import apply_ops, make_op
 
-
 slot: contextvars.ContextVar[asyncio.Semaphore | None] = contextvars.ContextVar("baton_slot", default=None)
 """The concurrency slot a fan-out child holds; released while the child waits for a person."""
 

@@ -30,8 +30,15 @@ def replayed(rt: Runtime, path: str, scope: Scope) -> StepOutcome | None:
             scope.apply(dict(done.writes))
         if done.status == "degraded":
             rt.degraded = True
-        return StepOutcome(done.status, done.output, dict(done.writes), done.next or None, done.tokens_in,
-                           done.tokens_out, done.cost_usd)
+        return StepOutcome(
+            done.status,
+            done.output,
+            dict(done.writes),
+            done.next or None,
+            done.tokens_in,
+            done.tokens_out,
+            done.cost_usd,
+        )
     skipped = rt.history.skipped.get(path)
     if skipped is not None:
         if skipped.supplied:
@@ -40,7 +47,9 @@ def replayed(rt: Runtime, path: str, scope: Scope) -> StepOutcome | None:
     return None
 
 
-async def run_step(rt: Runtime, step: Step, path: str, scope: Scope, variables: dict[str, Any], role: str) -> StepOutcome:
+async def run_step(
+    rt: Runtime, step: Step, path: str, scope: Scope, variables: dict[str, Any], role: str
+) -> StepOutcome:
     """Replay a recorded step, or run it."""
     recorded = replayed(rt, path, scope)
     if recorded is not None:

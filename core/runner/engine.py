@@ -116,8 +116,15 @@ class Runner:
         self.inputs = dict(started.inputs if started is not None else (inputs or {}))
         self.options = options or RunOptions()
         self.rt = Runtime(
-            session_id, workflow, dict(models if models is not None else self.spec.models), llm, sink,
-            clock or RealClock(), self.options, self.history, redactor,
+            session_id,
+            workflow,
+            dict(models if models is not None else self.spec.models),
+            llm,
+            sink,
+            clock or RealClock(),
+            self.options,
+            self.history,
+            redactor,
         )
         self._index = top_index(self.spec)
         self._by_id: dict[str, Step] = {info.step.id: info.step for info in iter_steps(self.spec)}
@@ -164,18 +171,32 @@ class Runner:
             return self.status
         except Exception as exc:
             log.exception("internal error in session %s", rt.session_id)
-            await rt.sink.commit([ev.SessionFailed(error=rt.redact(f"internal error: {type(exc).__name__}: {exc}"),
-                                                   error_type="internal")])
+            await rt.sink.commit(
+                [
+                    ev.SessionFailed(
+                        error=rt.redact(f"internal error: {type(exc).__name__}: {exc}"), error_type="internal"
+                    )
+                ]
+            )
             self._set("failed")
             raise
         unvisited = [
-            ev.StepSkipped(step=s.id, reason="not on the route taken") for s in self.spec.steps if s.id not in rt.finished
+            ev.StepSkipped(step=s.id, reason="not on the route taken")
+            for s in self.spec.steps
+            if s.id not in rt.finished
         ]
         status = "degraded" if rt.degraded else "completed"
         await rt.sink.commit(
-            [*unvisited, ev.SessionCompleted(status=status, cost_usd=round(sum(rt.ledger.spent.values()), 10),
-                                             tokens_in=rt.tokens_in, tokens_out=rt.tokens_out,
-                                             wall_s=round(rt.clock.now() - started_at, 6))]
+            [
+                *unvisited,
+                ev.SessionCompleted(
+                    status=status,
+                    cost_usd=round(sum(rt.ledger.spent.values()), 10),
+                    tokens_in=rt.tokens_in,
+                    tokens_out=rt.tokens_out,
+                    wall_s=round(rt.clock.now() - started_at, 6),
+                ),
+            ]
         )
         return self._set(status)
 
@@ -191,9 +212,14 @@ class Runner:
             state = initial_state(self.spec, self.inputs)
             events: list[ev.Event] = [
                 ev.SessionStarted(
-                    workflow=self.spec.name, workflow_path=wf.path, workflow_hash=wf.hash, workflow_text=wf.text,
-                    inputs=self.inputs, models={a: m.model for a, m in rt.models.items()},
-                    options=self.options.to_json(), prices=self._prices(),
+                    workflow=self.spec.name,
+                    workflow_path=wf.path,
+                    workflow_hash=wf.hash,
+                    workflow_text=wf.text,
+                    inputs=self.inputs,
+                    models={a: m.model for a, m in rt.models.items()},
+                    options=self.options.to_json(),
+                    prices=self._prices(),
                 )
             ]
             if state:
@@ -335,7 +361,9 @@ class Runner:
         rt.finished.update(passed)
         route = str(output.get("route", "")) if isinstance(output, dict) else ""
         reason = str(output.get("reason", "")) if isinstance(output, dict) else ""
-        events: list[ev.Event] = [ev.Rerouted(step=path, target=target, route=route, reason=reason, by=by, skipped=passed)]
+        events: list[ev.Event] = [
+            ev.Rerouted(step=path, target=target, route=route, reason=reason, by=by, skipped=passed)
+        ]
         how = f"route '{route}'" if route and by == "router" else f"{by} rerouted"
         events += [ev.StepSkipped(step=s, reason=f"passed over: {how} from '{path}' to '{target}'") for s in passed]
         return events

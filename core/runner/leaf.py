@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import inspect
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from core import events as ev
@@ -42,10 +43,16 @@ async def gather_inputs(
             if rt.options.auto is not None and rt.options.decisions is None:
                 raise SessionStop(f"step '{path}': {failure.message}", path, "input_invalid") from None
             decision = await rt.checkpoints.ask(
-                Ask(path, "escalation", message=f"input check failed: {failure.message}",
+                Ask(
+                    path,
+                    "escalation",
+                    message=f"input check failed: {failure.message}",
                     context={"error": failure.message, "category": "input_invalid", "attempts": 0},
-                    options=["edit", "skip", "pause"], round=round_, edit=_edit_values(step, rt),
-                    skip_needs=rt.skip_needs(path))
+                    options=["edit", "skip", "pause"],
+                    round=round_,
+                    edit=_edit_values(step, rt),
+                    skip_needs=rt.skip_needs(path),
+                )
             )
             if decision.decision == "skip":
                 return await skip(rt, scope, path, decision)
@@ -60,9 +67,9 @@ def _edit_values(step: StepBase, rt: Runtime) -> Any:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                raise ValueError("give the values as a JSON object: {\"key\": value}") from None
+                raise ValueError('give the values as a JSON object: {"key": value}') from None
         if not isinstance(value, dict) or not value:
-            raise ValueError("give the values as a JSON object: {\"key\": value}")
+            raise ValueError('give the values as a JSON object: {"key": value}')
         for key, item in value.items():
             if key not in allowed:
                 raise ValueError(f"'{key}' is not read or written by this step")
@@ -128,11 +135,24 @@ async def run_router(rt: Runtime, step: RouterStep, path: str, scope: Scope, var
     if label is None and step.model is None:
         label, reason = step.default, "default route (no rule matched)"
     if label is not None:
-        rt.sink.post([ev.StepStarted(step=path, step_kind="router", reads=step.read_keys, input_chars=inputs.chars,
-                                     orchestration=_orchestration(step, True))])
+        rt.sink.post(
+            [
+                ev.StepStarted(
+                    step=path,
+                    step_kind="router",
+                    reads=step.read_keys,
+                    input_chars=inputs.chars,
+                    orchestration=_orchestration(step, True),
+                )
+            ]
+        )
         output = {"route": label, "reason": reason}
         return await complete(
-            rt, scope, path, output=output, writes=check_writes(rt, {w: label for w in step.writes[:1]}),
+            rt,
+            scope,
+            path,
+            output=output,
+            writes=check_writes(rt, {w: label for w in step.writes[:1]}),
             jump=step.routes[label],
         )
     labels = list(step.routes)
@@ -166,7 +186,9 @@ def _describe_target(rt: Runtime, target: str) -> str:
     return target
 
 
-async def run_gate(rt: Runtime, step: GateStep, path: str, scope: Scope, variables: dict[str, Any], role: str) -> StepOutcome:
+async def run_gate(
+    rt: Runtime, step: GateStep, path: str, scope: Scope, variables: dict[str, Any], role: str
+) -> StepOutcome:
     """A pure human checkpoint: approve, edit the values it shows, reject (stops the session), reroute."""
     inputs = await gather_inputs(rt, step, path, scope, variables)
     if isinstance(inputs, StepOutcome):
@@ -180,21 +202,39 @@ async def run_gate(rt: Runtime, step: GateStep, path: str, scope: Scope, variabl
     if targets:
         options.insert(-1, "reroute")
     decision = await rt.checkpoints.ask(
-        Ask(path, "gate", message=message, output=dict(inputs.values) or None, context={"reads": dict(inputs.values)},
-            options=options, targets=targets, edit=_edit_values(step, rt))
+        Ask(
+            path,
+            "gate",
+            message=message,
+            output=dict(inputs.values) or None,
+            context={"reads": dict(inputs.values)},
+            options=options,
+            targets=targets,
+            edit=_edit_values(step, rt),
+        )
     )
     if decision.decision == "reject":
         feedback = f": {decision.feedback}" if decision.feedback else ""
-        await rt.sink.commit([ev.StepFailed(step=path, error=f"rejected by {decision.by}{feedback}", error_type="rejected")])
+        await rt.sink.commit(
+            [ev.StepFailed(step=path, error=f"rejected by {decision.by}{feedback}", error_type="rejected")]
+        )
         raise SessionStop(f"gate '{path}' rejected by {decision.by}{feedback}", path, "rejected")
     writes = check_writes(rt, dict(decision.edited or {})) if decision.decision == "edit" else {}
     return await complete(
-        rt, scope, path, output=decision.decision, writes=writes, note=f"{decision.decision} by {decision.by}",
-        jump=decision.target if decision.decision == "reroute" else None, jump_by=decision.by,
+        rt,
+        scope,
+        path,
+        output=decision.decision,
+        writes=writes,
+        note=f"{decision.decision} by {decision.by}",
+        jump=decision.target if decision.decision == "reroute" else None,
+        jump_by=decision.by,
     )
 
 
-async def run_tool(rt: Runtime, step: ToolStep, path: str, scope: Scope, variables: dict[str, Any], role: str) -> StepOutcome:
+async def run_tool(
+    rt: Runtime, step: ToolStep, path: str, scope: Scope, variables: dict[str, Any], role: str
+) -> StepOutcome:
     """A Python callable. A side-effecting one writes its intent before it runs, is gated by approval
     unless `review: never`, and is never silently re-run after a crash between intent and result."""
     inputs = await gather_inputs(rt, step, path, scope, variables)
@@ -215,11 +255,17 @@ async def run_tool(rt: Runtime, step: ToolStep, path: str, scope: Scope, variabl
     else:
         if step.side_effects and key in rt.history.intents:
             decision = await rt.checkpoints.ask(
-                Ask(path, "ambiguous",
+                Ask(
+                    path,
+                    "ambiguous",
                     message=f"'{step.call}' may or may not have run before the runner stopped "
-                            "(its intent was recorded, its result was not). Run it again, supply its result, or skip.",
-                    output=args, context={"args": args, "idempotency_key": key}, options=["approve", "edit", "skip", "pause"],
-                    edit=_any_value, skip_needs=rt.skip_needs(path))
+                    "(its intent was recorded, its result was not). Run it again, supply its result, or skip.",
+                    output=args,
+                    context={"args": args, "idempotency_key": key},
+                    options=["approve", "edit", "skip", "pause"],
+                    edit=_any_value,
+                    skip_needs=rt.skip_needs(path),
+                )
             )
             if decision.decision == "skip":
                 return await skip(rt, scope, path, decision)
@@ -227,17 +273,27 @@ async def run_tool(rt: Runtime, step: ToolStep, path: str, scope: Scope, variabl
                 result = decision.edited
                 pre.append(ev.ToolCallFinished(step=path, tool=step.call, idempotency_key=key, ok=True, result=result))
                 return await _finish_tool(rt, step, path, scope, result, pre, started)
-        gate = step.review.before_tools if step.review.before_tools is not None else (
-            step.side_effects and step.review.mode != "never"
+        gate = (
+            step.review.before_tools
+            if step.review.before_tools is not None
+            else (step.side_effects and step.review.mode != "never")
         )
         reason = breakpoint_reason(rt, path)
         if gate or reason:
             options = ["approve", "edit", "skip", "pause"] + (["reroute"] if targets else [])
             decision = await rt.checkpoints.ask(
-                Ask(path, "before_tool" if gate else (reason or "step_mode"),
-                    message=f"run {step.call}({', '.join(args)})" + (" — it has side effects" if step.side_effects else ""),
-                    output=args, context={"args": args, "side_effects": step.side_effects}, options=options,
-                    targets=targets, edit=_edit_args(args), skip_needs=rt.skip_needs(path))
+                Ask(
+                    path,
+                    "before_tool" if gate else (reason or "step_mode"),
+                    message=f"run {step.call}({', '.join(args)})"
+                    + (" — it has side effects" if step.side_effects else ""),
+                    output=args,
+                    context={"args": args, "side_effects": step.side_effects},
+                    options=options,
+                    targets=targets,
+                    edit=_edit_args(args),
+                    skip_needs=rt.skip_needs(path),
+                )
             )
             if decision.decision == "skip":
                 return await skip(rt, scope, path, decision)
@@ -259,12 +315,19 @@ async def _finish_tool(
         writes = {step.writes[0]: result}
     elif step.writes:
         if not isinstance(result, dict):
-            raise SessionStop(f"tool '{step.call}' must return a dict with {', '.join(step.writes)}", path, "tool_error")
+            raise SessionStop(
+                f"tool '{step.call}' must return a dict with {', '.join(step.writes)}", path, "tool_error"
+            )
         writes = {k: result[k] for k in step.writes if k in result}
     else:
         writes = {}
     return await complete(
-        rt, scope, path, output=result, writes=check_writes(rt, writes), pre_events=pre,
+        rt,
+        scope,
+        path,
+        output=result,
+        writes=check_writes(rt, writes),
+        pre_events=pre,
         latency=rt.clock.now() - started,
     )
 
@@ -276,8 +339,16 @@ async def _invoke(rt: Runtime, step: ToolStep, path: str, args: dict[str, Any], 
         attempt += 1
         if step.side_effects:
             await rt.sink.commit(
-                [ev.ToolCallIntent(step=path, tool=step.call, idempotency_key=key, args_hash=key.rsplit(":", 1)[-1],
-                                   args=args, side_effects=True)]
+                [
+                    ev.ToolCallIntent(
+                        step=path,
+                        tool=step.call,
+                        idempotency_key=key,
+                        args_hash=key.rsplit(":", 1)[-1],
+                        args=args,
+                        side_effects=True,
+                    )
+                ]
             )
         t0 = rt.clock.now()
         try:
@@ -285,24 +356,47 @@ async def _invoke(rt: Runtime, step: ToolStep, path: str, args: dict[str, Any], 
             json.dumps(result, default=str)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            rt.sink.post([ev.ToolCallFinished(step=path, tool=step.call, idempotency_key=key, ok=False,
-                                              error=rt.redact(message), latency_s=rt.clock.now() - t0)])
+            rt.sink.post(
+                [
+                    ev.ToolCallFinished(
+                        step=path,
+                        tool=step.call,
+                        idempotency_key=key,
+                        ok=False,
+                        error=rt.redact(message),
+                        latency_s=rt.clock.now() - t0,
+                    )
+                ]
+            )
             if rt.options.auto is not None and rt.options.decisions is None:
                 raise SessionStop(f"tool '{step.call}' at '{path}' failed: {message}", path, "tool_error") from None
             decision = await rt.checkpoints.ask(
-                Ask(path, "escalation", message=f"tool '{step.call}' failed: {message}",
+                Ask(
+                    path,
+                    "escalation",
+                    message=f"tool '{step.call}' failed: {message}",
                     context={"error": message, "category": "tool_error", "attempts": attempt, "args": args},
-                    options=["approve", "edit", "skip", "pause"], round=attempt, edit=_any_value,
-                    skip_needs=rt.skip_needs(path))
+                    options=["approve", "edit", "skip", "pause"],
+                    round=attempt,
+                    edit=_any_value,
+                    skip_needs=rt.skip_needs(path),
+                )
             )
             if decision.decision == "skip":
                 raise _Skip(decision) from None
             if decision.decision == "edit":
-                return decision.edited, [ev.ToolCallFinished(step=path, tool=step.call, idempotency_key=key, ok=True,
-                                                             result=decision.edited)]
+                return decision.edited, [
+                    ev.ToolCallFinished(step=path, tool=step.call, idempotency_key=key, ok=True, result=decision.edited)
+                ]
             continue
-        finished = ev.ToolCallFinished(step=path, tool=step.call, idempotency_key=key, ok=True, result=result,
-                                       latency_s=round(rt.clock.now() - t0, 6))
+        finished = ev.ToolCallFinished(
+            step=path,
+            tool=step.call,
+            idempotency_key=key,
+            ok=True,
+            result=result,
+            latency_s=round(rt.clock.now() - t0, 6),
+        )
         return result, [finished]
 
 
@@ -312,10 +406,10 @@ class _Skip(Exception):
         self.decision = decision
 
 
-async def _call_tool(fn: Any, args: dict[str, Any], key: str, timeout: float | None) -> Any:
+async def _call_tool(fn: Any, args: dict[str, Any], key: str, limit_s: float | None) -> Any:
     kwargs = dict(args)
     try:
-        params = inspect.signature(fn).parameters
+        params: Mapping[str, Any] = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     if "idempotency_key" in params:
@@ -324,8 +418,8 @@ async def _call_tool(fn: Any, args: dict[str, Any], key: str, timeout: float | N
         coro = fn(**kwargs)
     else:
         coro = asyncio.to_thread(fn, **kwargs)
-    if timeout:
-        return await asyncio.wait_for(coro, timeout)
+    if limit_s:
+        return await asyncio.wait_for(coro, limit_s)
     return await coro
 
 

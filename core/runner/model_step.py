@@ -60,8 +60,16 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
     override_budget = False
     totals = _Totals()
     rt.sink.post(
-        [ev.StepStarted(step=path, step_kind=task.kind, model=alias, reads=task.reads, input_chars=inputs.chars,
-                        orchestration=task.orchestration)]
+        [
+            ev.StepStarted(
+                step=path,
+                step_kind=task.kind,
+                model=alias,
+                reads=task.reads,
+                input_chars=inputs.chars,
+                orchestration=task.orchestration,
+            )
+        ]
     )
     before = await _before_step(rt, task, inputs, scope)
     if isinstance(before, StepOutcome):
@@ -85,10 +93,17 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                 if forecast is None or forecast[1] > task.review.cost_over:
                     shown = f"${forecast[1]:.4f}" if forecast else "unknown"
                     decision = await rt.checkpoints.ask(
-                        Ask(path, "cost", message=f"forecast {shown} is over cost_over ${task.review.cost_over:g}",
-                            context={"prompt": user}, options=["approve", "edit", "retry_model", "skip", "pause"],
-                            forecasts=rt.forecasts(request), round=round_, edit=_edit_prompt(user),
-                            skip_needs=rt.skip_needs(path))
+                        Ask(
+                            path,
+                            "cost",
+                            message=f"forecast {shown} is over cost_over ${task.review.cost_over:g}",
+                            context={"prompt": user},
+                            options=["approve", "edit", "retry_model", "skip", "pause"],
+                            forecasts=rt.forecasts(request),
+                            round=round_,
+                            edit=_edit_prompt(user),
+                            skip_needs=rt.skip_needs(path),
+                        )
                     )
                     cost_cleared = True
                     if decision.decision == "skip":
@@ -100,7 +115,11 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                     continue
                 cost_cleared = True
             plan = CallPlan(
-                request, list(task.policy.fallback), task.policy.fallback_static, _retry(rt, task), _timeout(rt, task),
+                request,
+                list(task.policy.fallback),
+                task.policy.fallback_static,
+                _retry(rt, task),
+                _timeout(rt, task),
                 budget_override=override_budget,
             )
             try:
@@ -111,13 +130,21 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                 v = blocked.verdict
                 message = (
                     f"{v.scope} budget ${v.limit_usd:.4f}: ${v.spent_usd:.4f} spent and reserved, "
-                    f"this call could cost up to ${v.forecast_usd:.4f}" if v.forecast_usd else
-                    f"{v.scope} budget ${v.limit_usd:.4f}: the price of '{alias}' is unknown"
+                    f"this call could cost up to ${v.forecast_usd:.4f}"
+                    if v.forecast_usd
+                    else f"{v.scope} budget ${v.limit_usd:.4f}: the price of '{alias}' is unknown"
                 )
                 decision = await rt.checkpoints.ask(
-                    Ask(path, "budget", message=message, context={"prompt": user},
-                        options=["approve", "retry_model", "skip", "pause"], forecasts=rt.forecasts(request),
-                        round=budget_asks, skip_needs=rt.skip_needs(path))
+                    Ask(
+                        path,
+                        "budget",
+                        message=message,
+                        context={"prompt": user},
+                        options=["approve", "retry_model", "skip", "pause"],
+                        forecasts=rt.forecasts(request),
+                        round=budget_asks,
+                        skip_needs=rt.skip_needs(path),
+                    )
                 )
                 if decision.decision == "skip":
                     return await skip(rt, scope, path, decision)
@@ -131,11 +158,22 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                 if escalations > rt.options.escalation_limit:
                     raise SessionStop(f"step '{path}' failed: {failure.message}", path, failure.category) from None
                 decision = await rt.checkpoints.ask(
-                    Ask(path, "escalation", message=f"{failure.message} ({failure.detail or 'no attempts'})",
-                        context={"error": failure.message, "category": failure.category, "attempts": failure.attempts,
-                                 "prompt": user},
-                        options=["approve", "retry_model", "edit", "skip", "pause"], forecasts=rt.forecasts(request),
-                        round=escalations, edit=_edit_prompt(user), skip_needs=rt.skip_needs(path))
+                    Ask(
+                        path,
+                        "escalation",
+                        message=f"{failure.message} ({failure.detail or 'no attempts'})",
+                        context={
+                            "error": failure.message,
+                            "category": failure.category,
+                            "attempts": failure.attempts,
+                            "prompt": user,
+                        },
+                        options=["approve", "retry_model", "edit", "skip", "pause"],
+                        forecasts=rt.forecasts(request),
+                        round=escalations,
+                        edit=_edit_prompt(user),
+                        skip_needs=rt.skip_needs(path),
+                    )
                 )
                 if decision.decision == "skip":
                     return await skip(rt, scope, path, decision)
@@ -154,24 +192,47 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
         if reason is None:
             writes = check_writes(rt, task.to_writes(output))
             return await complete(
-                rt, scope, path, output=output, writes=writes, status="degraded" if degraded else "completed",
-                pre_events=pre, tokens_in=totals.tokens_in, tokens_out=totals.tokens_out, cost=totals.cost,
-                latency=rt.clock.now() - started, note=_note(result, degraded), jump=task.to_jump(output),
+                rt,
+                scope,
+                path,
+                output=output,
+                writes=writes,
+                status="degraded" if degraded else "completed",
+                pre_events=pre,
+                tokens_in=totals.tokens_in,
+                tokens_out=totals.tokens_out,
+                cost=totals.cost,
+                latency=rt.clock.now() - started,
+                note=_note(result, degraded),
+                jump=task.to_jump(output),
             )
         if recorded is None:
-            pre.append(ev.StepOutput(step=path, output=output, round=round_, prompt=user, model=alias,
-                                     degraded=degraded))
+            pre.append(
+                ev.StepOutput(step=path, output=output, round=round_, prompt=user, model=alias, degraded=degraded)
+            )
         targets = rt.reroute_targets(path) if task.can_reroute else []
         options = [
-            o for o in REVIEW_OPTIONS
-            if not (o == "reject" and len(rounds) >= task.review.max_rejections) and not (o == "reroute" and not targets)
+            o
+            for o in REVIEW_OPTIONS
+            if not (o == "reject" and len(rounds) >= task.review.max_rejections)
+            and not (o == "reroute" and not targets)
         ]
         decision = await rt.checkpoints.ask(
-            Ask(path, reason, message=_review_message(reason, task, output), output=output,
-                reasoning=_reasoning(output), context=_context(task, inputs, totals, result, user, alias),
-                options=options, targets=targets,
-                forecasts=rt.forecasts(_request(rt, task, alias, user)), round=round_,
-                edit=_edit_output(task, output), skip_needs=rt.skip_needs(path), pre_events=pre)
+            Ask(
+                path,
+                reason,
+                message=_review_message(reason, task, output),
+                output=output,
+                reasoning=_reasoning(output),
+                context=_context(task, inputs, totals, result, user, alias),
+                options=options,
+                targets=targets,
+                forecasts=rt.forecasts(_request(rt, task, alias, user)),
+                round=round_,
+                edit=_edit_output(task, output),
+                skip_needs=rt.skip_needs(path),
+                pre_events=pre,
+            )
         )
         kind = decision.decision
         if kind in ("approve", "edit", "reroute"):
@@ -179,9 +240,18 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
             writes = check_writes(rt, task.to_writes(final))
             jump = decision.target if kind == "reroute" else task.to_jump(final)
             return await complete(
-                rt, scope, path, output=final, writes=writes, status="degraded" if degraded else "completed",
-                tokens_in=totals.tokens_in, tokens_out=totals.tokens_out, cost=totals.cost,
-                latency=rt.clock.now() - started, note=f"{kind} by {decision.by}", jump=jump,
+                rt,
+                scope,
+                path,
+                output=final,
+                writes=writes,
+                status="degraded" if degraded else "completed",
+                tokens_in=totals.tokens_in,
+                tokens_out=totals.tokens_out,
+                cost=totals.cost,
+                latency=rt.clock.now() - started,
+                note=f"{kind} by {decision.by}",
+                jump=jump,
                 jump_by=decision.by if kind == "reroute" else "",
             )
         if kind == "skip":
@@ -355,10 +425,17 @@ async def _before_step(
     targets = rt.reroute_targets(path) if task.can_reroute else []
     options = ["approve", "edit", "retry_model", "skip", "pause"] + (["reroute"] if targets else [])
     decision = await rt.checkpoints.ask(
-        Ask(path, reason, message=f"about to run '{path}' on {task.alias}",
-            context={"reads": dict(inputs.values), "prompt": user, "model": task.alias}, options=options,
-            targets=targets, forecasts=rt.forecasts(request), edit=_edit_prompt(user),
-            skip_needs=rt.skip_needs(path))
+        Ask(
+            path,
+            reason,
+            message=f"about to run '{path}' on {task.alias}",
+            context={"reads": dict(inputs.values), "prompt": user, "model": task.alias},
+            options=options,
+            targets=targets,
+            forecasts=rt.forecasts(request),
+            edit=_edit_prompt(user),
+            skip_needs=rt.skip_needs(path),
+        )
     )
     if decision.decision == "skip":
         return await skip(rt, scope, path, decision)

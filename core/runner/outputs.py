@@ -91,8 +91,16 @@ async def complete(
         events.append(ev.StateUpdated(step=path, ops=ops))
     events.append(
         ev.StepCompleted(
-            step=path, status=status, output=output, writes=writes, tokens_in=tokens_in, tokens_out=tokens_out,
-            cost_usd=cost, latency_s=round(latency, 6), note=note, next=jump or "",
+            step=path,
+            status=status,
+            output=output,
+            writes=writes,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost,
+            latency_s=round(latency, 6),
+            note=note,
+            next=jump or "",
         )
     )
     if jump:

@@ -27,16 +27,16 @@ class Inputs:
     @property
     def chars(self) -> int:
         """Total size of what the step receives."""
-        return sum(size_chars(v) for v in self.values.values()) + sum(
-            size_chars(v) for v in self.variables.values()
-        )
+        return sum(size_chars(v) for v in self.values.values()) + sum(size_chars(v) for v in self.variables.values())
 
     def env(self) -> dict[str, Any]:
         """Names usable in templates and rules."""
         return {**self.values, **self.variables}
 
 
-def gather(step: StepBase, state: Mapping[str, Any], schema: Mapping[str, StateKey], variables: dict[str, Any]) -> Inputs:
+def gather(
+    step: StepBase, state: Mapping[str, Any], schema: Mapping[str, StateKey], variables: dict[str, Any]
+) -> Inputs:
     """Collect the step's reads from `state`, enforcing presence and size limits."""
     values: dict[str, Any] = {}
     optional = step.optional_reads

@@ -82,8 +82,8 @@ class Runtime:
         self.breakers = Breakers(options.breaker_threshold, options.breaker_cooldown_s)
         self.ledger = Ledger()
         self.caps: dict[str, float] = {}
-        self.session_cap = options.max_usd if options.max_usd is not None else (
-            self.spec.budget.max_usd if self.spec.budget else None
+        self.session_cap = (
+            options.max_usd if options.max_usd is not None else (self.spec.budget.max_usd if self.spec.budget else None)
         )
         self.limit = asyncio.Semaphore(self.spec.defaults.concurrency)
         self.running: set[str] = set()
@@ -220,10 +220,17 @@ class Checkpoints:
         self.rt.check_pause()
         if cp_id not in self.opened:
             opened = ev.CheckpointOpened(
-                step=ask.path, checkpoint_id=cp_id, reason=ask.reason, message=ask.message, output=ask.output,
-                reasoning=ask.reasoning, context={**ask.context, "skip_needs": ask.skip_needs} if ask.skip_needs
-                else ask.context, options=ask.options, targets=ask.targets,
-                forecasts=ask.forecasts, round=ask.round,
+                step=ask.path,
+                checkpoint_id=cp_id,
+                reason=ask.reason,
+                message=ask.message,
+                output=ask.output,
+                reasoning=ask.reasoning,
+                context={**ask.context, "skip_needs": ask.skip_needs} if ask.skip_needs else ask.context,
+                options=ask.options,
+                targets=ask.targets,
+                forecasts=ask.forecasts,
+                round=ask.round,
             )
             await self.rt.sink.commit([*ask.pre_events, opened])
             self.opened[cp_id] = opened
@@ -312,18 +319,24 @@ class Checkpoints:
         if c.decision == "skip" and ask is not None:
             missing = [k for k in ask.skip_needs if k not in supplied]
             if missing:
-                raise ValueError(
-                    f"later steps need {', '.join(map(repr, missing))}: supply values to skip this step"
-                )
+                raise ValueError(f"later steps need {', '.join(map(repr, missing))}: supply values to skip this step")
             schema = self.rt.spec.state
-            for key, value in supplied.items():
+            for key in supplied:
                 if key not in schema:
                     raise ValueError(f"'{key}' is not a state key")
         if c.decision in ("reject",) and not c.feedback.strip():
             raise ValueError("a rejection needs feedback for the re-run")
         return ev.DecisionMade(
-            step=opened.step, checkpoint_id=opened.checkpoint_id, decision=c.decision, by=c.by,
-            feedback=c.feedback, target=c.target, model=c.model, edited=edited, diff=diff, supplied=supplied,
+            step=opened.step,
+            checkpoint_id=opened.checkpoint_id,
+            decision=c.decision,
+            by=c.by,
+            feedback=c.feedback,
+            target=c.target,
+            model=c.model,
+            edited=edited,
+            diff=diff,
+            supplied=supplied,
             command_id=c.id,
         )
 
@@ -359,13 +372,21 @@ class Checkpoints:
         if not isinstance(entry, dict) or "decision" not in entry:
             raise SessionStop(f"decision for '{ask.path}' must be a name or an object with 'decision'", ask.path)
         command = Command(
-            kind="decide", checkpoint_id=ask.checkpoint_id, decision=str(entry["decision"]), by=by,
-            feedback=str(entry.get("feedback", "")), target=str(entry.get("target", "")),
-            model=str(entry.get("model", "")), edited=entry.get("edited"), supplied=dict(entry.get("supplied") or {}),
+            kind="decide",
+            checkpoint_id=ask.checkpoint_id,
+            decision=str(entry["decision"]),
+            by=by,
+            feedback=str(entry.get("feedback", "")),
+            target=str(entry.get("target", "")),
+            model=str(entry.get("model", "")),
+            edited=entry.get("edited"),
+            supplied=dict(entry.get("supplied") or {}),
         )
         opened = self.opened[ask.checkpoint_id]
         if command.decision not in opened.options:
-            raise SessionStop(f"decision '{command.decision}' for '{ask.path}' is not offered ({', '.join(opened.options)})", ask.path)
+            raise SessionStop(
+                f"decision '{command.decision}' for '{ask.path}' is not offered ({', '.join(opened.options)})", ask.path
+            )
         if command.decision == "pause":
             raise Paused(f"paused by the decisions file at '{ask.path}'")
         try:
@@ -397,6 +418,9 @@ def text_diff(before: Any, after: Any, label: str = "output") -> str:
     a = before if isinstance(before, str) else json.dumps(before, indent=1, ensure_ascii=False, default=str)
     b = after if isinstance(after, str) else json.dumps(after, indent=1, ensure_ascii=False, default=str)
     lines = difflib.unified_diff(
-        (a or "").splitlines(keepends=True), (b or "").splitlines(keepends=True), f"{label} (before)", f"{label} (after)"
+        (a or "").splitlines(keepends=True),
+        (b or "").splitlines(keepends=True),
+        f"{label} (before)",
+        f"{label} (after)",
     )
     return "".join(lines)

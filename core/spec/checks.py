@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from core import expr
 from core.spec.flow import propagate
 from core.spec.graph import (
     DataPath,
-    all_writes,
     StepInfo,
+    all_writes,
     guaranteed_writes,
     iter_steps,
     placeholders,
@@ -300,9 +300,7 @@ def _when_names(step: Step) -> set[str]:
     return names
 
 
-def _expr_finding(
-    source: str, path: DataPath, names: set[str], what: str, check_names: bool = True
-) -> list[Finding]:
+def _expr_finding(source: str, path: DataPath, names: set[str], what: str, check_names: bool = True) -> list[Finding]:
     try:
         parsed = expr.parse(source)
     except expr.ExprError as exc:
@@ -386,25 +384,24 @@ def _check_reads(spec: WorkflowSpec, step: Step, path: DataPath, have: set[str])
                     f"(write it earlier, make it an input, give it a default, or read it as '{key}?')",
                 )
             )
-    recurse: Callable[[Step, DataPath, set[str]], list[Finding]] = lambda s, p, h: _check_reads(spec, s, p, h)
     if isinstance(step, ParallelStep):
         for i, child in enumerate(step.branches):
-            out += recurse(child, (*path, "branches", i), have)
+            out += _check_reads(spec, child, (*path, "branches", i), have)
     elif isinstance(step, MapStep):
-        out += recurse(step.step, (*path, "step"), have)
+        out += _check_reads(spec, step.step, (*path, "step"), have)
     elif isinstance(step, SupervisorStep):
         after_manager = have | set(step.writes)
         for i, child in enumerate(step.workers):
-            out += recurse(child, (*path, "workers", i), after_manager)
+            out += _check_reads(spec, child, (*path, "workers", i), after_manager)
         if step.synthesis is not None:
-            out += recurse(step.synthesis, (*path, "synthesis"), after_manager)
+            out += _check_reads(spec, step.synthesis, (*path, "synthesis"), after_manager)
     elif isinstance(step, LoopStep | SequenceStep):
         running = set(have)
         for i, child in enumerate(step.steps):
-            out += recurse(child, (*path, "steps", i), running)
+            out += _check_reads(spec, child, (*path, "steps", i), running)
             running |= guaranteed_writes(child)
         if isinstance(step, LoopStep) and step.judge is not None:
-            out += recurse(step.judge, (*path, "judge"), running)
+            out += _check_reads(spec, step.judge, (*path, "judge"), running)
     return out
 
 

@@ -7,7 +7,16 @@ person may reroute to, and which values a skipped step must be replaced with).
 from __future__ import annotations
 
 from core.spec.graph import guaranteed_writes, successors, top_index
-from core.spec.model import END, LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep, WorkflowSpec
+from core.spec.model import (
+    END,
+    LoopStep,
+    MapStep,
+    ParallelStep,
+    SequenceStep,
+    Step,
+    SupervisorStep,
+    WorkflowSpec,
+)
 
 
 def propagate(spec: WorkflowSpec, start: int, have: set[str]) -> dict[int, set[str]]:

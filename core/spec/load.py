@@ -61,9 +61,7 @@ def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] 
         raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, path)]) from None
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
-        raise WorkflowInvalid(
-            [Problem(1, 1, f"the top level must be a mapping of workflow fields, not {kind}", path)]
-        )
+        raise WorkflowInvalid([Problem(1, 1, f"the top level must be a mapping of workflow fields, not {kind}", path)])
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
@@ -77,9 +75,7 @@ def from_spec(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> Workflow
     return _checked(spec, f"<{spec.name}>", text, Positions(), known_aliases)
 
 
-def _checked(
-    spec: WorkflowSpec, path: str, text: str, positions: Positions, known_aliases: Iterable[str]
-) -> Workflow:
+def _checked(spec: WorkflowSpec, path: str, text: str, positions: Positions, known_aliases: Iterable[str]) -> Workflow:
     findings = checks.check(spec, known_aliases)
     problems = [_at(f.path, f.message, positions, path, f.severity, f.at_key) for f in findings]
     errors = [p for p in problems if p.severity == "error"]
@@ -119,7 +115,8 @@ def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, fi
             line, col = positions.key(loc)
         elif kind == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag", "?")
-            message = f"{where}: unknown step kind '{tag}'{checks.suggest(str(tag), STEP_KINDS)}; one of {', '.join(STEP_KINDS)}"
+            hint = checks.suggest(str(tag), STEP_KINDS)
+            message = f"{where}: unknown step kind '{tag}'{hint}; one of {', '.join(STEP_KINDS)}"
             line, col = positions.value((*loc, "kind"))
         elif kind == "union_tag_not_found":
             message = f"{where}: a step needs 'kind' (one of {', '.join(STEP_KINDS)})"
@@ -171,9 +168,7 @@ def _unwrap(annotation: Any) -> list[Any]:
 
 def _child_model(model: Any, name: str, value: Any) -> Any:
     if isinstance(model, type) and issubclass(model, BaseModel):
-        fld = model.model_fields.get(name) or next(
-            (f for f in model.model_fields.values() if f.alias == name), None
-        )
+        fld = model.model_fields.get(name) or next((f for f in model.model_fields.values() if f.alias == name), None)
         if fld is None:
             return None
         return _pick(_unwrap(fld.annotation), value, container=True)

@@ -88,7 +88,7 @@ class ModelSpec(_Strict):
     @classmethod
     def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if "key" in key.lower() or "secret" in key.lower() or "token" == key.lower():
+            if "key" in key.lower() or "secret" in key.lower() or key.lower() == "token":
                 raise ValueError(f"'{key}' looks like a credential: keys come from the environment only")
         return value
 
@@ -303,15 +303,7 @@ class SequenceStep(StepBase):
 
 
 Step = Annotated[
-    AgentStep
-    | RouterStep
-    | ToolStep
-    | GateStep
-    | ParallelStep
-    | MapStep
-    | SupervisorStep
-    | LoopStep
-    | SequenceStep,
+    AgentStep | RouterStep | ToolStep | GateStep | ParallelStep | MapStep | SupervisorStep | LoopStep | SequenceStep,
     Field(discriminator="kind"),
 ]
 STEP_KINDS = ("agent", "router", "tool", "gate", "parallel", "map", "supervisor", "loop", "sequence")

@@ -25,20 +25,23 @@ async def edit_text(initial: str, suffix: str = ".md") -> str | None:
     if editor is None:
         text = await multiline("edit (Esc then Enter to finish)", initial)
     else:
-        fd, name = tempfile.mkstemp(suffix=suffix, prefix="baton-")
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(initial)
-            code = await asyncio.to_thread(subprocess.call, [*shlex.split(editor), str(path)])
-            if code != 0:
-                return None
-            text = path.read_text(encoding="utf-8")
-        finally:
-            path.unlink(missing_ok=True)
+        text = await asyncio.to_thread(_run_editor, editor, initial, suffix)
     if text is None or not text.strip() or text == initial:
         return None
     return text
+
+
+def _run_editor(editor: str, initial: str, suffix: str) -> str | None:
+    fd, name = tempfile.mkstemp(suffix=suffix, prefix="baton-")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(initial)
+        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+            return None
+        return path.read_text(encoding="utf-8")
+    finally:
+        path.unlink(missing_ok=True)
 
 
 async def multiline(label: str, initial: str = "") -> str | None:

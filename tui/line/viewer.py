@@ -36,8 +36,16 @@ REFRESH_S = 0.08
 class LineViewer:
     """Watches one session in line mode; answers its checkpoints when `interactive`."""
 
-    def __init__(self, bus: Bus, *, console: Console | None = None, interactive: bool = True, by: str = "user",
-                 bell: bool = True, exit_on_pause: bool = True) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        console: Console | None = None,
+        interactive: bool = True,
+        by: str = "user",
+        bell: bool = True,
+        exit_on_pause: bool = True,
+    ) -> None:
         self.bus = bus
         self.console = console or Console(highlight=False, soft_wrap=not sys.stdout.isatty())
         self.interactive = interactive and sys.stdin.isatty()
@@ -99,10 +107,14 @@ class LineViewer:
                 self._live.update(self._renderable(), refresh=True)
                 last = now
             if self.lost:
-                self._say(Text(f"⚠ {self.lost}\n  continue it with: baton resume {self.view.session_id}", style="yellow"))
+                self._say(
+                    Text(f"⚠ {self.lost}\n  continue it with: baton resume {self.view.session_id}", style="yellow")
+                )
                 return "lost"
             status = self.view.status
-            if status in ("completed", "degraded", "failed") or (status in ("paused", "cancelled") and self.exit_on_pause):
+            if status in ("completed", "degraded", "failed") or (
+                status in ("paused", "cancelled") and self.exit_on_pause
+            ):
                 self._finish()
                 return status
             waiting = [c for c in self.view.open_checkpoints if c.checkpoint_id not in self._skip_checkpoints]
@@ -146,7 +158,11 @@ class LineViewer:
             reason = f": {one_line(e.reason, 70)}" if e.reason else ""
             self._say(Text(f"  → {inert(e.target)} ({how}{reason})", style="cyan"))
         elif isinstance(e, ev.RetryScheduled):
-            self._say(Text(f"  ↻ {inert(e.step)}: {inert(e.error_type)} — retry {e.attempt} in {e.wait_s:.1f}s", style="yellow"))
+            self._say(
+                Text(
+                    f"  ↻ {inert(e.step)}: {inert(e.error_type)} — retry {e.attempt} in {e.wait_s:.1f}s", style="yellow"
+                )
+            )
         elif isinstance(e, ev.FallbackUsed):
             to = inert(e.to_model) if e.to_model else "a static result"
             self._say(Text(f"  ⤵ {inert(e.step)}: falling back from {inert(e.from_model)} to {to}", style="yellow"))
@@ -156,12 +172,18 @@ class LineViewer:
         elif isinstance(e, ev.BreakerChanged):
             self._say(Text(f"  ⚡ circuit breaker for {inert(e.model)}: {e.state}", style="yellow"))
         elif isinstance(e, ev.BudgetWarning) and e.blocked:
-            self._say(Text(f"  $ {inert(e.step)}: call not sent — {inert(e.scope)} budget ${e.limit_usd:.4f}", style="red"))
+            self._say(
+                Text(f"  $ {inert(e.step)}: call not sent — {inert(e.scope)} budget ${e.limit_usd:.4f}", style="red")
+            )
         elif isinstance(e, ev.CheckpointOpened):
             if self.bell and self.console.is_terminal:
                 self.console.file.write("\a")
-            self._say(Text(f"  ⏸ {inert(e.step)}: {decisions.REASONS.get(e.reason, e.reason)} — waiting for a decision",
-                           style="yellow bold"))
+            self._say(
+                Text(
+                    f"  ⏸ {inert(e.step)}: {decisions.REASONS.get(e.reason, e.reason)} — waiting for a decision",
+                    style="yellow bold",
+                )
+            )
         elif isinstance(e, ev.DecisionMade):
             detail = f" → {inert(e.target)}" if e.target else (f" on {inert(e.model)}" if e.model else "")
             self._say(Text(f"  ✎ {inert(e.step)}: {e.decision}{detail} by {inert(e.by)}", style="magenta"))
@@ -279,8 +301,12 @@ class LineViewer:
             body.append(Text("── prompt ──", style="dim"))
             body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
         if "retry_model" in cp.options and cp.forecasts:
-            body.append(Text("models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
-                             style="dim"))
+            body.append(
+                Text(
+                    "models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
+                    style="dim",
+                )
+            )
         title = Text(f"checkpoint {index + 1}/{waiting}" if waiting > 1 else "checkpoint", style="bold yellow")
         self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="yellow"))
         hint = decisions.menu(cp) + ("  [n] next waiting" if waiting > 1 else "") + "  [l] later"
@@ -340,7 +366,9 @@ class LineViewer:
         if option == "skip":
             needs = self._skip_needs(cp)
             if needs:
-                self.console.print(Text(f"  later steps need {', '.join(needs)}: give a JSON value for each", style="yellow"))
+                self.console.print(
+                    Text(f"  later steps need {', '.join(needs)}: give a JSON value for each", style="yellow")
+                )
                 supplied: dict[str, object] = {}
                 for key in needs:
                     raw = await ask.line(f"{key}> ")
@@ -362,12 +390,13 @@ class LineViewer:
     async def _on_interrupt(self) -> str | None:
         if not sys.stdin.isatty():
             self.console.print(Text("interrupted: cancelling the session", style="yellow"))
-            await decisions.send_and_wait(self.bus, _control("cancel", self.by), timeout=10)
+            await decisions.send_and_wait(self.bus, _control("cancel", self.by), wait_s=10)
             return None
         self._pause_live()
         try:
-            self.console.print(Text("\n[d] detach (the runner keeps going)  [p] pause  [c] cancel now  [Enter] back",
-                                    style="bold"))
+            self.console.print(
+                Text("\n[d] detach (the runner keeps going)  [p] pause  [c] cancel now  [Enter] back", style="bold")
+            )
             choice = await ask.line("> ", ["d", "p", "c"])
         finally:
             self._resume_live()

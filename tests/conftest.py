@@ -1,0 +1,60 @@
+"""Shared fixtures: every test gets private XDG directories and a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from sessions.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """XDG directories inside a temporary home, so no test touches the user's files."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.delenv("BATON_DB", raising=False)
+    monkeypatch.delenv("BATON_CONFIG", raising=False)
+    monkeypatch.setenv("BATON_USER", "tester")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("LITELLM_MODE", "PRODUCTION")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield home
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh database file path."""
+    return tmp_path / "baton.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Store]:
+    """An open store over a real SQLite file."""
+    s = await Store.open(db_path)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def baton_env(home: Path, db: Path, **extra: str) -> dict[str, str]:
+    """Environment for running the real `baton` command in a subprocess."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "XDG_DATA_HOME": str(home / "xdg_data_home"),
+            "XDG_CONFIG_HOME": str(home / "xdg_config_home"),
+            "XDG_STATE_HOME": str(home / "xdg_state_home"),
+            "BATON_DB": str(db),
+            "BATON_USER": "tester",
+        }
+    )
+    env.update(extra)
+    return env
