@@ -86,9 +86,14 @@ def validate(value: Any, fields: Mapping[str, str]) -> dict[str, Any]:
             continue
         item = value[field]
         values = enum_values(base)
+        listed = enum_values(base[5:-1]) if base.startswith("list[enum[") and base.endswith("]]") else None
         if values is not None:
             if item not in values:
                 problems.append(f"'{field}' must be one of {', '.join(values)}, got {item!r}")
+                continue
+        elif listed is not None:
+            if not isinstance(item, list) or any(v not in listed for v in item):
+                problems.append(f"'{field}' must be a list of {', '.join(listed)}, got {item!r}")
                 continue
         elif not type_ok(item, base):
             problems.append(f"'{field}' must be {base}, got {type(item).__name__}")
@@ -102,9 +107,7 @@ def validate(value: Any, fields: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-ROUTER_FIELDS = {"route": "str", "reason": "str"}
 JUDGE_FIELDS = {"pass": "bool", "feedback": "str"}
-MANAGER_FIELDS = {"workers": "list[str]", "reason": "str"}
 
 
 def router_fields(labels: list[str]) -> dict[str, str]:
@@ -113,5 +116,5 @@ def router_fields(labels: list[str]) -> dict[str, str]:
 
 
 def manager_fields(workers: list[str]) -> dict[str, str]:
-    """A supervisor manager's reply: the workers to run, and why."""
-    return {"workers": "list[str]", "reason": "str"}
+    """A supervisor manager's reply: which of its workers to run, and why."""
+    return {"workers": f"list[enum[{', '.join(workers)}]]", "reason": "str"}

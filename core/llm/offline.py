@@ -212,6 +212,10 @@ def _field_value(name: str, schema: Mapping[str, Any], rng: random.Random, promp
 def topic_phrase(prompt: str) -> str:
     """A short phrase naming what the prompt is about (for flavouring generated text)."""
     first = next((line for line in prompt.splitlines() if line.strip()), "")
+    if ": " in first.rstrip(": "):
+        tail = first.rstrip(": ").rsplit(": ", 1)[1].strip().rstrip(".?!")
+        if len(tail.split()) >= 1:
+            return " ".join(tail.split()[:5])
     match = _TOPIC_RE.search(first)
     if match:
         words = match.group(1).strip().split()[:5]
