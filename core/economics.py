@@ -1,15 +1,17 @@
 """What a session cost, computed from what it actually used (never from claims).
 
 Per step and per model cost and tokens; the orchestration share (routers, managers' decisions and
-steps marked `orchestration: true`) of cost and time; the savings of routing, estimated as the same
-measured tokens priced at the session's strongest model; and a projection at N runs.
+steps marked `orchestration: true`) of cost and time; the savings of routing, estimated as the routed
+steps' measured tokens priced at the session's strongest model against what they and their routers
+actually cost; and a projection at N runs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-from core.view import SessionView, StepView
+from core.view import CallView, SessionView, StepView
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Line:
     seconds: float = 0.0
     unknown: bool = False
     orchestration: bool = False
+    model: str = ""
 
 
 @dataclass
@@ -41,7 +44,10 @@ class Summary:
     orchestration_s: float = 0.0
     work_s: float = 0.0
     strong_model: str = ""
-    all_strong_usd: float | None = None
+    routed: list[str] = field(default_factory=list)
+    routed_usd: float = 0.0
+    router_usd: float = 0.0
+    routed_strong_usd: float | None = None
     retries: int = 0
     discarded_calls: int = 0
     replayed_calls: int = 0
@@ -57,16 +63,25 @@ class Summary:
         return self.orchestration_s / self.work_s if self.work_s > 0 else None
 
     @property
+    def orchestration_steps(self) -> list[str]:
+        """The steps counted as orchestration."""
+        return [line.name for line in self.steps if line.orchestration]
+
+    @property
     def routing_savings_usd(self) -> float | None:
-        """Estimated saving against running every call on the strongest model."""
-        return None if self.all_strong_usd is None else self.all_strong_usd - self.total_usd
+        """Estimated saving of routing: the routed steps on the strong model, minus what they and their
+        routers actually cost (negative when routing cost more than it saved)."""
+        if self.routed_strong_usd is None:
+            return None
+        return self.routed_strong_usd - (self.routed_usd + self.router_usd)
 
     @property
     def routing_savings_share(self) -> float | None:
         """The saving as a share of the all-strong estimate."""
-        if self.all_strong_usd is None or self.all_strong_usd <= 0:
+        saving = self.routing_savings_usd
+        if saving is None or not self.routed_strong_usd:
             return None
-        return (self.all_strong_usd - self.total_usd) / self.all_strong_usd
+        return saving / self.routed_strong_usd
 
     def projection(self, runs: int) -> float:
         """Cost of `runs` runs like this one."""
@@ -84,7 +99,7 @@ def summarize(view: SessionView, now: float | None = None) -> Summary:
     by_model: dict[str, Line] = {}
     prices = {m: p for m, p in view.prices.items() if p}
     for call in view.calls.values():
-        if call.status == "running":
+        if call.status == "running" or call.inherited:
             continue
         line = by_model.setdefault(call.model, Line(call.model, 0.0, 0, 0))
         line.calls += 1
@@ -111,6 +126,7 @@ def summarize(view: SessionView, now: float | None = None) -> Summary:
                 seconds,
                 step.cost_unknown,
                 step.orchestration,
+                step.model,
             )
         )
         out.work_s += seconds
@@ -118,22 +134,43 @@ def summarize(view: SessionView, now: float | None = None) -> Summary:
             out.orchestration_usd += step.cost_usd
             out.orchestration_s += seconds
     out.models = sorted(by_model.values(), key=lambda line: -line.cost_usd)
-    if prices:
-        strong = max(prices, key=lambda m: (prices[m][1], prices[m][0]))
-        pin, pout = prices[strong]
-        out.strong_model = strong
-        total = 0.0
-        for call in view.calls.values():
-            if call.status == "running" or call.replayed:
-                continue
-            total += call.tokens_in * pin + call.tokens_out * pout
-        out.all_strong_usd = total
+    _routing(view, out, prices)
     return out
+
+
+def _routing(view: SessionView, out: Summary, prices: dict[str, list[float]]) -> None:
+    """What routing saved: each routed step's measured tokens (every attempt) at the strongest model's
+    prices, against its actual cost plus the cost of the router that chose it."""
+    if not view.routed:
+        return
+    out.routed = sorted(view.routed)
+    routers = set(view.routed.values())
+
+    def counted(call: CallView) -> bool:
+        return call.status != "running" and not call.replayed and not call.inherited
+
+    calls = [c for c in view.calls.values() if counted(c)]
+    routed_calls = [c for c in calls if any(_under(c.step, target) for target in view.routed)]
+    out.router_usd = sum(c.cost_usd or 0.0 for c in calls if c.step in routers)
+    out.routed_usd = sum(c.cost_usd or 0.0 for c in routed_calls)
+    if not prices:
+        return
+    strong = max(prices, key=lambda m: (prices[m][1], prices[m][0]))
+    pin, pout = prices[strong]
+    out.strong_model = strong
+    out.routed_strong_usd = sum(c.tokens_in * pin + c.tokens_out * pout for c in routed_calls)
+
+
+def _under(path: str, scope: str) -> bool:
+    return path == scope or (path.startswith(scope) and path[len(scope)] in "/[#")
 
 
 def usd(value: float | None, unknown: bool = False) -> str:
     """Money as shown everywhere: `$0.0123`, `unknown`, or a lower bound `≥$0.0123`."""
     if value is None:
         return "unknown"
-    text = f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    if 0 < abs(value) < 0.0001:
+        text = f"${value:.{1 - math.floor(math.log10(abs(value)))}f}"
+    else:
+        text = f"${value:.4f}" if abs(value) < 1 else f"${value:,.2f}"
     return ("≥" + text) if unknown else text

@@ -57,44 +57,99 @@ class Expr:
             raise ExprError(f"cannot evaluate {self.source!r}: {exc}") from exc
 
 
+MAX_SOURCE = 1000
+"""Longest rule accepted: rules are one-liners, and a cap keeps the parser's recursion bounded."""
+
+_FORBIDDEN: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access ('.name')",
+    ast.Subscript: "indexing ('x[0]')",
+    ast.Slice: "slicing ('x[1:2]')",
+    ast.BinOp: "arithmetic ('+', '-', '*', ...)",
+    ast.IfExp: "'x if c else y'",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension",
+    ast.JoinedStr: "an f-string",
+    ast.Is: "'is'",
+    ast.IsNot: "'is not'",
+    ast.Dict: "a mapping ('{...}')",
+    ast.Set: "a set ('{...}')",
+    ast.Await: "await",
+    ast.Starred: "'*x'",
+    ast.NamedExpr: "':='",
+}
+
+
+def _short(source: str) -> str:
+    return repr(source if len(source) <= 60 else source[:57] + "...")
+
+
 def parse(source: str) -> Expr:
     """Parse and whitelist-check `source`; raises `ExprError` with the 0-based column of the problem."""
+    text = source.strip()
+    if len(text) > MAX_SOURCE:
+        raise ExprError(f"a rule is at most {MAX_SOURCE} characters; this one has {len(text)}")
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"invalid expression {source!r}: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+        raise ExprError(f"invalid expression {_short(text)}: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ExprError(f"invalid expression {_short(text)}: {exc or 'nested too deeply'}") from None
     names: set[str] = set()
     for node in ast.walk(tree):
         _check_node(node, names)
-    return Expr(source.strip(), tree, frozenset(names))
+    return Expr(text, tree, frozenset(names))
+
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.Compare,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
+    *_CMP.keys(),
+)
+
+
+_HINTS: dict[type[ast.AST], str] = {ast.Is: " (use ==)", ast.IsNot: " (use !=)"}
+_CALLABLE = ", ".join(f"{name}(x)" for name in FUNCTIONS)
 
 
 def _check_node(node: ast.AST, names: set[str]) -> None:
-    allowed = (
-        ast.Expression,
-        ast.BoolOp,
-        ast.And,
-        ast.Or,
-        ast.UnaryOp,
-        ast.Not,
-        ast.USub,
-        ast.Compare,
-        ast.Name,
-        ast.Load,
-        ast.Constant,
-        ast.Call,
-        ast.List,
-        ast.Tuple,
-        *_CMP.keys(),
-    )
-    if not isinstance(node, allowed):
-        col = getattr(node, "col_offset", 0)
-        raise ExprError(f"'{type(node).__name__}' is not allowed in a rule expression", col)
+    col = getattr(node, "col_offset", 0)
+    if not isinstance(node, _ALLOWED):
+        if isinstance(node, ast.Attribute):
+            what = f"attribute access ('.{node.attr}')"
+        else:
+            what = _FORBIDDEN.get(type(node), f"'{type(node).__name__}'")
+        hint = _HINTS.get(type(node), "")
+        raise ExprError(
+            f"{what} is not allowed in a rule{hint}; rules use names, literals, comparisons, "
+            f"and/or/not, in, and {_CALLABLE}",
+            col,
+        )
+    if isinstance(node, ast.Constant) and not isinstance(node.value, str | int | float | bool | type(None)):
+        raise ExprError(f"the literal {node.value!r} is not allowed in a rule", col)
     if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            raise ExprError(f"only {', '.join(sorted(FUNCTIONS))}(x) may be called", node.col_offset)
-        if len(node.args) != 1:
-            raise ExprError(f"{node.func.id}() takes exactly one argument", node.col_offset)
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            raise ExprError(f"method calls ('.{func.attr}()') are not allowed in a rule: use {_CALLABLE}", col)
+        if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
+            named = f"'{func.id}()' cannot be called" if isinstance(func, ast.Name) else "this cannot be called"
+            raise ExprError(f"{named} in a rule: only {_CALLABLE}", col)
+        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+            raise ExprError(f"{func.id}() takes exactly one argument", col)
     elif isinstance(node, ast.Name) and node.id not in FUNCTIONS:
         names.add(node.id)
 

@@ -7,6 +7,7 @@ validation runs on a model's reply and on a person's edit, so an invalid edit is
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -98,6 +99,9 @@ def validate(value: Any, fields: Mapping[str, str]) -> dict[str, Any]:
         elif not type_ok(item, base):
             problems.append(f"'{field}' must be {base}, got {type(item).__name__}")
             continue
+        if not _finite(item):
+            problems.append(f"'{field}' must be a finite number, got {item!r}")
+            continue
         out[field] = float(item) if base == "float" else item
     extra = sorted(set(value) - set(fields))
     if extra:
@@ -105,6 +109,17 @@ def validate(value: Any, fields: Mapping[str, str]) -> dict[str, Any]:
     if problems:
         raise OutputInvalid("; ".join(problems))
     return out
+
+
+def _finite(value: Any) -> bool:
+    """NaN and infinity are not answers: `confidence: NaN` would slip past every `confidence < x` rule."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
 
 
 JUDGE_FIELDS = {"pass": "bool", "feedback": "str"}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import events as ev
+from core.llm.types import short_error
 from core.state import apply_ops
 
 OPEN_STATUSES = ("pending", "running", "awaiting")
@@ -40,6 +41,7 @@ class CallView:
     request: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
     forecast_usd: list[float] | None = None
+    inherited: bool = False
 
 
 @dataclass
@@ -111,6 +113,20 @@ class StepView:
     round: int = 0
     calls: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
+    pending_entry: bool = False
+
+    @property
+    def timeline_text(self) -> str:
+        """The step's story on one line: `call ✗ timeout 30s → retry 1 (wait 1.0s) ✗ 429 → retry 2 (wait 2.0s) ✓`."""
+        return " → ".join(self.timeline)
+
+    def note_outcome(self, outcome: str) -> None:
+        """Complete a pending `retry …`/`fallback …` entry with a call's outcome, or add a `call` entry."""
+        if self.pending_entry and self.timeline:
+            self.timeline[-1] += f" {outcome}"
+        else:
+            self.timeline.append(f"call {outcome}")
+        self.pending_entry = False
 
     @property
     def latency_s(self) -> float | None:
@@ -149,9 +165,11 @@ class SessionView:
     checkpoints: dict[str, CheckpointView] = field(default_factory=dict)
     tool_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     breakers: dict[str, str] = field(default_factory=dict)
+    routed: dict[str, str] = field(default_factory=dict)
     step_mode: bool = False
     breakpoints: set[str] = field(default_factory=set)
     cost_usd: float = 0.0
+    inherited_usd: float = 0.0
     cost_unknown_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -254,10 +272,21 @@ def _session_completed(v: SessionView, e: ev.SessionCompleted, ts: float, seq: i
 def _session_failed(v: SessionView, e: ev.SessionFailed, ts: float, seq: int) -> None:
     _close_run(v, ts)
     v.status, v.error, v.ended_at = "failed", e.error, ts
+    for step in v.steps.values():
+        if step.status == "running":
+            step.status = "cancelled"
 
 
 def _forked(v: SessionView, e: ev.Forked, ts: float, seq: int) -> None:
+    """What the copied record cost was paid by the parent: it is shown as inherited, not spent again."""
     v.parent, v.fork_step = e.parent, e.at_step
+    v.inherited_usd, v.cost_usd = v.inherited_usd + v.cost_usd, 0.0
+    v.tokens_in = v.tokens_out = 0
+    v.cost_unknown_calls = 0
+    for call in v.calls.values():
+        call.inherited = True
+    for step in v.steps.values():
+        step.cost_usd, step.tokens_in, step.tokens_out, step.cost_unknown = 0.0, 0, 0, False
 
 
 def _step_scheduled(v: SessionView, e: ev.StepScheduled, ts: float, seq: int) -> None:
@@ -331,6 +360,8 @@ def _step_cancelled(v: SessionView, e: ev.StepCancelled, ts: float, seq: int) ->
 
 
 def _rerouted(v: SessionView, e: ev.Rerouted, ts: float, seq: int) -> None:
+    if e.by == "router":
+        v.routed[e.target] = e.step
     s = v.step(e.step)
     s.timeline.append(f"→ {e.target}" + (f" ({e.route})" if e.route else "") + (f" by {e.by}" if e.by else ""))
 
@@ -378,11 +409,10 @@ def _call_finished(v: SessionView, e: ev.LLMCallFinished, ts: float, seq: int) -
         s.cost_usd += e.cost_usd
         v.cost_usd += e.cost_usd
     if e.status == "ok":
-        s.timeline.append(f"call ✓ {e.alias or e.model}" + (" (replayed)" if e.replayed else ""))
-    elif e.status == "discarded":
-        s.timeline.append(f"call ✗ {e.error_type or 'error'} (partial discarded)")
+        s.note_outcome("✓ (replayed)" if e.replayed else "✓")
     else:
-        s.timeline.append(f"call ✗ {e.error_type or 'error'}")
+        label = short_error(e.error_type, e.error)
+        s.note_outcome(f"✗ {label}" + (" (partial discarded)" if e.status == "discarded" else ""))
 
 
 def _tool_intent(v: SessionView, e: ev.ToolCallIntent, ts: float, seq: int) -> None:
@@ -405,17 +435,26 @@ def _tool_finished(v: SessionView, e: ev.ToolCallFinished, ts: float, seq: int) 
 def _retry(v: SessionView, e: ev.RetryScheduled, ts: float, seq: int) -> None:
     s = v.step(e.step)
     s.retries += 1
-    tag = "Retry-After" if e.retry_after else "backoff"
-    s.timeline.append(f"retry {e.attempt} (wait {e.wait_s:.1f}s, {tag})")
+    tag = ", Retry-After" if e.retry_after else (", breaker open" if e.error_type == "breaker_open" else "")
+    s.timeline.append(f"retry {e.attempt} (wait {e.wait_s:.1f}s{tag})")
+    s.pending_entry = True
 
 
 def _fallback(v: SessionView, e: ev.FallbackUsed, ts: float, seq: int) -> None:
     s = v.step(e.step)
-    s.timeline.append(f"fallback {e.from_model} → {e.to_model or 'static result'}: {e.reason}")
+    if e.static:
+        s.timeline.append("fallback static result ✓")
+        s.pending_entry = False
+    else:
+        s.timeline.append(f"fallback {e.to_model}")
+        s.pending_entry = True
 
 
 def _breaker(v: SessionView, e: ev.BreakerChanged, ts: float, seq: int) -> None:
     v.breakers[e.model] = e.state
+    if e.step and e.state == "open":
+        s = v.step(e.step)
+        s.timeline.insert(len(s.timeline) - (1 if s.pending_entry else 0), f"breaker {e.model} open")
 
 
 def _budget(v: SessionView, e: ev.BudgetWarning, ts: float, seq: int) -> None:
@@ -445,6 +484,9 @@ def _checkpoint_opened(v: SessionView, e: ev.CheckpointOpened, ts: float, seq: i
     if e.step:
         s = v.step(e.step)
         s.status = "awaiting"
+        if e.reason == "escalation":
+            category = e.context.get("category") if isinstance(e.context, dict) else None
+            s.timeline.append("escalated to a person" + (f" ({category})" if category else ""))
         if e.output is not None and e.reason not in ("step_mode", "breakpoint", "before_tool", "cost", "budget"):
             s.output = e.output
 

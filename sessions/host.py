@@ -17,10 +17,11 @@ from core.config import Config, known_aliases, load_config, resolve_models
 from core.llm.types import LLMClient
 from core.runner import History, Runner, RunOptions
 from core.runner.context import Clock
-from core.spec.load import load_text
+from core.spec.load import Workflow, load_text
 from core.spec.problems import WorkflowInvalid
 from core.view import SessionView
 from sessions.bus import LocalBus
+from sessions.sqlite import settle
 from sessions.store import LEASE_TTL_S, Store
 from sessions.writer import SessionWriter
 
@@ -29,7 +30,8 @@ COMMAND_POLL_S = 0.02
 
 
 class SessionHost:
-    """Runs one session to an end. `options` overrides what the session was started with."""
+    """Runs one session to an end. `options` overrides what the session was started with; `workflow`
+    is the session's workflow already loaded (in-process callers), used when it is the stored one."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class SessionHost:
         models: dict[str, str] | None = None,
         clock: Clock | None = None,
         local: bool = False,
+        workflow: Workflow | None = None,
     ) -> None:
         self.store = store
         self.session_id = session_id
@@ -50,6 +53,7 @@ class SessionHost:
         self._config = config
         self._model_overrides = models or {}
         self._clock = clock
+        self._workflow = workflow
         self.runner: Runner | None = None
         self.writer: SessionWriter | None = None
         self.bus: LocalBus | None = LocalBus(store, session_id, self.submit) if local else None
@@ -63,7 +67,7 @@ class SessionHost:
             return await self._run_leased(token)
         finally:
             with contextlib.suppress(Exception):
-                await self.store.release_lease(self.session_id, token)
+                await settle(self.store.release_lease(self.session_id, token))
 
     async def ready(self) -> Runner:
         """Wait until the runner exists (for in-process callers that want to submit commands)."""
@@ -77,7 +81,9 @@ class SessionHost:
         envelopes = await store.events(sid)
         view = SessionView(sid).apply_all(envelopes)
         config = self._config if self._config is not None else load_config()
-        workflow = load_text(row.workflow_text, row.workflow_path, known_aliases(config))
+        workflow = self._workflow
+        if workflow is None or workflow.hash != row.workflow_hash or workflow.text != row.workflow_text:
+            workflow = load_text(row.workflow_text, row.workflow_path, known_aliases(config))
         options = self._options or RunOptions.from_json(json.loads(row.options or "{}"))
         models = resolve_models(workflow.spec, config, {**row.options_dict.get("models", {}), **self._model_overrides})
         writer = SessionWriter(
@@ -87,12 +93,20 @@ class SessionHost:
             publish=self.bus.publish if self.bus else None,
             on_delta=self.bus.live if self.bus else None,
         )
+        if row.projected_seq < view.last_seq:
+            writer.unprojected([e for e in envelopes if e.seq > row.projected_seq])
+            await writer.project()
         self.writer = await writer.start()
         llm = self._llm
         if llm is None:
             from core.llm.gateway import LiteLLMGateway
 
             llm = LiteLLMGateway()
+        history = History.from_envelopes(envelopes)
+        parent = row.parent
+        while parent:
+            history.add_recorded_calls(await store.events(parent))
+            parent = (await store.session(parent)).parent
         runner = Runner(
             sid,
             workflow,
@@ -101,7 +115,7 @@ class SessionHost:
             models=models,
             inputs=row.inputs_dict,
             options=options,
-            history=History.from_envelopes(envelopes),
+            history=history,
             clock=self._clock,
         )
         self.runner = runner
@@ -110,10 +124,14 @@ class SessionHost:
         try:
             return await runner.run()
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            await writer.close()
+            await settle(self._wind_down(background, writer))
+
+    @staticmethod
+    async def _wind_down(background: list[asyncio.Task[None]], writer: SessionWriter) -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await writer.close()
 
     async def submit(self, command: Command) -> None:
         """Hand a command to the runner (once, whichever way it arrived)."""

@@ -8,15 +8,16 @@ they go.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from core import events as ev
 from core.view import SessionView
 from sessions.store import Store
+
+_WHOLE_SESSION = frozenset({"SessionResumed", "SessionPaused", "SessionCompleted", "SessionFailed", "Forked"})
 
 
 @dataclass
@@ -30,12 +31,17 @@ class Dirty:
     finished_calls: set[str] = field(default_factory=set)
     any: bool = False
 
-    def note(self, env: ev.Envelope) -> None:
-        """Record what an event touches."""
+    def note(self, env: ev.Envelope, view: SessionView | None = None) -> None:
+        """Record what an event touches. Session-level events (resumed, paused, forked, ...) change
+        steps they do not name, so with the `view` they mark every step."""
         self.any = True
         e = env.event
         if e.step:
             self.steps.add(e.step)
+        elif view is not None and e.kind in _WHOLE_SESSION:
+            self.steps.update(view.steps)
+            if isinstance(e, ev.Forked):
+                self.calls.update(view.calls)
         if isinstance(e, ev.StateUpdated):
             self.state = True
         elif isinstance(e, ev.LLMCallStarted):
@@ -73,8 +79,8 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
         if cp.decision is not None and cp.decision.decision == "superseded":
             cps.append(cp)
 
-    async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute(
             "UPDATE sessions SET status=?, reason=?, error=?, updated_at=?, ended_at=?, active_s=?, cost_usd=?,"
             " cost_unknown=?, tokens_in=?, tokens_out=?, steps_total=?, steps_done=?, inbox=?, degraded=?,"
             " last_seq=?, projected_seq=? WHERE id=?",
@@ -99,7 +105,7 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
             ),
         )
         if steps:
-            await conn.executemany(
+            conn.executemany(
                 "INSERT OR REPLACE INTO steps (session_id, path, kind, status, model, attempts, retries, tokens_in,"
                 " tokens_out, cost_usd, cost_unknown, orchestration, started_at, ended_at, note, error, output, writes)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -128,13 +134,13 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 ],
             )
         if dirty.state:
-            await conn.execute("DELETE FROM state WHERE session_id = ?", (sid,))
-            await conn.executemany(
+            conn.execute("DELETE FROM state WHERE session_id = ?", (sid,))
+            conn.executemany(
                 "INSERT INTO state (session_id, key, value) VALUES (?,?,?)",
                 [(sid, k, redact(_json(v))) for k, v in view.state.items()],
             )
         if calls:
-            await conn.executemany(
+            conn.executemany(
                 "INSERT OR REPLACE INTO llm_calls (session_id, call_id, step, model, alias, attempt, status,"
                 " request_hash, request, response, tokens_in, tokens_out, cost_usd, started_at, ended_at, latency_s,"
                 " ttft_s, error, error_type, replayed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -165,7 +171,7 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 ],
             )
         if cps:
-            await conn.executemany(
+            conn.executemany(
                 "INSERT OR REPLACE INTO checkpoints (session_id, checkpoint_id, step, reason, status, opened_seq,"
                 " opened_at, decision, decided_by, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
@@ -185,7 +191,7 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 ],
             )
         if dirty.finished_calls:
-            await conn.executemany(
+            conn.executemany(
                 "DELETE FROM deltas WHERE session_id = ? AND call_id = ?", [(sid, c) for c in dirty.finished_calls]
             )
 

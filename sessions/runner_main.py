@@ -14,9 +14,10 @@ import logging
 import signal
 import sys
 
-from core.paths import log_path
+from core.paths import log_path, private_file
 from core.runner import RunOptions
 from core.secrets import default_redactor
+from core.spec.problems import WorkflowInvalid
 from sessions.host import SessionHost
 from sessions.store import SessionInUse, Store, StoreError
 
@@ -29,7 +30,7 @@ class _Redacting(logging.Formatter):
 
 
 def _logging(session_id: str) -> None:
-    handler = logging.FileHandler(log_path(session_id), encoding="utf-8")
+    handler = logging.FileHandler(private_file(log_path(session_id)), encoding="utf-8")
     handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -37,7 +38,11 @@ def _logging(session_id: str) -> None:
 
 
 async def _main(db: str, session_id: str, options: str | None, models: dict[str, str]) -> int:
-    store = await Store.open(db)
+    try:
+        store = await Store.open(db)
+    except StoreError as exc:
+        logging.getLogger("baton.runner").error("%s", exc)
+        return 2
     try:
         run_options = RunOptions.from_json(json.loads(options)) if options else None
         host = SessionHost(store, session_id, options=run_options, models=models)
@@ -45,8 +50,13 @@ async def _main(db: str, session_id: str, options: str | None, models: dict[str,
 
         def stop(signame: str) -> None:
             logging.getLogger("baton.runner").info("%s received: cancelling", signame)
+            reason = f"cancelled: {signame}"
             if host.runner is not None:
-                host.runner.cancel(f"cancelled: {signame}")
+                host.runner.cancel(reason)
+            else:  # still starting: cancel as soon as the runner exists
+                pending.append(asyncio.ensure_future(_cancel_when_ready(host, reason)))
+
+        pending: list[asyncio.Future[None]] = []
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop, sig.name)
@@ -56,11 +66,16 @@ async def _main(db: str, session_id: str, options: str | None, models: dict[str,
     except SessionInUse as exc:
         logging.getLogger("baton.runner").error("%s", exc)
         return 3
-    except StoreError as exc:
+    except (StoreError, WorkflowInvalid) as exc:
         logging.getLogger("baton.runner").error("%s", exc)
         return 2
     finally:
         await store.close()
+
+
+async def _cancel_when_ready(host: SessionHost, reason: str) -> None:
+    runner = await host.ready()
+    runner.cancel(reason)
 
 
 def main(argv: list[str] | None = None) -> int:

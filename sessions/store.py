@@ -1,24 +1,22 @@
 """The session store: one long-lived aiosqlite connection per process over one SQLite file.
 
-WAL lets viewers read while the runner writes; `busy_timeout` absorbs short lock waits; writes are
-`BEGIN IMMEDIATE` transactions (the connection's isolation level) run whole under a lock and shielded
-from cancellation, so a cancelled caller never leaves a transaction open. Nothing awaits the network
-inside a transaction.
+WAL lets viewers read while the runner writes; `busy_timeout` absorbs short lock waits; every write is
+one `BEGIN IMMEDIATE` transaction run whole on the connection's thread, so nothing can await (let
+alone touch the network) inside it, and a cancelled caller never leaves one open.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -28,10 +26,24 @@ from core.commands import Command
 from core.secrets import Redactor, default_redactor
 from core.view import SessionView
 from sessions.schema import LATEST, MIGRATIONS
+from sessions.sqlite import (
+    integrity_ok,
+    on_thread,
+    pid_alive,
+    private_sidecars,
+    raw,
+    run_transaction,
+    settle,
+    try_transaction_now,
+)
+
+__all__ = ["Delta", "SessionInUse", "SessionRow", "Store", "StoreError", "integrity_ok", "settle"]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 LEASE_TTL_S = 15.0
+SMALL_BATCH = 64
+"""Appends of at most this many rows may commit on the event loop's thread (see `Store`)."""
 
 
 class StoreError(Exception):
@@ -106,13 +118,22 @@ class Delta:
 
 
 class Store:
-    """All SQL lives here. Use `async with await Store.open(path) as store:` or `await store.close()`."""
+    """All SQL lives here. Use `async with await Store.open(path) as store:` or `await store.close()`.
+
+    Calls run on the aiosqlite connection's one thread, in order; a write is one queued call
+    (`BEGIN IMMEDIATE` … `COMMIT`), so transactions never interleave and cost one thread hop. The hot
+    path — a small batch of events — skips the hop when that thread is idle and the write lock is free
+    at once: it commits right here (tens of microseconds, no fsync under WAL + synchronous=NORMAL);
+    when another process holds the lock it goes to the thread and waits there, never on the event loop.
+    """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, redactor: Redactor) -> None:
         self.conn = conn
         self.path = path
         self.redact = redactor
-        self._lock = asyncio.Lock()
+        self._raw = raw(conn)
+        self._queued = 0
+        self.inline_commits = 0
 
     # --- opening ---------------------------------------------------------------------------------
 
@@ -120,12 +141,11 @@ class Store:
     async def open(cls, path: str | os.PathLike[str] | None = None, redactor: Redactor | None = None) -> Store:
         """Open (creating, private to the user, and migrating) the database at `path`."""
         db = Path(path) if path is not None else paths.default_db()
-        if path is None:
-            paths.private_dir(db.parent)
-        else:
-            db.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(db.parent)
         paths.private_file(db)
-        conn = await aiosqlite.connect(str(db), isolation_level="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = await aiosqlite.connect(
+            str(db), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
         try:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode=WAL")
@@ -135,11 +155,13 @@ class Store:
         except BaseException:
             await conn.close()
             raise
-        _private_sidecars(db)
+        private_sidecars(db)
         return store
 
     async def close(self) -> None:
-        """Close the connection (its thread would otherwise keep the process alive)."""
+        """Close the connection (its thread would otherwise keep the process alive); calls already
+        queued, such as a transaction in flight, finish first."""
+        self._queued += 1  # from here on nothing runs on this thread
         await self.conn.close()
 
     async def __aenter__(self) -> Store:
@@ -149,45 +171,55 @@ class Store:
         await self.close()
 
     async def _migrate(self) -> None:
-        version = (await self._one("PRAGMA user_version"))[0]
+        version = int((await self._one("PRAGMA user_version"))[0])
         if version > LATEST:
-            raise StoreError(f"{self.path} was written by a newer baton (schema {version}, this one knows {LATEST})")
+            raise StoreError(
+                f"{self.path} was written by a newer baton (schema version {version}; this baton knows up to"
+                f" {LATEST}): upgrade baton, or use another --db"
+            )
         for number, sql in MIGRATIONS:
             if number <= version:
                 continue
 
-            async def migrate(conn: aiosqlite.Connection, sql: str = sql, number: int = number) -> None:
-                await conn.execute("BEGIN IMMEDIATE")
+            def migrate(conn: sqlite3.Connection, sql: str = sql, number: int = number) -> None:
                 for statement in sql.split(";"):
                     if statement.strip():
-                        await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version={number}")
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
 
             await self.transaction(migrate)
 
-    # --- transactions ----------------------------------------------------------------------------
+    # --- transactions and reads ------------------------------------------------------------------
 
-    async def transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run `work` as one transaction, under the connection lock, shielded from cancellation."""
-        return await asyncio.shield(asyncio.ensure_future(self._locked(work)))
-
-    async def _locked(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
-            try:
-                result = await work(self.conn)
-                await self.conn.commit()
-                return result
-            except BaseException:
-                await self.conn.rollback()
-                raise
+    async def transaction(
+        self, work: Callable[[sqlite3.Connection], T], *, small: bool = False, durable: bool = False
+    ) -> T:
+        """Run `work(sqlite3 connection)` as one `BEGIN IMMEDIATE` transaction on the connection's thread
+        (so it must not await or do network I/O). A cancelled caller waits for the transaction to
+        commit or roll back before the cancellation goes on: when a task ends, none of its
+        transactions is still open. `small` work may run on the caller's thread when that is free;
+        `durable` work is synced to disk before this returns (see `run_transaction`)."""
+        if small and not durable and self._queued == 0:
+            done, result = try_transaction_now(self._raw, work, BUSY_TIMEOUT_MS)
+            if done:
+                self.inline_commits += 1
+                return cast(T, result)
+        self._queued += 1
+        try:
+            return await settle(on_thread(self.conn, lambda conn: run_transaction(conn, work, durable)))
+        finally:
+            self._queued -= 1
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        self._queued += 1
+        try:
+            return list(await self.conn.execute_fetchall(sql, params))
+        finally:
+            self._queued -= 1
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (cheap change detection for tailing)."""
@@ -210,24 +242,25 @@ class Store:
         """A new session row (the runner appends its `SessionStarted`)."""
         session_id = secrets.token_hex(4)
         now = time.time()
+        row = (
+            session_id,
+            workflow,
+            workflow_path,
+            workflow_hash,
+            self.redact(workflow_text),
+            self.redact(json.dumps(inputs, ensure_ascii=False)),
+            self.redact(json.dumps(options, ensure_ascii=False, default=str)),
+            parent,
+            fork_step,
+            now,
+            now,
+        )
 
-        async def insert(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO sessions (id, workflow, workflow_path, workflow_hash, workflow_text, inputs, options,"
                 " parent, fork_step, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,'new',?,?)",
-                (
-                    session_id,
-                    workflow,
-                    workflow_path,
-                    workflow_hash,
-                    workflow_text,
-                    self.redact(json.dumps(inputs, ensure_ascii=False)),
-                    json.dumps(options),
-                    parent,
-                    fork_step,
-                    now,
-                    now,
-                ),
+                row,
             )
 
         await self.transaction(insert)
@@ -247,7 +280,9 @@ class Store:
 
     async def resolve(self, prefix: str) -> str:
         """A full session id from a unique prefix."""
-        rows = await self._all("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id LIMIT 5", (prefix + "%",))
+        rows = await self._all(
+            "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 5", (prefix, prefix + "\uffff")
+        )
         if not rows:
             raise StoreError(f"no session '{prefix}' in {self.path}")
         if len(rows) > 1 and rows[0][0] != prefix:
@@ -258,10 +293,10 @@ class Store:
     async def delete_session(self, session_id: str) -> None:
         """Remove a session and everything recorded for it."""
 
-        async def delete(conn: aiosqlite.Connection) -> None:
-            for table in ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases"):
-                await conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-            await conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        def delete(conn: sqlite3.Connection) -> None:
+            for table in _SESSION_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
         await self.transaction(delete)
 
@@ -280,23 +315,25 @@ class Store:
         deltas: Sequence[tuple[str, str, str]] = (),
     ) -> list[ev.Envelope]:
         """Insert events with consecutive sequence numbers from `first_seq` in one transaction, mark the
-        commands they answer as done, and add pending live text first. Returns the committed envelopes."""
+        commands they answer as done, and add pending live text first. Returns the committed envelopes.
+        A batch with a side-effecting tool's intent is synced to disk before this returns."""
         now = time.time()
         rows = [(session_id, first_seq + i, now, e.kind, e.step, self.encode(e)) for i, e in enumerate(events)]
         done = [(now, cid) for cid in command_ids if cid]
         text = [(session_id, s, c, self.redact(t)) for s, c, t in deltas]
 
-        async def insert(conn: aiosqlite.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
             if text:
-                await conn.executemany("INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text)
+                conn.executemany("INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text)
             if rows:
-                await conn.executemany(
+                conn.executemany(
                     "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?,?,?,?,?,?)", rows
                 )
             if done:
-                await conn.executemany("UPDATE commands SET status = 'done', done_at = ? WHERE id = ?", done)
+                conn.executemany("UPDATE commands SET status = 'done', done_at = ? WHERE id = ?", done)
 
-        await self.transaction(insert)
+        promise = any(isinstance(e, ev.ToolCallIntent) for e in events)
+        await self.transaction(insert, small=len(rows) + len(text) <= SMALL_BATCH, durable=promise)
         return [ev.Envelope(session_id, first_seq + i, now, e) for i, e in enumerate(events)]
 
     async def last_seq(self, session_id: str) -> int:
@@ -310,9 +347,9 @@ class Store:
             "SELECT seq, ts, kind, step, payload FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (session_id, after, limit),
         )
+        decode, loads, envelope = ev.event_from_payload, json.loads, ev.Envelope
         return [
-            ev.Envelope(session_id, seq, ts, ev.event_from_payload(kind, step, json.loads(payload)))
-            for seq, ts, kind, step, payload in rows
+            envelope(session_id, seq, ts, decode(kind, step, loads(payload))) for seq, ts, kind, step, payload in rows
         ]
 
     async def view(self, session_id: str) -> SessionView:
@@ -324,11 +361,10 @@ class Store:
     async def send(self, session_id: str, command: Command) -> int:
         """Queue a command for the session's runner; returns its id."""
         body = self.redact(json.dumps(command.to_json(), ensure_ascii=False, default=str))
+        row = (session_id, time.time(), body)
 
-        async def insert(conn: aiosqlite.Connection) -> int:
-            cursor = await conn.execute(
-                "INSERT INTO commands (session_id, ts, body) VALUES (?,?,?)", (session_id, time.time(), body)
-            )
+        def insert(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute("INSERT INTO commands (session_id, ts, body) VALUES (?,?,?)", row)
             return int(cursor.lastrowid or 0)
 
         return await self.transaction(insert)
@@ -343,7 +379,7 @@ class Store:
         for cid, body in rows:
             try:
                 out.append(Command.from_json(json.loads(body), int(cid)))
-            except (ValueError, json.JSONDecodeError) as exc:
+            except (ValueError, TypeError, KeyError) as exc:
                 await self.reject_command(int(cid), f"unreadable command: {exc}")
         return out
 
@@ -351,12 +387,10 @@ class Store:
         """Mark a command refused, with the reason its sender will see."""
         if not command_id:
             return
+        row = (self.redact(reason), time.time(), command_id)
 
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE commands SET status = 'rejected', reason = ?, done_at = ? WHERE id = ?",
-                (reason, time.time(), command_id),
-            )
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE commands SET status = 'rejected', reason = ?, done_at = ? WHERE id = ?", row)
 
         await self.transaction(update)
 
@@ -369,12 +403,10 @@ class Store:
 
     async def add_deltas(self, session_id: str, rows: Sequence[tuple[str, str, str]]) -> None:
         """Append batched live text: (step, call_id, text) rows."""
+        text = [(session_id, s, c, self.redact(t)) for s, c, t in rows]
 
-        async def insert(conn: aiosqlite.Connection) -> None:
-            await conn.executemany(
-                "INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)",
-                [(session_id, s, c, self.redact(t)) for s, c, t in rows],
-            )
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text)
 
         await self.transaction(insert)
 
@@ -397,8 +429,8 @@ class Store:
         if not ids:
             return
 
-        async def delete(conn: aiosqlite.Connection) -> None:
-            await conn.executemany("DELETE FROM deltas WHERE session_id = ? AND call_id = ?", ids)
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM deltas WHERE session_id = ? AND call_id = ?", ids)
 
         await self.transaction(delete)
 
@@ -406,24 +438,24 @@ class Store:
 
     async def acquire_lease(self, session_id: str, ttl: float = LEASE_TTL_S) -> str:
         """Become the session's only runner, or raise `SessionInUse`. A lease whose runner died (same
-        host, pid gone) or expired can be taken over."""
+        host, pid gone) or expired (another host) can be taken over."""
         host = socket.gethostname()
         token = secrets.token_hex(8)
         pid = os.getpid()
 
-        async def take(conn: aiosqlite.Connection) -> None:
-            await conn.execute("BEGIN IMMEDIATE")
+        def take(conn: sqlite3.Connection) -> None:
             now = time.time()
-            async with conn.execute(
-                "SELECT pid, host, expires_at FROM leases WHERE session_id = ?", (session_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            query = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = ?"
+            row = conn.execute(query, (session_id,)).fetchone()
             if row is not None:
-                owner, owner_host, expires = int(row[0]), str(row[1]), float(row[2])
-                alive = _pid_alive(owner) if owner_host == host else expires > now
-                if alive and owner != pid:
+                owner, owner_host, expires, held = int(row[0]), str(row[1]), float(row[2]), str(row[3])
+                if (owner, owner_host) == (pid, host):
+                    alive = held in _HELD  # a runner in this very process, not one that died here
+                else:
+                    alive = pid_alive(owner) if owner_host == host else expires > now
+                if alive:
                     raise SessionInUse(session_id, owner, owner_host)
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO leases (session_id, pid, host, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(session_id) DO UPDATE SET pid=excluded.pid, host=excluded.host, token=excluded.token,"
                 " acquired_at=excluded.acquired_at, expires_at=excluded.expires_at",
@@ -431,26 +463,28 @@ class Store:
             )
 
         await self.transaction(take)
+        _HELD.add(token)
         return token
 
     async def renew_lease(self, session_id: str, token: str, ttl: float = LEASE_TTL_S) -> bool:
         """Extend our lease; False if it is no longer ours."""
 
-        async def renew(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(
+        def renew(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "UPDATE leases SET expires_at = ? WHERE session_id = ? AND token = ?",
                 (time.time() + ttl, session_id, token),
             )
             return cursor.rowcount == 1
 
-        return bool(await self.transaction(renew))
+        return await self.transaction(renew)
 
     async def release_lease(self, session_id: str, token: str) -> None:
         """Give the session up."""
 
-        async def release(conn: aiosqlite.Connection) -> None:
-            await conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
+        def release(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
 
+        _HELD.discard(token)
         await self.transaction(release)
 
     async def lease(self, session_id: str) -> tuple[int, str, float] | None:
@@ -465,38 +499,11 @@ class Store:
             return False
         pid, host, expires = lease
         if host == socket.gethostname():
-            return _pid_alive(pid)
+            return pid_alive(pid)
         return expires > time.time()
 
 
-def _private_sidecars(db: Path) -> None:
-    """SQLite creates `-wal`/`-shm` with the database's mode; make sure they are 0600 even so."""
-    for suffix in ("-wal", "-shm"):
-        sidecar = Path(str(db) + suffix)
-        if sidecar.exists():
-            os.chmod(sidecar, 0o600)
+_HELD: set[str] = set()
+"""Lease tokens held by runners in this process."""
 
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def integrity_ok(path: str | os.PathLike[str]) -> bool:
-    """`PRAGMA integrity_check` on a file (a plain, separate connection)."""
-    conn = sqlite3.connect(str(path))
-    try:
-        return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-    finally:
-        conn.close()
+_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases")

@@ -1,9 +1,11 @@
 """The runner's side of the store: group commit, live text, projections.
 
-`commit` returns once the events are durable; concurrent commits (a fan-out finishing together) share
-one transaction. `post` queues informational events for the next batch. Live text is batched (~20×/s)
-and written in the same transaction as the next batch of events, so it always precedes the call's
-finish. Subscribers see an event only after it is persisted.
+`commit` returns once the events are durable; commits that arrive together (a fan-out finishing at
+once) share one transaction. `post` holds informational events (a step started, a call started, a
+retry is scheduled) for the next transaction: the next commit, or the live-text tick (~20×/s) when no
+commit comes sooner — so a step costs one transaction, not one for its start and one for its end. Live
+text is written in the same transactions, before the events, so it always precedes the call's finish.
+Subscribers see an event only after it is persisted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from core import events as ev
 from core.view import SessionView
 from sessions import projection
+from sessions.sqlite import settle
 from sessions.store import Store
 
 log = logging.getLogger("baton.store")
@@ -52,7 +55,10 @@ class SessionWriter:
         self._next_seq = view.last_seq + 1
         self._publish = publish
         self._on_delta = on_delta
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._pending: list[_Item] = []
+        self._closing = False
+        self._stopped = False
+        self._wake = asyncio.Event()
         self._deltas: list[tuple[str, str, str]] = []
         self._dirty = projection.Dirty()
         self._delta_interval = delta_interval
@@ -60,12 +66,19 @@ class SessionWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._error: BaseException | None = None
         self.committed = 0
+        self.transactions = 0
+
+    def unprojected(self, envelopes: Sequence[ev.Envelope]) -> None:
+        """Mark what recorded events change as dirty: events a crashed runner committed after its last
+        projection write would otherwise stay unprojected (a replayed step emits no new event)."""
+        for env in envelopes:
+            self._dirty.note(env, self.view)
 
     async def start(self) -> SessionWriter:
         """Start the writer and its timers."""
         self._tasks = [
             asyncio.ensure_future(self._write_loop()),
-            asyncio.ensure_future(self._tick(self._delta_interval, self._flush_deltas)),
+            asyncio.ensure_future(self._tick(self._delta_interval, self._flush_soon)),
             asyncio.ensure_future(self._tick(self._projection_interval, self.project)),
         ]
         return self
@@ -76,14 +89,17 @@ class SessionWriter:
         """Persist `events` (and mark `command_id` done) in one transaction; return when durable."""
         if self._error is not None:
             raise RuntimeError(f"the session store failed: {self._error}")
+        if self._stopped:
+            raise RuntimeError("the session writer has stopped")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(events, command_id, future))
+        self._pending.append(_Item(events, command_id, future))
+        self._wake.set()
         await asyncio.shield(future)
 
     def post(self, events: Sequence[ev.Event]) -> None:
-        """Queue informational events for the next batch."""
+        """Hold informational events for the next transaction (at the latest the next tick)."""
         if events:
-            self._queue.put_nowait(_Item(events, 0, None))
+            self._pending.append(_Item(events, 0, None))
 
     def delta(self, step: str, call_id: str, text: str) -> None:
         """Live text: buffered for viewers in other processes, handed at once to in-process ones."""
@@ -97,27 +113,35 @@ class SessionWriter:
 
     # --- loops -----------------------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            await self._write(batch)
-            if stop:
-                return
+    def _flush_soon(self) -> None:
+        if self._pending or self._deltas:
+            self._wake.set()
 
-    async def _write(self, batch: list[_Item]) -> None:
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                if not self._closing:
+                    await self._wake.wait()
+                self._wake.clear()
+                batch, self._pending = self._pending, []
+                deltas = self._take_deltas()
+                if batch or deltas:
+                    await self._write(batch, deltas)
+                elif self._closing:
+                    return
+        finally:
+            # Whatever ended the loop (closing, or a cancellation such as the event loop shutting down
+            # with every task at once), nobody will write what is still held: fail its waiters now
+            # instead of leaving them to wait forever.
+            self._stopped = True
+            held, self._pending = self._pending, []
+            for item in held:
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(RuntimeError("the session writer has stopped"))
+
+    async def _write(self, batch: list[_Item], deltas: list[tuple[str, str, str]]) -> None:
         events = [e for item in batch for e in item.events]
         commands = [item.command_id for item in batch if item.command_id]
-        deltas = self._take_deltas()
         try:
             envelopes = await self.store.append(self.session_id, self._next_seq, events, commands, deltas)
         except BaseException as exc:
@@ -131,9 +155,10 @@ class SessionWriter:
             return
         self._next_seq += len(events)
         self.committed += len(events)
+        self.transactions += 1
         for env in envelopes:
             self.view.apply(env)
-            self._dirty.note(env)
+            self._dirty.note(env, self.view)
         for item in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)
@@ -148,11 +173,6 @@ class SessionWriter:
         for step, call_id, text in pending:
             merged.setdefault((step, call_id), []).append(text)
         return [(step, call_id, "".join(parts)) for (step, call_id), parts in merged.items()]
-
-    async def _flush_deltas(self) -> None:
-        rows = self._take_deltas()
-        if rows:
-            await self.store.add_deltas(self.session_id, rows)
 
     async def project(self) -> None:
         """Write dirty projections now."""
@@ -172,15 +192,23 @@ class SessionWriter:
                 log.exception("background store work failed for session %s", self.session_id)
 
     async def close(self) -> None:
-        """Drain everything queued, write the last projections, stop the timers."""
-        self._queue.put_nowait(None)
+        """Write everything held, stop the timers, write the last projections. Runs to its end even
+        when cancelled (the cancellation is raised afterwards)."""
+        await settle(self._close())
+
+    async def _close(self) -> None:
+        self._closing = True
+        self._wake.set()
         writer = self._tasks[0] if self._tasks else None
-        if writer is not None:
+        try:
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    await writer
+        finally:
+            for task in self._tasks[1:]:
+                task.cancel()
+            await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+        if self._deltas:  # the writer loop was cancelled: keep the live text it held
             with contextlib.suppress(Exception):
-                await writer
-        for task in self._tasks[1:]:
-            task.cancel()
-        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._flush_deltas()
+                await self._write([], self._take_deltas())
         await self.project()

@@ -4,6 +4,7 @@ offline model. Nothing here is a mock; `Session` just gives tests handles to wai
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +21,21 @@ from sessions.store import Store
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
 
-def workflow(text_or_name: str) -> Workflow:
-    """A bundled workflow by name (`demo`), or workflow YAML text (dedented)."""
+def workflow(text_or_name: str, instant: bool = False) -> Workflow:
+    """A bundled workflow by name (`demo`), or workflow YAML text (dedented). `instant` drops the offline
+    model's latency and pacing (its text is the same) so tests do not wait for human-speed streaming."""
     if "\n" not in text_or_name:
-        return load_workflow(FLOWS / f"{text_or_name}.yaml")
-    return load_text(textwrap.dedent(text_or_name), "<test>")
+        path = FLOWS / f"{text_or_name}.yaml"
+        if not instant:
+            return load_workflow(path)
+        return load_text(_instant(path.read_text(encoding="utf-8")), str(path))
+    text = textwrap.dedent(text_or_name)
+    return load_text(_instant(text) if instant else text, "<test>")
+
+
+def _instant(text: str) -> str:
+    text = re.sub(r"tokens_per_s:\s*[\d.]+", "tokens_per_s: 0", text)
+    return re.sub(r"latency_s:\s*[\d.]+", "latency_s: 0", text)
 
 
 class Session:

@@ -177,6 +177,7 @@ async def _start(
     for warning in workflow.warnings:
         click.echo(str(warning), err=True)
     values = parse_inputs(workflow, list(inputs))
+    _check_breakpoints(workflow, breakpoints)
     options = _run_options(auto, decisions, step_mode, breakpoints, max_usd)
     overrides = _models(models)
     db = _db(ctx)
@@ -186,6 +187,16 @@ async def _start(
         return await _host_and_view(store, db, session_id, None, overrides, line, as_json, detach, in_process)
     finally:
         await store.close()
+
+
+def _check_breakpoints(workflow: Any, breakpoints: tuple[str, ...]) -> None:
+    from core.spec.graph import iter_steps
+    from tui.launch import LaunchError
+
+    ids = [info.step.id for info in iter_steps(workflow.spec)]
+    for name in breakpoints:
+        if name not in ids:
+            raise LaunchError(f"--break {name}: no step '{name}' in this workflow (steps: {', '.join(ids)})")
 
 
 async def _host_and_view(
@@ -214,8 +225,9 @@ async def _host_and_view(
         result = await asyncio.gather(task, return_exceptions=True)
         final = result[0] if isinstance(result[0], str) else status
         return EXIT_CODES.get(final, 0 if final == "detached" else 1)
+    before = await store.last_seq(session_id)
     process = spawn_runner(db, session_id, options, models)
-    await wait_started(store, session_id, process)
+    await wait_started(store, session_id, process, before)
     if detach:
         click.echo(session_id)
         return 0
@@ -582,9 +594,15 @@ def decide(
                 details["model"] = model
             if edited_file is not None:
                 details["edited"] = decisions.edited_value(cp, edited_file.read())
-            verdict = await decisions.send_and_wait(
-                StoreBus(store, session_id), decisions.build(cp, decision, user_name(), **details)
-            )
+            command = decisions.build(cp, decision, user_name(), **details)
+            if not await store.runner_alive(session_id):
+                await store.send(session_id, command)
+                click.echo(
+                    f"{decision}: {cp.checkpoint_id} queued — no runner holds session {session_id}; "
+                    f"it is checked and applied when the session resumes (baton resume {session_id})"
+                )
+                return 0
+            verdict = await decisions.send_and_wait(StoreBus(store, session_id), command)
         finally:
             await store.close()
         if not verdict.ok:
@@ -593,6 +611,109 @@ def decide(
         return 0
 
     _run(go())
+
+
+@main.command()
+@click.argument("session")
+@click.option("--at", "at_step", required=True, metavar="STEP", help="The top-level step to start again from.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Change a state value at the fork point.")
+@click.option("--run/--no-run", "run_now", default=True, show_default=True, help="Run the fork now.")
+@click.option("--line", is_flag=True, help="Line mode (no full screen).")
+@click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
+@click.option("--auto", type=click.Choice(["approve", "reject"]), help="Answer every checkpoint unattended.")
+@click.option("--detach", is_flag=True, help="Leave the runner in the background.")
+@click.pass_context
+def fork(
+    ctx: click.Context,
+    session: str,
+    at_step: str,
+    sets: tuple[str, ...],
+    run_now: bool,
+    line: bool,
+    as_json: bool,
+    auto: str | None,
+    detach: bool,
+) -> None:
+    """Start a new session from SESSION's record up to STEP: earlier steps are not re-run, and requests
+    the parent already answered are replayed from its record at $0."""
+
+    async def go() -> int:
+        from core.spec.load import load_text
+        from sessions.fork import fork_session
+        from sessions.store import Store
+
+        store = await Store.open(_db(ctx))
+        try:
+            source = await store.resolve(session)
+            row = await store.session(source)
+            workflow = load_text(row.workflow_text, row.workflow_path)
+            new_id = await fork_session(store, source, at_step, _state_values(workflow, sets))
+            click.echo(f"forked {source} at '{at_step}' -> {new_id}", err=True)
+            if not run_now:
+                click.echo(new_id)
+                return 0
+            options = _run_options(auto, None, False, (), None) if auto else None
+            return await _host_and_view(store, _db(ctx), new_id, options, {}, line, as_json, detach, False)
+        finally:
+            await store.close()
+
+    _run(go())
+
+
+def _state_values(workflow: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
+    from core.state import coerce_input
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in workflow.spec.state:
+            _fail(f"--set {pair!r}: expected KEY=VALUE with a state key ({', '.join(workflow.spec.state)})")
+        try:
+            values[key] = coerce_input(raw, workflow.spec.state[key].type)
+        except ValueError as exc:
+            _fail(f"--set {key}: {exc}")
+    return values
+
+
+@main.command()
+@click.argument("session")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--content", is_flag=True, help="Include prompts and answers (off by default).")
+@click.option("--output", "-o", type=click.File("w"), default="-", help="Where to write (default: stdout).")
+@click.pass_context
+def export(ctx: click.Context, session: str, fmt: str, content: bool, output: Any) -> None:
+    """Export a session as OpenTelemetry GenAI spans, one JSON object a line."""
+
+    async def go() -> int:
+        import json
+
+        from core.export import spans
+        from core.secrets import redact
+        from sessions.store import Store
+
+        store = await Store.open(_db(ctx))
+        try:
+            view = await store.view(await store.resolve(session))
+        finally:
+            await store.close()
+        for span in spans(view, content=content):
+            output.write(redact(json.dumps(span, ensure_ascii=False, default=str)) + "\n")
+        return 0
+
+    _run(go())
+
+
+@main.command()
+@click.argument("flow")
+@click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="A workflow input (repeatable).")
+@click.option("--runs", default=1000, show_default=True, help="Project the cost at this many runs.")
+@click.option("--model", "models", multiple=True, metavar="ALIAS=MODEL", help="Point a model alias elsewhere.")
+@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
+def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, ...], as_json: bool) -> None:
+    """A per-step and total cost range for FLOW, before running it."""
+    from tui.estimate import run_estimate
+
+    sys.exit(run_estimate(flow, list(inputs), runs, _models(models), as_json))
 
 
 @main.command(name="flows")

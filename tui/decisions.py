@@ -49,6 +49,7 @@ def option_label(option: str, reason: str) -> str:
             "escalation": "retry",
             "budget": "send anyway",
             "ambiguous": "run it again",
+            "cost": "send anyway",
             "step_mode": "run",
             "breakpoint": "run",
             "before_tool": "run",
@@ -204,3 +205,55 @@ async def send_and_wait(bus: Bus, command: Command, wait_s: float = 15.0) -> Ver
             return Verdict(status, reason)
         await asyncio.sleep(0.02)
     return Verdict("timeout", "the runner did not answer (is it running? try `baton resume`)")
+
+
+def edit_suffix(cp: CheckpointView) -> str:
+    """File suffix for editing this checkpoint's text in an editor (JSON for values and arguments)."""
+    return ".json" if not isinstance(cp.output, str) or cp.reason in ("gate", "before_tool") else ".md"
+
+
+def skip_needs(cp: CheckpointView) -> list[str]:
+    """State keys later steps need when this step is skipped (the person supplies them)."""
+    needs = cp.context.get("skip_needs")
+    return [str(k) for k in needs] if isinstance(needs, list) else []
+
+
+def supplied_value(raw: str) -> Any:
+    """A value typed for a skipped step's key: JSON when it parses, else the text."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def editor_command() -> str | None:
+    """`$VISUAL`, else `$EDITOR`, else None."""
+    import os
+
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+
+
+def run_editor(initial: str, suffix: str = ".md") -> str | None:
+    """Edit `initial` in the person's editor (blocking; the caller gives it the terminal).
+
+    None when there is no editor, it failed, or the text is unchanged or empty.
+    """
+    import shlex
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    editor = editor_command()
+    if editor is None:
+        return None
+    fd, name = tempfile.mkstemp(suffix=suffix, prefix="baton-")
+    path = Path(name)
+    try:
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(initial)
+        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+            return None
+        text = path.read_text(encoding="utf-8")
+    finally:
+        path.unlink(missing_ok=True)
+    return None if not text.strip() or text == initial else text

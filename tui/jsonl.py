@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from typing import Any, TextIO
 
 from core import events as ev
@@ -52,9 +53,30 @@ async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | No
     return view.status
 
 
+def _stdin_lines() -> asyncio.Queue[str]:
+    """Lines of stdin, read by a daemon thread: a program may keep its end of the pipe open after the
+    session ends, and a blocked read must never keep baton from exiting. An empty string is the end."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            raw = sys.stdin.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, raw)
+            except RuntimeError:
+                return
+            if not raw:
+                return
+
+    threading.Thread(target=pump, name="baton-stdin", daemon=True).start()
+    return queue
+
+
 async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> None:
+    lines = _stdin_lines()
     while True:
-        raw = await asyncio.to_thread(sys.stdin.readline)
+        raw = await lines.get()
         if not raw:
             return
         if not raw.strip():

@@ -156,19 +156,19 @@ def _child_env() -> dict[str, str]:
 
 
 async def wait_started(
-    store: Store, session_id: str, process: subprocess.Popen[bytes] | None, wait_s: float = 30.0
+    store: Store, session_id: str, process: subprocess.Popen[bytes] | None, after_seq: int = 0, wait_s: float = 30.0
 ) -> None:
-    """Wait until the runner holds the session (or report why it did not start)."""
+    """Wait until the runner has recorded its start (an event after `after_seq`), or say why it did not."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while loop.time() < deadline:
-        if await store.runner_alive(session_id) or await store.last_seq(session_id) > 0:
+        if await store.last_seq(session_id) > after_seq:
             return
         if process is not None and process.poll() is not None:
             raise LaunchError(
                 f"the runner exited with code {process.returncode} before starting; see {log_path(session_id)}", 1
             )
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.03)
     raise LaunchError(f"the runner did not start within {wait_s:.0f}s; see {log_path(session_id)}", 1)
 
 

@@ -82,6 +82,8 @@ def steps_table(view: SessionView) -> Table:
         icon, style = ICONS.get(step.status, ("?", ""))
         cost = usd(step.cost_usd, step.cost_unknown) if (step.calls or step.cost_usd) else ""
         note = step.error or step.note
+        if len(step.timeline) > 1 and step.retries + step.attempts > 1:
+            note = step.timeline_text + (f" · {note}" if note else "")
         table.add_row(
             Text(icon, style=style),
             Text(inert(step.path)),
@@ -89,7 +91,7 @@ def steps_table(view: SessionView) -> Table:
             Text(tokens(step)),
             Text(cost),
             Text(duration(step.latency_s)),
-            Text(one_line(note, 60), style="red" if step.error else "dim"),
+            Text(one_line(note, 120), style="red" if step.error else "dim"),
         )
     return table
 
@@ -107,6 +109,8 @@ def summary(view: SessionView, runs: int = 1000) -> RenderableType:
     head.append(f" · {s.tokens_in:,} in / {s.tokens_out:,} out tokens · {duration(s.wall_s)}")
     if s.retries:
         head.append(f" · {s.retries} retr{'ies' if s.retries != 1 else 'y'}")
+    if view.inherited_usd:
+        head.append(f" · {usd(view.inherited_usd)} inherited from {view.parent} (not paid again)", style="dim")
     if s.replayed_calls:
         head.append(f" · {s.replayed_calls} replayed at $0")
     parts.append(head)
@@ -114,6 +118,8 @@ def summary(view: SessionView, runs: int = 1000) -> RenderableType:
         parts.append(Text(inert(view.reason), style="yellow"))
     if view.error:
         parts.append(Text(inert(view.error), style="red"))
+    if s.steps and any(line.cost_usd or line.unknown for line in s.steps):
+        parts.append(_by_step(s))
     if s.models:
         table = Table(box=None, pad_edge=False, header_style="bold")
         for col in ("model", "calls", "tokens in", "tokens out", "cost"):
@@ -131,20 +137,45 @@ def summary(view: SessionView, runs: int = 1000) -> RenderableType:
     return Group(*parts)
 
 
+def _by_step(s: Summary) -> Table:
+    """Cost per step (model-calling steps), orchestration steps marked."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("step", "model", "tokens in", "tokens out", "cost", "share", "time"):
+        table.add_column(col, justify="left" if col in ("step", "model") else "right")
+    for line in s.steps:
+        if not (line.calls or line.cost_usd):
+            continue
+        share = f"{line.cost_usd / s.total_usd:.1%}" if s.total_usd > 0 else ""
+        table.add_row(
+            Text(inert(line.name) + (" ⚙" if line.orchestration else "")),
+            Text(inert(line.model), style="dim"),
+            f"{line.tokens_in:,}",
+            f"{line.tokens_out:,}",
+            usd(line.cost_usd, line.unknown),
+            share,
+            duration(line.seconds),
+        )
+    return table
+
+
 def _economics(s: Summary, runs: int) -> Text:
     text = Text()
     share = s.orchestration_cost_share
     tshare = s.orchestration_time_share
     if share is not None:
-        text.append(f"orchestration: {share:.1%} of cost")
+        names = ", ".join(inert(n) for n in s.orchestration_steps)
+        text.append(f"orchestration (⚙ {names}): " if names else "orchestration: ")
+        text.append(f"{share:.1%} of cost")
         if tshare is not None:
             text.append(f", {tshare:.1%} of step time")
         text.append("\n")
     saving = s.routing_savings_usd
-    if saving is not None and s.all_strong_usd:
+    if saving is not None and s.routed_strong_usd is not None:
+        verb = "saved" if saving >= 0 else "cost"
         text.append(
-            f"routing saved ~{usd(saving)} ({s.routing_savings_share or 0:.0%}) vs. every call on "
-            f"{inert(s.strong_model)} ({usd(s.all_strong_usd)}) — estimate: same tokens, strong prices\n",
+            f"routing {verb} ~{usd(abs(saving))} ({abs(s.routing_savings_share or 0):.0%}) vs. the routed steps "
+            f"({', '.join(inert(r) for r in s.routed)}) on {inert(s.strong_model)} ({usd(s.routed_strong_usd)}) "
+            "— an estimate: same measured tokens at the strong model's prices\n",
             style="dim",
         )
     text.append(f"at {runs:,} runs: ~{usd(s.projection(runs))}", style="dim")

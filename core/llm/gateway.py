@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import threading
 import time
 from typing import Any
 
 from core.llm.types import LLMRequest, LLMResult, ModelError, OnText
-from core.secrets import Redactor, default_redactor
+from core.secrets import REDACTED, Redactor, default_redactor
 
 OFFLINE_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -25,6 +26,13 @@ OFFLINE_ENV = {
     "LITELLM_LOG": "ERROR",
 }
 DEFAULT_MAX_TOKENS = 1024
+# Provider messages that echo a credential back ("Incorrect API key provided: …").
+_KEY_ECHO = re.compile(r"(?i)((?:api[ _-]?key|token)(?: provided)?\s*[:=]\s*)([^\s.,;'\"]{6,})")
+_PREFIX = re.compile(r"^(?:litellm\.)?[A-Za-z]*(?:Error|Exception)\s*(?::|-)\s*")
+# Categories whose HTTP status is worth showing (429, 503, ...); the rest never reached a status.
+_STATUS_SHOWN = frozenset(
+    {"rate_limit", "server", "auth", "not_found", "bad_request", "context_window", "content_policy"}
+)
 
 
 class LiteLLMGateway:
@@ -83,16 +91,22 @@ class LiteLLMGateway:
                 response = await lib.acompletion(**kwargs)
                 async for chunk in response:
                     choices = chunk.choices
+                    alive = phase == "idle"  # after the first token, any chunk shows the stream is alive
                     if choices:
-                        delta = choices[0].delta.content
-                        if delta:
-                            now = loop.time()
-                            if ttft is None:
-                                ttft = now - started
-                                phase = "idle"
-                            parts.append(delta)
-                            on_text(delta)
-                            watchdog.reschedule(_deadline(now + idle_s, hard_deadline))
+                        delta = choices[0].delta
+                        text = delta.content
+                        if text:
+                            parts.append(text)
+                            on_text(text)
+                            alive = True
+                        elif getattr(delta, "reasoning_content", None):
+                            alive = True  # a reasoning model thinks aloud before it answers
+                    if alive:
+                        now = loop.time()
+                        if ttft is None:
+                            ttft = now - started
+                            phase = "idle"
+                        watchdog.reschedule(_deadline(now + idle_s, hard_deadline))
                     chunk_usage = getattr(chunk, "usage", None)
                     if chunk_usage is not None:
                         usage = chunk_usage
@@ -113,8 +127,15 @@ class LiteLLMGateway:
             raise
         except Exception as exc:
             await _close(response)
-            raise self._classify(exc, "".join(parts), ttft) from None
+            raise self._classify(exc, "".join(parts), ttft, kwargs.get("api_key")) from None
         text = "".join(parts)
+        if _ended_early(response):
+            raise ModelError(
+                "cut",
+                f"the stream ended without a finish reason after {len(parts)} chunks (truncated)",
+                partial=text,
+                ttft_s=ttft,
+            )
         tokens_in, tokens_out = self._usage(lib, request, usage, text)
         return LLMResult(
             text=text,
@@ -173,6 +194,30 @@ class LiteLLMGateway:
                 self._price_cache[model] = None
         return self._price_cache[model]
 
+    def register_price(
+        self,
+        model: str,
+        input_per_token: float,
+        output_per_token: float,
+        *,
+        max_input_tokens: int | None = None,
+        max_output_tokens: int | None = None,
+    ) -> None:
+        """Give litellm the price (and limits) of a model its price map lacks, e.g. a self-hosted one."""
+        provider = model.split("/", 1)[0] if "/" in model else "openai"
+        info: dict[str, Any] = {
+            "input_cost_per_token": float(input_per_token),
+            "output_cost_per_token": float(output_per_token),
+            "litellm_provider": provider,
+            "mode": "chat",
+        }
+        if max_input_tokens is not None:
+            info["max_input_tokens"] = int(max_input_tokens)
+        if max_output_tokens is not None:
+            info["max_output_tokens"] = info["max_tokens"] = int(max_output_tokens)
+        self.lib().register_model({model: info})
+        self._price_cache.pop(model, None)
+
     def price_known(self, model: str) -> bool:
         """Does litellm know this model's price?"""
         return self.unit_prices(model) is not None
@@ -209,14 +254,23 @@ class LiteLLMGateway:
 
     # --- errors ----------------------------------------------------------------------------------
 
-    def _classify(self, exc: Exception, partial: str, ttft: float | None) -> ModelError:
+    def redact(self, text: str, key: str | None = None) -> str:
+        """Remove credentials from provider text: the key sent, every credential in the environment now,
+        and anything a provider echoes back as a key."""
+        if key and len(key) >= 4:
+            text = text.replace(key, REDACTED)
+        self._redact.refresh()
+        text = self._redact(text)
+        return _KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text)
+
+    def _classify(self, exc: Exception, partial: str, ttft: float | None, key: str | None = None) -> ModelError:
         lib = self.lib()
         original: BaseException = exc
         mid_stream = isinstance(exc, lib.exceptions.MidStreamFallbackError)
         inner = getattr(exc, "original_exception", None)
         if mid_stream and isinstance(inner, BaseException):
             original = inner
-        message = self._redact(_message(original))
+        message = self.redact(_message(original), key)
         status = getattr(original, "status_code", None)
         retry_after = _retry_after(original)
         checks: list[tuple[type[BaseException], str]] = [
@@ -244,6 +298,10 @@ class LiteLLMGateway:
                 category = "cut"
         if mid_stream and partial and category in ("connection", "server", "unknown"):
             category = "cut"
+        if mid_stream and partial:
+            message = f"stream broke after {len(partial)} chars: {message}"
+        elif isinstance(status, int) and category in _STATUS_SHOWN:
+            message = f"HTTP {status}: {message}"
         return ModelError(
             category,
             message,
@@ -311,12 +369,23 @@ async def _close(response: Any) -> None:
 
 
 def _message(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = str(text)
-    for prefix in ("litellm.", "MidStreamFallbackError: "):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    return text[:2000]
+    """The provider's own words, without litellm's stacked class-name prefixes."""
+    text = str(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+    text = text.split(" Original exception:", 1)[0]
+    while True:
+        stripped = _PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return (text.strip() or type(exc).__name__)[:2000]
+
+
+def _ended_early(response: Any) -> bool:
+    """A stream that stopped without the provider's finish reason was cut short, although litellm makes
+    up a final `stop` chunk for it: accepting it would hand a truncated answer to the next step."""
+    if response is None or not hasattr(response, "received_finish_reason"):
+        return False
+    return response.received_finish_reason is None and getattr(response, "intermittent_finish_reason", None) is None
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -328,8 +397,14 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
     try:
         value = headers.get("retry-after") or headers.get("Retry-After")
+        millis = headers.get("retry-after-ms")
     except Exception:
         return None
+    if value is None and millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            return None
     if value is None:
         return None
     try:

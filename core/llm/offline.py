@@ -90,11 +90,11 @@ def plan(
     prompt = _prompt_text(messages)
     user = _prompt_text([m for m in messages if m.get("role") == "user"][-1:]) or prompt
     fault = _fault(behaviour.get("faults") or [], call_index, prompt)
-    scripted = _scripted(behaviour.get("replies") or [], prompt, call_index)
+    found, scripted = _scripted(behaviour.get("replies") or [], prompt, call_index)
     seed = f"{model}|{behaviour.get('seed', 0)}|{prompt}"
     rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
     schema = _schema(response_format)
-    if scripted is not None:
+    if found:
         text = scripted if isinstance(scripted, str) else json.dumps(scripted, ensure_ascii=False)
         chunks = split_chunks(text)
     elif schema is not None:
@@ -108,7 +108,7 @@ def plan(
         chunks = prose(user, rng, rng.randint(lo, hi))
     tps = float(behaviour.get("tokens_per_s", 0.0) or 0.0)
     return Plan(
-        chunks=chunks,
+        chunks=no_repeats(chunks),
         prompt_tokens=prompt_tokens,
         latency_s=float(behaviour.get("latency_s", 0.0) or 0.0),
         interval_s=(1.0 / tps) if tps > 0 else 0.0,
@@ -127,7 +127,8 @@ def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def _scripted(replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int) -> Any:
+def _scripted(replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int) -> tuple[bool, Any]:
+    """The first reply whose `call` and `match` fit: (True, text or JSON value), else (False, None)."""
     for rule in replies:
         nth = rule.get("call")
         if nth is not None and int(nth) != call_index:
@@ -136,9 +137,9 @@ def _scripted(replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int
         if pattern is not None and not re.search(str(pattern), prompt, re.DOTALL):
             continue
         if "json" in rule:
-            return rule["json"]
-        return str(rule.get("text", ""))
-    return None
+            return True, rule["json"]
+        return True, str(rule.get("text", ""))
+    return False, None
 
 
 def _fault(faults: Sequence[Mapping[str, Any]], call_index: int, prompt: str) -> Fault | None:
@@ -181,7 +182,8 @@ def structured(schema: Mapping[str, Any], rng: random.Random, prompt: str) -> An
     """A value satisfying `schema` (the subset baton generates), chosen deterministically by `rng`."""
     typ = schema.get("type")
     if "enum" in schema:
-        return rng.choice(list(schema["enum"]))
+        options = list(schema["enum"])
+        return rng.choice(options) if options else None
     if typ == "object":
         props = schema.get("properties") or {}
         return {name: _field_value(name, sub, rng, prompt) for name, sub in props.items()}
@@ -200,7 +202,10 @@ def structured(schema: Mapping[str, Any], rng: random.Random, prompt: str) -> An
         return round(rng.uniform(0.5, 1.0), 2)
     if typ == "boolean":
         return rng.random() < 0.65
-    return None
+    if typ == "null":
+        return None
+    # No type (`any`): any value will do, and text is what a model most often gives.
+    return "".join(prose(prompt, rng, rng.randint(3, 8), heading=False)).strip()
 
 
 def _field_value(name: str, schema: Mapping[str, Any], rng: random.Random, prompt: str) -> Any:
@@ -256,6 +261,27 @@ def _trim(chunks: list[str], tokens: int) -> list[str]:
         if cut[back].rstrip().endswith("."):
             return cut[: back + 1]
     return cut
+
+
+def no_repeats(chunks: list[str]) -> list[str]:
+    """No two consecutive chunks are equal: each run of identical chunks becomes one chunk (a stream that
+    repeats a chunk many times in a row looks like a looping model to litellm, which aborts it)."""
+    out: list[str] = []
+    last: str | None = None
+    for chunk in chunks:
+        if out and chunk == last:
+            out[-1] += chunk
+        else:
+            out.append(chunk)
+            last = chunk
+    i = 1
+    while i < len(out):
+        if out[i] == out[i - 1]:
+            out[i - 1] += out.pop(i)
+            i = max(i - 1, 1)
+        else:
+            i += 1
+    return out
 
 
 def split_chunks(text: str, size: int = 0) -> list[str]:

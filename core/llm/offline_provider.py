@@ -54,7 +54,9 @@ class OfflineProvider(CustomLLM):
         behaviour: Mapping[str, Any] = params.get("mock") or {}
         name = f"mock/{model}"
         self.calls[name] += 1
-        prompt_tokens = litellm.token_counter(model="gpt-4o-mini", messages=messages)
+        # Counted the way the gateway forecasts (same counter, same model name), so a forecast's prompt
+        # tokens are exactly what the offline model reports.
+        prompt_tokens = litellm.token_counter(model=name, messages=messages)
         reply = offline.plan(
             name,
             messages,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -105,6 +106,30 @@ class ModelError(Exception):
 
 
 OnText = Callable[[str], None]
+
+_HTTP_RE = re.compile(r"^HTTP (\d{3})\b")
+_SECONDS_RE = re.compile(r"(\d+(?:\.\d+)?)s\b")
+_SHORT = {
+    "stall": "timeout",
+    "cut": "stream cut",
+    "connection": "connection error",
+    "invalid_output": "invalid output",
+    "context_window": "context window",
+    "content_policy": "content policy",
+    "breaker_open": "breaker open",
+    "rate_limit": "429",
+}
+
+
+def short_error(category: str, message: str) -> str:
+    """A failed attempt in a few characters, for timelines: `429`, `503`, `timeout 30s`, `stream cut`."""
+    status = _HTTP_RE.match(message or "")
+    if status:
+        return status.group(1)
+    if category in ("stall", "timeout"):
+        seconds = _SECONDS_RE.search(message or "")
+        return f"timeout {seconds.group(1)}s" if seconds else "timeout"
+    return _SHORT.get(category, (category or "error").replace("_", " "))
 
 
 class LLMClient(Protocol):

@@ -15,15 +15,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core import events as ev
-from core.llm.types import LLMRequest, LLMResult, ModelError
+from core.llm.types import LLMRequest, LLMResult, ModelError, short_error
 from core.runner.context import StepFailure
-from core.runner.guards import BudgetVerdict, backoff, scopes_for
+from core.runner.guards import Breaker, BudgetVerdict, backoff, scopes_for
 from core.spec.model import RetryPolicy, TimeoutPolicy
 from core.state import estimate_tokens
 from core.structured import OutputInvalid
 
 if TYPE_CHECKING:
     from core.runner.runtime import Runtime
+
+# Failures no other model and no static result can fix: a person decides.
+HUMAN_ONLY = frozenset({"content_policy"})
+# Failures a static result must not paper over (the request itself is the problem).
+NO_STATIC = frozenset({"content_policy", "context_window"})
 
 
 class BudgetBlocked(Exception):
@@ -65,6 +70,7 @@ class CallResult:
     latency_s: float = 0.0
     static: bool = False
     notes: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
 
 
 Validator = Callable[[str], Any]
@@ -89,19 +95,20 @@ async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> C
             rt.sink.post(
                 [ev.FallbackUsed(step=path, from_model=chain[position - 1], to_model=alias, reason=_why(last))]
             )
+            totals.log.append(f"fallback {alias}")
         outcome, last, jump = await _attempts(rt, path, plan, request, validate, totals, replay=position == 0)
         if outcome is not None:
             outcome.degraded = position > 0
             outcome.latency_s = rt.clock.now() - started
             return outcome
         assert last is not None
-        if last.category == "content_policy":
+        if last.category in HUMAN_ONLY:
             break
         if last.category == "context_window":
             position = jump if jump is not None else len(chain)
             continue
         position += 1
-    if plan.fallback_static is not None and (last is None or last.category not in ("content_policy",)):
+    if plan.fallback_static is not None and (last is None or last.category not in NO_STATIC):
         rt.sink.post([ev.FallbackUsed(step=path, from_model=chain[-1], to_model="", reason=_why(last), static=True)])
         value = plan.fallback_static
         totals.text = value if isinstance(value, str) else str(value)
@@ -132,26 +139,28 @@ async def _attempts(
     """Attempts on one model. Returns (accepted result | None, last error, chain index to jump to)."""
     retry = plan.retry
     breaker = rt.breakers.get(request.model)
+    request_hash = request.hash()  # once: hashing a long prompt is not free
     last: ModelError | None = None
     attempt = 0
     while attempt < retry.attempts:
         attempt += 1
-        totals.attempts += 1
         if replay and attempt == 1 and plan.replay:
-            recorded = rt.history.calls_by_hash.get(request.hash())
+            recorded = rt.history.calls_by_hash.get(request_hash)
             if recorded is not None:
                 try:
                     value = validate(recorded.text)
                 except OutputInvalid:
                     value = None
                 else:
+                    totals.attempts += 1
                     return _replayed(path, request, recorded, value, totals), None, None
         allowed, change = breaker.allow(rt.clock.now())
         if change:
-            rt.sink.post([ev.BreakerChanged(step=path, model=request.model, state=change, failures=breaker.failures)])
+            _post_breaker(rt, path, breaker, change)
         if not allowed:
             last = ModelError("server", f"circuit breaker open for {request.model}")
-            wait = breaker.remaining(rt.clock.now())
+            last.category = "breaker_open"
+            wait = breaker.wait(rt.clock.now())
             if attempt < retry.attempts and wait <= retry.max_wait_s and not rt.has_fallback_after(request.alias, plan):
                 rt.sink.post(
                     [
@@ -165,8 +174,10 @@ async def _attempts(
                         )
                     ]
                 )
+                totals.log.append(f"retry {attempt} (wait {wait:.1f}s, breaker open)")
                 await rt.clock.sleep(wait)
                 continue
+            totals.log.append(f"{request.alias}: breaker open")
             return None, last, None
         prompt_tokens, forecast = rt.llm.forecast(request)
         caps = scopes_for(path, rt.caps, rt.session_cap)
@@ -174,7 +185,7 @@ async def _attempts(
         if caps and not plan.budget_override:
             verdict = rt.ledger.check(caps, forecast[1] if forecast else None)
             if verdict is not None:
-                breaker.trial_in_flight = False
+                breaker.release_trial()
                 rt.sink.post(
                     [
                         ev.BudgetWarning(
@@ -191,6 +202,7 @@ async def _attempts(
         if caps and forecast is not None:
             settle = rt.ledger.reserve(path, forecast[1])
         call_id = new_call_id()
+        totals.attempts += 1
         rt.sink.post(
             [
                 ev.LLMCallStarted(
@@ -199,7 +211,7 @@ async def _attempts(
                     model=request.model,
                     alias=request.alias,
                     attempt=attempt,
-                    request_hash=request.hash(),
+                    request_hash=request_hash,
                     prompt_tokens=prompt_tokens,
                     forecast_usd=list(forecast) if forecast else None,
                 )
@@ -215,98 +227,144 @@ async def _attempts(
                 total_s=timeout.total_s,
             )
         except ModelError as error:
-            cost = _partial_cost(rt, request, prompt_tokens, error.partial)
-            if settle is not None:
-                settle(cost)
-            elif cost:
-                rt.ledger.add(path, cost)
-            _account(rt, totals, prompt_tokens if error.partial else 0, estimate_tokens(error.partial), cost)
-            rt.sink.post(
-                [
-                    ev.LLMCallFinished(
-                        step=path,
-                        call_id=call_id,
-                        model=request.model,
-                        alias=request.alias,
-                        attempt=attempt,
-                        status="discarded" if error.partial else "error",
-                        text=error.partial,
-                        request_hash=request.hash(),
-                        request=rt.record(request),
-                        tokens_in=prompt_tokens if error.partial else 0,
-                        tokens_out=estimate_tokens(error.partial),
-                        cost_usd=cost,
-                        ttft_s=error.ttft_s,
-                        error=error.message,
-                        error_type=error.category,
-                    )
-                ]
-            )
-            _breaker_failure(rt, path, breaker, error.category)
             last = error
+            _failed_attempt(rt, path, request, request_hash, call_id, attempt, prompt_tokens, error, totals, settle)
+            change = breaker.failure(rt.clock.now(), error.category)
+            if change:
+                _post_breaker(rt, path, breaker, change, error.category)
             if error.category == "context_window":
                 return None, last, rt.larger_context_index(plan, request)
-            if error.category == "content_policy":
+            if error.category in HUMAN_ONLY:
                 return None, last, None
             if error.retryable and attempt < retry.attempts:
                 delay = _wait(rt, retry, attempt, error)
                 if delay is None:
+                    totals.log.append(f"Retry-After {error.retry_after:g}s is over max_wait_s {retry.max_wait_s:g}s")
                     return None, last, None
-                rt.sink.post(
-                    [
-                        ev.RetryScheduled(
-                            step=path,
-                            call_id=call_id,
-                            model=request.model,
-                            attempt=attempt,
-                            wait_s=delay,
-                            error=error.message,
-                            error_type=error.category,
-                            retry_after=error.retry_after is not None,
-                        )
-                    ]
-                )
+                _schedule(rt, path, call_id, request, attempt, delay, error, totals)
                 await rt.clock.sleep(delay)
                 continue
             return None, last, None
+        except BaseException:
+            if settle is not None:
+                settle(None)
+            breaker.release_trial()
+            raise
         if settle is not None:
             settle(result.cost_usd)
         elif result.cost_usd:
             rt.ledger.add(path, result.cost_usd)
         _account(rt, totals, result.tokens_in, result.tokens_out, result.cost_usd)
-        finished = _finished(path, call_id, request, attempt, result, rt)
+        finished = _finished(path, call_id, request, request_hash, attempt, result, rt)
         try:
             value = validate(result.text)
         except OutputInvalid as invalid:
             rt.sink.post([_as_invalid(finished, str(invalid))])
-            breaker.trial_in_flight = False
-            last = ModelError("bad_request", f"invalid output: {invalid}")
+            breaker.release_trial()
+            last = ModelError("bad_request", str(invalid))
             last.category = "invalid_output"
+            totals.log.append(_entry(totals, "✗ invalid output"))
             if attempt < retry.attempts:
                 wait = backoff(attempt, retry.backoff_s, retry.jitter, rt.clock.uniform)
-                rt.sink.post(
-                    [
-                        ev.RetryScheduled(
-                            step=path,
-                            call_id=call_id,
-                            model=request.model,
-                            attempt=attempt,
-                            wait_s=wait,
-                            error=last.message,
-                            error_type="invalid_output",
-                        )
-                    ]
-                )
+                _schedule(rt, path, call_id, request, attempt, wait, last, totals)
                 await rt.clock.sleep(wait)
                 continue
             return None, last, None
         change = breaker.success()
         if change:
-            rt.sink.post([ev.BreakerChanged(step=path, model=request.model, state=change)])
+            _post_breaker(rt, path, breaker, change)
+        totals.log.append(_entry(totals, "✓"))
         totals.text, totals.value = result.text, value
         totals.alias, totals.model, totals.finished = request.alias, request.model, finished
         return totals, None, None
     return None, last, None
+
+
+def _failed_attempt(
+    rt: Runtime,
+    path: str,
+    request: LLMRequest,
+    request_hash: str,
+    call_id: str,
+    attempt: int,
+    prompt_tokens: int,
+    error: ModelError,
+    totals: CallResult,
+    settle: Callable[[float | None], None] | None,
+) -> None:
+    """Record a failed attempt. Text it streamed before failing is `discarded`: a viewer strikes it, and
+    the retry streams under a new call id, so no token is ever shown twice."""
+    cost = _partial_cost(rt, request, prompt_tokens, error.partial)
+    if settle is not None:
+        settle(cost)
+    elif cost:
+        rt.ledger.add(path, cost)
+    tokens_in = prompt_tokens if error.partial else 0
+    tokens_out = estimate_tokens(error.partial) if error.partial else 0
+    _account(rt, totals, tokens_in, tokens_out, cost)
+    rt.sink.post(
+        [
+            ev.LLMCallFinished(
+                step=path,
+                call_id=call_id,
+                model=request.model,
+                alias=request.alias,
+                attempt=attempt,
+                status="discarded" if error.partial else "error",
+                text=error.partial,
+                request_hash=request_hash,
+                request=rt.record(request),
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=cost,
+                ttft_s=error.ttft_s,
+                error=error.message,
+                error_type=error.category,
+            )
+        ]
+    )
+    label = short_error(error.category, error.message)
+    totals.log.append(_entry(totals, f"✗ {label}" + (" (partial discarded)" if error.partial else "")))
+
+
+def _entry(totals: CallResult, outcome: str) -> str:
+    """The attempt's outcome, completing a pending `retry …`/`fallback …` entry, or a new `call` entry."""
+    if totals.log and totals.log[-1].startswith(("retry ", "fallback ")) and not any(m in totals.log[-1] for m in "✓✗"):
+        return totals.log.pop() + f" {outcome}"
+    return f"call {outcome}"
+
+
+def _schedule(
+    rt: Runtime,
+    path: str,
+    call_id: str,
+    request: LLMRequest,
+    attempt: int,
+    wait: float,
+    error: ModelError,
+    totals: CallResult,
+) -> None:
+    rt.sink.post(
+        [
+            ev.RetryScheduled(
+                step=path,
+                call_id=call_id,
+                model=request.model,
+                attempt=attempt,
+                wait_s=wait,
+                error=error.message,
+                error_type=error.category,
+                retry_after=error.retry_after is not None,
+            )
+        ]
+    )
+    totals.log.append(f"retry {attempt} (wait {wait:.1f}s)")
+
+
+def _post_breaker(rt: Runtime, path: str, breaker: Breaker, state: str, reason: str = "") -> None:
+    rt.sink.post(
+        [ev.BreakerChanged(step=path, model=breaker.model, state=state, failures=breaker.failures, reason=reason)]
+    )
 
 
 def _live(rt: Runtime, path: str, call_id: str) -> Callable[[str], None]:
@@ -338,11 +396,12 @@ def _replayed(
     totals.text, totals.value, totals.finished = recorded.text, value, finished
     totals.alias, totals.model = request.alias, recorded.model
     totals.notes.append("answer replayed from the session record ($0)")
+    totals.log.append("call ✓ (replayed)")
     return totals
 
 
 def _finished(
-    path: str, call_id: str, request: LLMRequest, attempt: int, result: LLMResult, rt: Runtime
+    path: str, call_id: str, request: LLMRequest, request_hash: str, attempt: int, result: LLMResult, rt: Runtime
 ) -> ev.LLMCallFinished:
     return ev.LLMCallFinished(
         step=path,
@@ -352,7 +411,7 @@ def _finished(
         attempt=attempt,
         status="ok",
         text=result.text,
-        request_hash=request.hash(),
+        request_hash=request_hash,
         request=rt.record(request),
         tokens_in=result.tokens_in,
         tokens_out=result.tokens_out,
@@ -401,18 +460,6 @@ def _partial_cost(rt: Runtime, request: LLMRequest, prompt_tokens: int, partial:
     return rt.llm.cost(request.model, prompt_tokens, estimate_tokens(partial))
 
 
-def _breaker_failure(rt: Runtime, path: str, breaker: Any, category: str) -> None:
-    change = breaker.failure(rt.clock.now(), category)
-    if change:
-        rt.sink.post(
-            [
-                ev.BreakerChanged(
-                    step=path, model=breaker.model, state=change, failures=breaker.failures, reason=category
-                )
-            ]
-        )
-
-
 def _wait(rt: Runtime, retry: RetryPolicy, attempt: int, error: ModelError) -> float | None:
     """Backoff with full jitter, or the server's Retry-After; None when the server asks for too long."""
     if error.retry_after is not None:
@@ -425,4 +472,5 @@ def _why(error: ModelError | None) -> str:
 
 
 def _attempt_summary(totals: CallResult) -> str:
-    return f"{totals.attempts} attempt{'s' if totals.attempts != 1 else ''}"
+    count = f"{totals.attempts} attempt{'s' if totals.attempts != 1 else ''}"
+    return f"{count}: {' → '.join(totals.log)}" if totals.log else count

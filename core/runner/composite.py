@@ -9,6 +9,7 @@ writes on their own completion, so a replay can apply them in one go.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -18,7 +19,7 @@ from core.runner import prompts
 from core.runner.context import Paused, Scope, SessionStop, StepOutcome, combine, slot
 from core.runner.model_step import ModelTask, run_model
 from core.runner.outputs import complete
-from core.runner.runtime import Runtime
+from core.runner.runtime import Ask, Runtime
 from core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep
 from core.structured import manager_fields
 
@@ -63,12 +64,16 @@ async def fan_out(rt: Runtime, coros: list[Coroutine[Any, Any, StepOutcome]]) ->
 
 
 async def _in_slot(limit: asyncio.Semaphore | None, work: Awaitable[StepOutcome]) -> StepOutcome:
-    if limit is None:
-        slot.set(None)
-        return await work
-    async with limit:
-        slot.set(limit)
-        return await work
+    try:
+        if limit is None:
+            slot.set(None)
+            return await work
+        async with limit:
+            slot.set(limit)
+            return await work
+    finally:
+        if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+            work.close()  # cancelled while waiting for a slot: the child never started
 
 
 def _merge(rt: Runtime, outcomes: list[StepOutcome]) -> dict[str, Any]:
@@ -281,12 +286,14 @@ async def run_loop(
                 raise SessionStop(f"loop '{path}': until: {exc}", path, "rule_error") from None
         if passed:
             break
+    if not passed:
+        await _judge_failed(rt, step, path, iteration)
     tin, tout, cost = _sum(parts)
     status = "completed" if passed and _status(parts) == "completed" else "degraded"
     note = (
         f"passed on iteration {iteration}"
         if passed
-        else f"max_iterations ({step.max_iterations}) reached without passing"
+        else f"max_iterations ({step.max_iterations}) reached without passing; accepted as is"
     )
     return await complete(
         rt,
@@ -300,6 +307,23 @@ async def run_loop(
         cost=cost,
         note=note,
         apply=False,
+    )
+
+
+async def _judge_failed(rt: Runtime, step: LoopStep, path: str, iterations: int) -> None:
+    """Work the judge (or the `until` rule) never passed is a failure, not an output: a person decides
+    whether to go on with it (the loop then counts as degraded) or to stop; unattended, the session stops
+    rather than run later steps on it."""
+    why = "the judge" if step.judge is not None else f"'until: {step.until}'"
+    message = f"{why} did not pass the work after {iterations} iteration{'s' if iterations != 1 else ''}"
+    await rt.checkpoints.ask(
+        Ask(
+            path,
+            "escalation",
+            message=message,
+            context={"error": message, "category": "judge_failed", "attempts": iterations},
+            options=["approve", "pause"],
+        )
     )
 
 

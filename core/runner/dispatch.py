@@ -7,6 +7,7 @@ from typing import Any
 from core.runner import composite, leaf
 from core.runner.context import Scope, StepOutcome
 from core.runner.runtime import Runtime
+from core.runner.stepping import pause_before
 from core.spec.model import (
     AgentStep,
     GateStep,
@@ -66,6 +67,10 @@ async def run_step(
         return await leaf.run_tool(rt, step, path, scope, variables, role)
     if isinstance(step, GateStep):
         return await leaf.run_gate(rt, step, path, scope, variables, role)
+    if isinstance(step, ParallelStep | MapStep | SupervisorStep | LoopStep | SequenceStep):
+        stopped = await pause_before(rt, path, scope, step.kind, role)
+        if stopped is not None:
+            return stopped
     if isinstance(step, ParallelStep):
         return await composite.run_parallel(rt, step, path, scope, variables, run_step)
     if isinstance(step, MapStep):

@@ -18,12 +18,13 @@ from typing import Any
 from core import events as ev
 from core.commands import Command
 from core.llm.types import LLMClient
+from core.runner import needs
 from core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
 from core.runner.dispatch import run_step
 from core.runner.history import History
 from core.runner.runtime import ConfigError, Runtime
 from core.secrets import Redactor
-from core.spec.flow import needed_reads, unmet_from
+from core.spec.flow import unmet_from
 from core.spec.graph import guaranteed_writes, iter_steps, successors, top_index
 from core.spec.load import Workflow
 from core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
@@ -150,6 +151,8 @@ class Runner:
         try:
             await self._start()
             rt.tools = resolve_tools(self.spec, _flow_dir(self.workflow))
+            if self._cancel_reason:
+                raise asyncio.CancelledError()
             self._walk_task = asyncio.ensure_future(self._walk())
             await asyncio.shield(self._walk_task)
         except Paused as paused:
@@ -206,6 +209,7 @@ class Runner:
 
     async def _start(self) -> None:
         rt = self.rt
+        await rt.llm.warm_up()
         rt.tokens_in, rt.tokens_out = self.history.tokens_in, self.history.tokens_out
         if self.history.started is None:
             wf = self.workflow
@@ -247,9 +251,13 @@ class Runner:
 
     async def _walk(self) -> None:
         spec = self.spec
+        fork = self.history.fork
         i = 0
         while True:
             step = spec.steps[i]
+            if fork is not None and step.id == fork.at_step and fork.overrides:
+                self.rt.root.state.update(fork.overrides)
+                fork = None
             outcome = await run_step(self.rt, step, step.id, self.rt.root, {}, "top")
             target = outcome.jump or successors(spec, i)[0]
             if target == END:
@@ -335,21 +343,7 @@ class Runner:
 
     def skip_needs(self, path: str) -> list[str]:
         """Keys a step would write that nothing has yet and a later step needs: a skip must supply them."""
-        step_id = path.rsplit("/", 1)[-1].split("[", 1)[0].split("#", 1)[0]
-        top_id = path.split("/", 1)[0].split("[", 1)[0].split("#", 1)[0]
-        step = self._by_id.get(step_id) or self._by_id.get(top_id)
-        if step is None or top_id not in self._index:
-            return []
-        have = {k for k, v in self.rt.root.state.items() if v is not None}
-        missing = guaranteed_writes(step) - have
-        if not missing:
-            return []
-        later: set[str] = set()
-        for s in self.spec.steps[self._index[top_id] + 1 :]:
-            later |= needed_reads(s)
-        if step_id != top_id:
-            later |= needed_reads(self._by_id[top_id]) - guaranteed_writes(step)
-        return sorted(missing & later)
+        return needs.skip_needs(self.spec, self.rt.root.state, path)
 
     def _jump_events(self, path: str, target: str, output: Any, by: str) -> list[ev.Event]:
         if path not in self._index:

@@ -44,6 +44,17 @@ class Breaker:
         """Seconds until an open breaker lets a trial call through."""
         return max(0.0, self.cooldown_s - (now - self.opened_at)) if self.state == "open" else 0.0
 
+    def wait(self, now: float) -> float:
+        """How long a refused caller should wait before asking again: until the cooldown ends, or (while
+        another step's trial call is out) a short while for its verdict."""
+        if self.state == "open":
+            return self.remaining(now)
+        return min(1.0, self.cooldown_s) if self.state == "half_open" and self.trial_in_flight else 0.0
+
+    def release_trial(self) -> None:
+        """The trial call was never sent (budget, cancellation) or proved nothing about the model."""
+        self.trial_in_flight = False
+
     def success(self) -> str | None:
         """Record a success; returns the new state if it changed."""
         self.failures = 0

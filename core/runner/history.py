@@ -33,6 +33,7 @@ class History:
     tokens_out: int = 0
     finished: str = ""
     last_seq: int = 0
+    fork: ev.Forked | None = None
 
     @classmethod
     def from_envelopes(cls, envelopes: Iterable[ev.Envelope]) -> History:
@@ -76,6 +77,17 @@ class History:
             self.finished = e.kind
         elif isinstance(e, ev.SessionResumed):
             self.finished = ""
+        elif isinstance(e, ev.Forked):
+            self.fork = e
+            self.cost_by_path.clear()
+            self.tokens_in = self.tokens_out = 0
+
+    def add_recorded_calls(self, envelopes: Iterable[ev.Envelope]) -> None:
+        """Answers recorded in an ancestor session (a fork replays unchanged calls at $0)."""
+        for env in envelopes:
+            e = env.event
+            if isinstance(e, ev.LLMCallFinished) and e.status == "ok" and e.request_hash and not e.replayed:
+                self.calls_by_hash.setdefault(e.request_hash, e)
 
     def output(self, path: str, round_: int) -> ev.StepOutput | None:
         """The output recorded for round `round_` of a step (before its checkpoint decided)."""

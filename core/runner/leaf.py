@@ -13,9 +13,10 @@ from core import events as ev
 from core import expr
 from core.runner import prompts
 from core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
-from core.runner.model_step import ModelTask, breakpoint_reason, run_model
+from core.runner.model_step import ModelTask, run_model
 from core.runner.outputs import check_writes, complete, skip
 from core.runner.runtime import Ask, Runtime, text_diff
+from core.runner.stepping import pause_before, reason_before, targets_before
 from core.spec.model import AgentStep, GateStep, RouterStep, StepBase, ToolStep
 from core.state import type_ok
 from core.structured import JUDGE_FIELDS, router_fields
@@ -47,10 +48,15 @@ async def gather_inputs(
                     path,
                     "escalation",
                     message=f"input check failed: {failure.message}",
-                    context={"error": failure.message, "category": "input_invalid", "attempts": 0},
+                    context={
+                        "error": failure.message,
+                        "category": "input_invalid",
+                        "attempts": 0,
+                        "reads": {k: state.get(k) for k in step.read_keys},
+                    },
                     options=["edit", "skip", "pause"],
                     round=round_,
-                    edit=_edit_values(step, rt),
+                    edit=_edit_values(step, rt, state),
                     skip_needs=rt.skip_needs(path),
                 )
             )
@@ -59,7 +65,9 @@ async def gather_inputs(
             overrides.update(decision.edited or {})
 
 
-def _edit_values(step: StepBase, rt: Runtime) -> Any:
+def _edit_values(step: StepBase, rt: Runtime, before: Mapping[str, Any]) -> Any:
+    """Values a person supplies for state keys the step reads or writes: typed and within limits; the
+    diff is against the values they replace."""
     allowed = set(step.read_keys) | set(step.writes)
 
     def edit(value: Any) -> tuple[Any, str]:
@@ -76,7 +84,11 @@ def _edit_values(step: StepBase, rt: Runtime) -> Any:
             decl = rt.spec.state.get(key)
             if decl is not None and not type_ok(item, decl.type):
                 raise ValueError(f"'{key}' must be {decl.type}")
-        return value, text_diff({}, value, "values")
+        try:
+            check_writes(rt, value)
+        except StepFailure as failure:
+            raise ValueError(failure.message) from None
+        return value, text_diff({k: before.get(k) for k in value}, value, "values")
 
     return edit
 
@@ -135,6 +147,9 @@ async def run_router(rt: Runtime, step: RouterStep, path: str, scope: Scope, var
     if label is None and step.model is None:
         label, reason = step.default, "default route (no rule matched)"
     if label is not None:
+        stopped = await pause_before(rt, path, scope, "router", "top")
+        if stopped is not None:
+            return stopped
         rt.sink.post(
             [
                 ev.StepStarted(
@@ -210,7 +225,7 @@ async def run_gate(
             context={"reads": dict(inputs.values)},
             options=options,
             targets=targets,
-            edit=_edit_values(step, rt),
+            edit=_edit_values(step, rt, inputs.values),
         )
     )
     if decision.decision == "reject":
@@ -246,7 +261,6 @@ async def run_tool(
     args_hash = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()
     key = f"{rt.session_id}:{path}:{args_hash[:16]}"
     rt.sink.post([ev.StepStarted(step=path, step_kind="tool", reads=step.read_keys, input_chars=inputs.chars)])
-    targets = rt.reroute_targets(path) if role == "top" else []
     recorded = rt.history.tool_results.get(key)
     result: Any = None
     pre: list[ev.Event] = []
@@ -276,10 +290,11 @@ async def run_tool(
         gate = (
             step.review.before_tools
             if step.review.before_tools is not None
-            else (step.side_effects and step.review.mode != "never")
+            else step.review.mode == "always" or (step.side_effects and step.review.mode != "never")
         )
-        reason = breakpoint_reason(rt, path)
+        reason = reason_before(rt, path)
         if gate or reason:
+            targets = targets_before(rt, path) if role == "top" else []
             options = ["approve", "edit", "skip", "pause"] + (["reroute"] if targets else [])
             decision = await rt.checkpoints.ask(
                 Ask(

@@ -17,8 +17,10 @@ from core import events as ev
 from core.runner import prompts
 from core.runner.calls import BudgetBlocked, CallPlan, CallResult, call
 from core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
+from core.runner.forecast import next_forecast
 from core.runner.outputs import check_writes, complete, skip
 from core.runner.runtime import Ask, Runtime, text_diff
+from core.runner.stepping import reason_before, targets_before
 from core.spec.model import ReviewSpec
 from core.structured import OutputInvalid, json_schema, parse_reply, validate
 
@@ -51,6 +53,7 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
     path = task.path
     started = rt.clock.now()
     alias = task.alias
+    edited_prompt: str | None = None
     prompt_override: str | None = None
     rounds: list[tuple[Any, str]] = []
     round_ = 1
@@ -58,6 +61,7 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
     budget_asks = 0
     cost_cleared = task.review.cost_over is None
     override_budget = False
+    replay_ok = True  # only a step's first call may be answered from the record (resume, fork)
     totals = _Totals()
     rt.sink.post(
         [
@@ -75,7 +79,7 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
     if isinstance(before, StepOutcome):
         return before
     if before is not None:
-        alias, prompt_override = before
+        alias, edited_prompt = before
     while True:
         recorded = rt.history.output(path, round_)
         result: CallResult | None = None
@@ -84,7 +88,7 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
             alias = recorded.model or alias
         else:
             user = prompt_override or prompts.with_feedback(
-                prompts.user_prompt(task.template, inputs, task.fallback_prompt), rounds
+                edited_prompt or prompts.user_prompt(task.template, inputs, task.fallback_prompt), rounds
             )
             request = _request(rt, task, alias, user)
             if not cost_cleared:
@@ -120,11 +124,13 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                 task.policy.fallback_static,
                 _retry(rt, task),
                 _timeout(rt, task),
+                replay=replay_ok,
                 budget_override=override_budget,
             )
+            replay_ok = False
             try:
                 async with rt.limit:
-                    result = await call(rt, path, plan, _validator(task))
+                    result = await call(rt, path, plan, _validator(rt, task))
             except BudgetBlocked as blocked:
                 budget_asks += 1
                 v = blocked.verdict
@@ -224,12 +230,15 @@ async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.
                 message=_review_message(reason, task, output),
                 output=output,
                 reasoning=_reasoning(output),
-                context=_context(task, inputs, totals, result, user, alias),
+                context={
+                    **_context(task, inputs, totals, result, user, alias),
+                    "next": next_forecast(rt, path, task.to_writes(output), task.to_jump(output)),
+                },
                 options=options,
                 targets=targets,
                 forecasts=rt.forecasts(_request(rt, task, alias, user)),
                 round=round_,
-                edit=_edit_output(task, output),
+                edit=_edit_output(rt, task, output),
                 skip_needs=rt.skip_needs(path),
                 pre_events=pre,
             )
@@ -300,15 +309,23 @@ def _timeout(rt: Runtime, task: ModelTask) -> Any:
     return task.policy.timeout or rt.spec.defaults.timeout
 
 
-def _validator(task: ModelTask) -> Callable[[str], Any]:
+def _validator(rt: Runtime, task: ModelTask) -> Callable[[str], Any]:
+    """Parse a reply and check what it would write against the state schema, so an answer that could
+    not be stored counts as invalid (retried, then escalated) rather than failing after the call."""
     fields = task.fields
 
     def check(text: str) -> Any:
         if fields:
-            return parse_reply(text, fields)
-        if not text.strip():
+            value: Any = parse_reply(text, fields)
+        elif not text.strip():
             raise OutputInvalid("the model returned an empty answer")
-        return text
+        else:
+            value = text
+        try:
+            check_writes(rt, task.to_writes(value))
+        except StepFailure as failure:
+            raise OutputInvalid(failure.message) from None
+        return value
 
     return check
 
@@ -377,25 +394,26 @@ def _note(result: CallResult | None, degraded: bool) -> str:
     return "; ".join(notes)
 
 
-def _edit_output(task: ModelTask, output: Any) -> Callable[[Any], tuple[Any, str]]:
+def _edit_output(rt: Runtime, task: ModelTask, output: Any) -> Callable[[Any], tuple[Any, str]]:
+    """Validate an edited output as strictly as a model's: its schema, then the state keys it writes."""
     fields = task.fields
 
     def edit(value: Any) -> tuple[Any, str]:
+        edited: Any
         if fields:
-            if isinstance(value, str):
-                try:
-                    edited = parse_reply(value, fields)
-                except OutputInvalid as exc:
-                    raise ValueError(f"edited output is invalid: {exc}") from None
-            else:
-                try:
-                    edited = validate(value, fields)
-                except OutputInvalid as exc:
-                    raise ValueError(f"edited output is invalid: {exc}") from None
-            return edited, text_diff(output, edited)
-        if not isinstance(value, str) or not value.strip():
+            try:
+                edited = parse_reply(value, fields) if isinstance(value, str) else validate(value, fields)
+            except OutputInvalid as exc:
+                raise ValueError(f"edited output is invalid: {exc}") from None
+        elif not isinstance(value, str) or not value.strip():
             raise ValueError("edited output must be non-empty text")
-        return value, text_diff(output, value)
+        else:
+            edited = value
+        try:
+            check_writes(rt, task.to_writes(edited))
+        except StepFailure as failure:
+            raise ValueError(f"edited output is invalid: {failure.message}") from None
+        return edited, text_diff(output, edited)
 
     return edit
 
@@ -415,14 +433,12 @@ async def _before_step(
     """Step mode and breakpoints: ask before the step runs. Returns an outcome (skipped or rerouted),
     a (model, edited prompt) to run with, or None to run as is."""
     path = task.path
-    if path in rt.history.completed or rt.history.output(path, 1) is not None:
-        return None
-    reason = breakpoint_reason(rt, path)
+    reason = reason_before(rt, path)
     if reason is None:
         return None
     user = prompts.user_prompt(task.template, inputs, task.fallback_prompt)
     request = _request(rt, task, task.alias, user)
-    targets = rt.reroute_targets(path) if task.can_reroute else []
+    targets = targets_before(rt, path) if task.can_reroute else []
     options = ["approve", "edit", "retry_model", "skip", "pause"] + (["reroute"] if targets else [])
     decision = await rt.checkpoints.ask(
         Ask(
@@ -445,14 +461,4 @@ async def _before_step(
         return decision.model, None
     if decision.decision == "edit":
         return task.alias, str(decision.edited)
-    return None
-
-
-def breakpoint_reason(rt: Runtime, path: str) -> str | None:
-    """`breakpoint` when the step (by id or path) has one, `step_mode` when stepping, else None."""
-    step_id = path.rsplit("/", 1)[-1].split("[", 1)[0].split("#", 1)[0]
-    if path in rt.breakpoints or step_id in rt.breakpoints:
-        return "breakpoint"
-    if rt.step_mode:
-        return "step_mode"
     return None

@@ -18,12 +18,13 @@ from typing import Any
 from core import events as ev
 from core.commands import Command
 from core.llm.types import LLMClient, LLMRequest
-from core.runner.context import Clock, Paused, RunOptions, Scope, SessionStop, Sink, slot
+from core.runner import needs
+from core.runner.context import Clock, Paused, RunOptions, Scope, SessionStop, Sink, StepFailure, slot
 from core.runner.guards import Breakers, Ledger
 from core.runner.history import History
 from core.secrets import Redactor, default_redactor
 from core.spec.load import Workflow
-from core.spec.model import ModelSpec
+from core.spec.model import ModelSpec, WorkflowSpec
 
 
 class ConfigError(Exception):
@@ -99,7 +100,7 @@ class Runtime:
         self.tools: dict[str, Callable[..., Any]] = {}
         self.checkpoints = Checkpoints(self)
         self.reroute_targets: Callable[[str], list[str]] = lambda path: []
-        self.skip_needs: Callable[[str], list[str]] = lambda path: []
+        self.skip_needs: Callable[[str], list[str]] = lambda path: needs.skip_needs(self.spec, self.root.state, path)
         self.jump_events: Callable[[str, str, Any, str], list[ev.Event]] = lambda path, target, output, by: []
 
     # --- models ----------------------------------------------------------------------------------
@@ -211,6 +212,8 @@ class Checkpoints:
         self.asks: dict[str, Ask] = {}
         self.waiters: dict[str, asyncio.Future[ev.DecisionMade]] = {}
         self.deferred: list[Command] = []
+        self.deciding: set[str] = set()
+        """Checkpoints whose decision is being persisted: a second answer meanwhile is refused."""
 
     async def ask(self, ask: Ask) -> ev.DecisionMade:
         """Open (or re-open after a resume) a checkpoint and wait for its decision."""
@@ -235,7 +238,11 @@ class Checkpoints:
             await self.rt.sink.commit([*ask.pre_events, opened])
             self.opened[cp_id] = opened
         self.asks[cp_id] = ask
-        automatic = self._automatic(ask)
+        try:
+            automatic = self._automatic(ask)
+        except Paused:
+            self.rt.awaiting.add(ask.path)
+            raise
         if automatic is not None:
             await self.rt.sink.commit([automatic])
             self.decided[cp_id] = automatic
@@ -251,10 +258,15 @@ class Checkpoints:
         if held is not None:
             held.release()
         self.rt.awaiting.add(ask.path)
+        paused = False
         try:
             decision = await future
+        except Paused:
+            paused = True
+            raise
         finally:
-            self.rt.awaiting.discard(ask.path)
+            if not paused:
+                self.rt.awaiting.discard(ask.path)
             self.waiters.pop(cp_id, None)
             self.asks.pop(cp_id, None)
             if held is not None:
@@ -277,7 +289,7 @@ class Checkpoints:
         if opened is None:
             await rt.sink.reject_command(command.id, f"no checkpoint '{cp_id}' in this session")
             return
-        if cp_id in self.decided:
+        if cp_id in self.decided or cp_id in self.deciding:
             await rt.sink.reject_command(command.id, f"checkpoint '{cp_id}' was already decided")
             return
         if command.decision not in opened.options:
@@ -293,7 +305,15 @@ class Checkpoints:
         except ValueError as exc:
             await rt.sink.reject_command(command.id, str(exc))
             return
-        await rt.sink.commit([decision], command_id=command.id)
+        except Exception as exc:
+            await rt.sink.reject_command(command.id, rt.redact(f"invalid decision: {type(exc).__name__}: {exc}"))
+            return
+        if decision.decision != "pause":
+            self.deciding.add(cp_id)
+        try:
+            await rt.sink.commit([decision], command_id=command.id)
+        finally:
+            self.deciding.discard(cp_id)
         if decision.decision == "pause":
             rt.pause(f"paused by {command.by} at {opened.step}")
             return
@@ -309,21 +329,20 @@ class Checkpoints:
         if c.decision == "reroute" and c.target not in opened.targets:
             raise ValueError(f"cannot reroute to '{c.target}'; allowed: {', '.join(opened.targets) or 'none'}")
         if c.decision == "retry_model":
+            known = sorted(self.rt.models)
             if not c.model:
-                raise ValueError("retry on another model needs a model alias")
-            self.rt.model_spec(c.model)
+                raise ValueError(f"retry on another model needs a model alias (one of {', '.join(known)})")
+            if c.model not in self.rt.models:
+                raise ValueError(f"unknown model alias '{c.model}' (one of {', '.join(known)})")
         if c.decision == "edit":
             if ask is None or ask.edit is None:
                 raise ValueError("nothing to edit at this checkpoint")
             edited, diff = ask.edit(c.edited)
-        if c.decision == "skip" and ask is not None:
-            missing = [k for k in ask.skip_needs if k not in supplied]
+        if c.decision == "skip":
+            missing = [k for k in (ask.skip_needs if ask is not None else []) if k not in supplied]
             if missing:
                 raise ValueError(f"later steps need {', '.join(map(repr, missing))}: supply values to skip this step")
-            schema = self.rt.spec.state
-            for key in supplied:
-                if key not in schema:
-                    raise ValueError(f"'{key}' is not a state key")
+            supplied = self._supplied(opened.step, supplied)
         if c.decision in ("reject",) and not c.feedback.strip():
             raise ValueError("a rejection needs feedback for the re-run")
         return ev.DecisionMade(
@@ -340,12 +359,30 @@ class Checkpoints:
             command_id=c.id,
         )
 
+    def _supplied(self, path: str, supplied: dict[str, Any]) -> dict[str, Any]:
+        """Values supplied in place of a skipped step: only keys it writes, valid for the state schema."""
+        from core.runner.outputs import check_writes
+
+        schema = self.rt.spec.state
+        writable = needs.writes_of(self.rt.spec, path)
+        for key in supplied:
+            if key not in schema:
+                raise ValueError(f"'{key}' is not a state key")
+            if key not in writable:
+                raise ValueError(
+                    f"'{key}' is not written by '{path}' (it writes {', '.join(sorted(writable)) or 'nothing'})"
+                )
+        try:
+            return check_writes(self.rt, supplied)
+        except StepFailure as failure:
+            raise ValueError(f"supplied value: {failure.message}") from None
+
     # --- unattended answers ----------------------------------------------------------------------
 
     def _automatic(self, ask: Ask) -> ev.DecisionMade | None:
         options = self.rt.options
         if options.decisions is not None:
-            entry = _lookup(options.decisions, ask)
+            entry = _lookup(options.decisions, ask, self.rt.spec)
             if entry is None:
                 raise Paused(
                     f"no decision for step '{ask.path}' ({ask.reason}) in {options.decisions_file or 'the decisions'}"
@@ -400,11 +437,15 @@ class Checkpoints:
         )
 
 
-def _lookup(decisions: dict[str, Any], ask: Ask) -> Any:
-    """A decisions-file entry for this checkpoint: by checkpoint id, step path, or step id; a list
-    answers successive rounds."""
-    step_id = ask.path.rsplit("/", 1)[-1].split("[", 1)[0].split("#", 1)[0]
-    for key in (ask.checkpoint_id, ask.path, step_id):
+def _lookup(decisions: dict[str, Any], ask: Ask, spec: WorkflowSpec) -> Any:
+    """A decisions-file entry for this checkpoint, most specific first: checkpoint id, `path:reason`,
+    step path, then step id (a map item's template id, then the id in its path). A list answers
+    successive rounds."""
+    chain = needs.chain(spec, ask.path)
+    keys = [ask.checkpoint_id, f"{ask.path}:{ask.reason}", ask.path]
+    keys += [chain[-1][0].id] if chain else []
+    keys.append(needs.step_id(ask.path.rsplit("/", 1)[-1]))
+    for key in dict.fromkeys(keys):
         if key in decisions:
             entry = decisions[key]
             if isinstance(entry, list):
@@ -418,9 +459,6 @@ def text_diff(before: Any, after: Any, label: str = "output") -> str:
     a = before if isinstance(before, str) else json.dumps(before, indent=1, ensure_ascii=False, default=str)
     b = after if isinstance(after, str) else json.dumps(after, indent=1, ensure_ascii=False, default=str)
     lines = difflib.unified_diff(
-        (a or "").splitlines(keepends=True),
-        (b or "").splitlines(keepends=True),
-        f"{label} (before)",
-        f"{label} (after)",
+        (a or "").splitlines(), (b or "").splitlines(), f"{label} (before)", f"{label} (after)", lineterm=""
     )
-    return "".join(lines)
+    return "".join(line + "\n" for line in lines)

@@ -6,6 +6,7 @@ person may reroute to, and which values a skipped step must be replaced with).
 
 from __future__ import annotations
 
+from core import expr
 from core.spec.graph import guaranteed_writes, successors, top_index
 from core.spec.model import (
     END,
@@ -43,7 +44,7 @@ def needed_reads(step: Step) -> set[str]:
         for branch in step.branches:
             own |= needed_reads(branch)
     elif isinstance(step, MapStep):
-        own |= needed_reads(step.step)
+        own |= {step.over} | needed_reads(step.step)
     elif isinstance(step, SupervisorStep):
         for worker in step.workers:
             own |= needed_reads(worker)
@@ -56,7 +57,17 @@ def needed_reads(step: Step) -> set[str]:
             written |= guaranteed_writes(child)
         if isinstance(step, LoopStep) and step.judge is not None:
             own |= needed_reads(step.judge) - written
+            written |= guaranteed_writes(step.judge)
+        if isinstance(step, LoopStep) and step.until is not None:
+            own |= _rule_names(step.until) - written
     return own
+
+
+def _rule_names(source: str) -> set[str]:
+    try:
+        return set(expr.parse(source).names)
+    except expr.ExprError:
+        return set()
 
 
 def unmet_from(spec: WorkflowSpec, start: int, have: set[str]) -> list[tuple[str, str]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from core.spec import checks
@@ -48,6 +50,10 @@ def load_workflow(path: str | os.PathLike[str], known_aliases: Iterable[str] = (
         text = decode(data)
     except SourceError as exc:
         raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, name)]) from None
+    except IsADirectoryError:
+        raise WorkflowInvalid([Problem(1, 1, "is a directory, not a workflow file", name)]) from None
+    except FileNotFoundError:
+        raise WorkflowInvalid([Problem(1, 1, "no such file", name)]) from None
     except OSError as exc:
         raise WorkflowInvalid([Problem(1, 1, f"cannot read file: {exc.strerror or exc}", name)]) from None
     return load_text(text, name, known_aliases)
@@ -60,8 +66,11 @@ def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] 
     except SourceError as exc:
         raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, path)]) from None
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
-        raise WorkflowInvalid([Problem(1, 1, f"the top level must be a mapping of workflow fields, not {kind}", path)])
+        line, col = positions.value(())
+        message = (
+            f"the top level must be a mapping of workflow fields (name, state, steps, ...), not {checks.describe(data)}"
+        )
+        raise WorkflowInvalid([Problem(line, col, message, path)])
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
@@ -70,9 +79,20 @@ def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] 
 
 
 def from_spec(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> Workflow:
-    """Check a spec built in Python; its text is the canonical JSON of the spec."""
-    text = spec.model_dump_json(by_alias=True, exclude_defaults=True)
-    return _checked(spec, f"<{spec.name}>", text, Positions(), known_aliases)
+    """Check a spec built in Python. Its text is the spec as canonical YAML, which `load_text` reads back
+    to the same spec (a session stores that text), and problems point at lines of that text."""
+    text = spec_text(spec)
+    try:
+        _, positions = parse_yaml(text)
+    except SourceError:
+        positions = Positions()
+    return _checked(spec, f"<{spec.name}>", text, positions, known_aliases)
+
+
+def spec_text(spec: WorkflowSpec) -> str:
+    """The canonical YAML of a spec: only fields that differ from their defaults, in declaration order."""
+    data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
 
 
 def _checked(spec: WorkflowSpec, path: str, text: str, positions: Positions, known_aliases: Iterable[str]) -> Workflow:
@@ -121,14 +141,79 @@ def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, fi
         elif kind == "union_tag_not_found":
             message = f"{where}: a step needs 'kind' (one of {', '.join(STEP_KINDS)})"
             line, col = positions.value(loc)
+        elif loc[-2:] == ("review", "mode") and isinstance(_value_at(data, loc[:-1]), str):
+            message = (
+                f"{_dotted(loc[:-1])}: must be never, always, on_failure, before_tools, or a mapping "
+                f"(mode, when, cost_over, sample), not {checks.describe(err.get('input'))}"
+            )
+            line, col = positions.value(loc[:-1])
         else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            message = f"{where}: {msg}" if where else msg
+            message = f"{where}: {_reworded(err)}" if where else _reworded(err)
             line, col = positions.value(loc)
         problems.setdefault((line, col, message), Problem(line, col, message, file))
     return list(problems.values())
+
+
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping (key: value lines)",
+    "model_type": "a mapping (key: value lines)",
+    "model_attributes_type": "a mapping (key: value lines)",
+}
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
+
+
+def _reworded(err: Any) -> str:
+    """Pydantic's message in the words of someone writing YAML, with a hint for the usual slips."""
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {checks.describe(value)}"
+        if kind == "string_type" and isinstance(value, bool):
+            message += " (YAML reads yes/no/on/off/true/false as booleans: quote it to keep it as text)"
+        elif kind == "string_type" and isinstance(value, int | float):
+            message += " (quote it to keep it as text)"
+        elif kind == "list_type" and isinstance(value, str):
+            message += f" (write [{value}])"
+        return message
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = checks.suggest(str(value), options) if isinstance(value, str) else ""
+        return f"must be one of {', '.join(options)}; got {checks.describe(value)}{hint}"
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        return f"must be {words} {ctx.get(name)}, got {checks.describe(value)}"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        return f"needs at least {least} item{'s' if least != 1 else ''}, has {ctx.get('actual_length', 0)}"
+    msg = str(err["msg"])
+    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+
+
+def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    node = data
+    for part in loc:
+        found = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if not found:
+            return None
+        node = node[part]
+    return node
 
 
 def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, ...], Any]:

@@ -7,16 +7,42 @@ forward only (a cycle is only possible inside a `loop`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from core.llm.offline import FAULT_KINDS
 from core.state import REDUCERS, TYPE_NAMES
+from core.structured import enum_values
 
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 END = "end"
-OUTPUT_TYPES = ("str", "int", "float", "bool", "list[str]", "list[int]", "list[float]", "dict", "list")
+OUTPUT_TYPES = (
+    "str",
+    "int",
+    "float",
+    "bool",
+    "dict",
+    "list",
+    "list[str]",
+    "list[int]",
+    "list[float]",
+    "list[dict]",
+    "any",
+)
+LABEL_RE = re.compile(r"^[^,\[\]\s](?:[^,\[\]\n]{0,62}[^,\[\]\s])?$")
+"""A route label or enum value: no commas or brackets (they delimit `enum[a, b]`), no outer spaces."""
 
 TypeName = Literal[
     "str", "int", "float", "bool", "dict", "list", "list[str]", "list[int]", "list[float]", "list[dict]", "any"
@@ -45,8 +71,8 @@ class StateKey(_Strict):
     @model_validator(mode="after")
     def _reducer_fits_type(self) -> StateKey:
         if self.reducer == "append" and not (self.type == "list" or self.type.startswith("list[")):
-            raise ValueError(f"reducer 'append' needs a list type, not {self.type}")
-        if self.reducer == "merge" and self.type not in ("dict", "any"):
+            raise ValueError(f"reducer 'append' needs a list type (list, list[str], ...), not {self.type}")
+        if self.reducer == "merge" and self.type != "dict":
             raise ValueError(f"reducer 'merge' needs type dict, not {self.type}")
         return self
 
@@ -60,6 +86,83 @@ class InputSpec(_Strict):
     choices: list[str] | None = None
 
 
+class _Scripted(_Strict):
+    """A scripted entry: dumped exactly as written, so the offline model reads what the file says."""
+
+    @model_serializer(mode="plain")
+    def _as_written(self) -> dict[str, Any]:
+        return {
+            (info.alias or name): getattr(self, name)
+            for name, info in type(self).model_fields.items()
+            if name in self.model_fields_set
+        }
+
+
+def _regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"'match' is not a valid regular expression: {exc}") from None
+    return value
+
+
+class MockReply(_Scripted):
+    """A scripted reply of the offline model: the first entry whose `match` and `call` fit is the answer."""
+
+    match: str | None = None
+    call: int | None = Field(default=None, ge=1)
+    text: str | None = None
+    json_value: Any = Field(default=None, alias="json")
+
+    _match = field_validator("match")(_regex)
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> MockReply:
+        if (self.text is not None) == ("json_value" in self.model_fields_set):
+            raise ValueError("a scripted reply has either 'text' or 'json'")
+        return self
+
+
+FaultKind = Literal[
+    "rate_limit",
+    "server_error",
+    "unavailable",
+    "stall",
+    "stall_first",
+    "cut",
+    "auth",
+    "bad_request",
+    "not_found",
+    "context_window",
+    "content_policy",
+    "timeout",
+]
+assert set(FaultKind.__args__) == set(FAULT_KINDS)  # type: ignore[attr-defined]
+
+
+class MockFault(_Scripted):
+    """A scripted failure of the offline model, on a call number, a set of calls, or prompts matching a regex."""
+
+    on_call: int | None = Field(default=None, ge=1)
+    calls: list[Annotated[int, Field(ge=1)]] | None = None
+    match: str | None = None
+    error: FaultKind | None = None
+    kind: FaultKind | None = None
+    after_chunks: int = Field(default=0, ge=0)
+    retry_after: float | None = Field(default=None, ge=0)
+    stall_s: float = Field(default=3600.0, gt=0)
+    message: str = ""
+
+    _match = field_validator("match")(_regex)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MockFault:
+        if self.error is not None and self.kind is not None and self.error != self.kind:
+            raise ValueError("give the fault as 'error' (or 'kind'), not both")
+        return self
+
+
 class MockSpec(_Strict):
     """Behaviour of the built-in offline model (`mock/...`): timing, scripted replies and faults."""
 
@@ -68,8 +171,14 @@ class MockSpec(_Strict):
     min_tokens: int = Field(default=40, ge=1)
     max_tokens: int = Field(default=120, ge=1)
     seed: int = 0
-    replies: list[dict[str, Any]] = Field(default_factory=list)
-    faults: list[dict[str, Any]] = Field(default_factory=list)
+    replies: list[MockReply] = Field(default_factory=list)
+    faults: list[MockFault] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _token_range(self) -> MockSpec:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) is more than max_tokens ({self.max_tokens})")
+        return self
 
 
 class ModelSpec(_Strict):
@@ -164,6 +273,15 @@ class StepBase(_Strict):
     def _review(cls, value: Any) -> Any:
         return _coerce_review(value)
 
+    @model_serializer(mode="wrap")
+    def _with_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Keep `kind` even when defaults are left out: it is what tells the step kinds apart."""
+        data = handler(self)
+        kind = getattr(self, "kind", None)
+        if isinstance(data, dict) and kind is not None and "kind" not in data:
+            data = {"id": data.pop("id"), "kind": kind, **data} if "id" in data else {"kind": kind, **data}
+        return data
+
     @property
     def read_keys(self) -> list[str]:
         """Keys read, without the optional marker."""
@@ -173,6 +291,41 @@ class StepBase(_Strict):
     def optional_reads(self) -> set[str]:
         """Keys read as `key?`: missing is fine."""
         return {r[:-1] for r in self.reads if r.endswith("?")}
+
+
+def output_type_problem(typ: str) -> str | None:
+    """Why `typ` is not a structured-output field type (None when it is one)."""
+    base = typ.removesuffix("?")
+    inner = base[5:-1] if base.startswith("list[enum[") and base.endswith("]]") else base
+    values = enum_values(inner)
+    if values is not None:
+        if not values:
+            return f"'{typ}' lists no values"
+        bad = [v for v in values if not LABEL_RE.match(v)]
+        if bad:
+            return f"enum value {bad[0]!r} is not a label (at most 64 characters, no ',', '[' or ']')"
+        if len(set(values)) != len(values):
+            return f"'{typ}' repeats a value"
+        return None
+    if base not in OUTPUT_TYPES:
+        close = difflib.get_close_matches(base, OUTPUT_TYPES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return (
+            f"unknown type '{typ}'{hint}; one of {', '.join(OUTPUT_TYPES)}, enum[a, b], list[enum[a, b]] "
+            "(add '?' for an optional field)"
+        )
+    return None
+
+
+def _output_type(value: str) -> str:
+    problem = output_type_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+OutputType = Annotated[str, AfterValidator(_output_type)]
+"""A structured-output field type: a state type, `enum[a, b]` or `list[enum[a, b]]`, optionally ending in `?`."""
 
 
 class CallPolicy(_Strict):
@@ -193,16 +346,13 @@ class AgentStep(StepBase, CallPolicy):
     model: str | None = None
     system: str = ""
     prompt: str = ""
-    output: dict[str, str] | None = None
+    output: dict[str, OutputType] | None = None
 
     @field_validator("output")
     @classmethod
-    def _output_types(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None:
-            for name, typ in value.items():
-                base = typ.removesuffix("?")
-                if base not in OUTPUT_TYPES and not base.startswith("enum["):
-                    raise ValueError(f"output field '{name}': unknown type '{typ}'")
+    def _output_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not value:
+            raise ValueError("'output' needs at least one field (or leave it out for a text reply)")
         return value
 
 
@@ -223,6 +373,16 @@ class RouterStep(StepBase, CallPolicy):
     routes: dict[str, str]
     rules: list[RouteRule] = Field(default_factory=list)
     default: str | None = None
+
+    @field_validator("routes")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("a router needs at least one route (label: step id)")
+        for label in value:
+            if not LABEL_RE.match(label):
+                raise ValueError(f"route label {label!r} is not a label (at most 64 characters, no ',', '[' or ']')")
+        return value
 
 
 class ToolStep(StepBase):
@@ -246,7 +406,7 @@ class ParallelStep(StepBase):
     """Fixed branches run concurrently; their writes fan in through the reducers in branch order."""
 
     kind: Literal["parallel"] = "parallel"
-    branches: list[Step]
+    branches: list[Step] = Field(min_length=1)
     concurrency: int | None = Field(default=None, ge=1)
 
 
@@ -274,7 +434,7 @@ class SupervisorStep(StepBase):
 
     kind: Literal["supervisor"] = "supervisor"
     manager: ManagerSpec
-    workers: list[Step]
+    workers: list[Step] = Field(min_length=1)
     synthesis: Step | None = None
     concurrency: int | None = Field(default=None, ge=1)
 
@@ -283,7 +443,7 @@ class LoopStep(StepBase):
     """Evaluator-optimizer: run `steps`, then the `judge` (or the `until` rule); repeat until it passes."""
 
     kind: Literal["loop"] = "loop"
-    steps: list[Step]
+    steps: list[Step] = Field(min_length=1)
     judge: Step | None = None
     until: str | None = None
     max_iterations: int = Field(default=3, ge=1, le=100)
@@ -299,7 +459,7 @@ class SequenceStep(StepBase):
     """Steps in order, as one step (e.g. one parallel branch made of several steps)."""
 
     kind: Literal["sequence"] = "sequence"
-    steps: list[Step]
+    steps: list[Step] = Field(min_length=1)
 
 
 Step = Annotated[

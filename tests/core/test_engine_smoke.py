@@ -6,7 +6,7 @@ import pytest
 
 from core.runner import RunOptions
 from sessions.store import Store
-from tests.helpers import run
+from tests.helpers import run, workflow
 
 BUNDLED = ["demo", "agent", "parallel", "map", "router", "supervisor", "loop", "tool", "gate"]
 
@@ -14,7 +14,7 @@ BUNDLED = ["demo", "agent", "parallel", "map", "router", "supervisor", "loop", "
 @pytest.mark.parametrize("name", BUNDLED)
 async def test_bundled_flow_completes_unattended(store: Store, name: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BATON_PUBLISH_FILE", str(tmp_path / "published.jsonl"))
-    status, view = await run(store, name, options=RunOptions(auto="approve"))
+    status, view = await run(store, workflow(name, instant=True), options=RunOptions(auto="approve"))
     assert status == "completed", view.error
     assert view.status == "completed"
     assert all(s.status in ("completed", "skipped") for s in view.steps.values()), {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import re
 import signal
 import sys
 import time
@@ -63,7 +63,7 @@ class LineViewer:
         self._live: Live | None = None
         self._header_done = False
         self._interrupt = asyncio.Event()
-        self._skip_checkpoints: set[str] = set()
+        self._later: set[str] = set()
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class LineViewer:
         live = self.console.is_terminal
         try:
             if live:
-                self._live = Live(self._renderable(), console=self.console, auto_refresh=False, transient=True)
+                self._live = self._new_live()
                 self._live.start()
             return await self._main()
         finally:
@@ -117,7 +117,7 @@ class LineViewer:
             ):
                 self._finish()
                 return status
-            waiting = [c for c in self.view.open_checkpoints if c.checkpoint_id not in self._skip_checkpoints]
+            waiting = self._waiting()
             if waiting and self.interactive and status == "running":
                 await self._decide(waiting)
 
@@ -176,6 +176,7 @@ class LineViewer:
                 Text(f"  $ {inert(e.step)}: call not sent — {inert(e.scope)} budget ${e.limit_usd:.4f}", style="red")
             )
         elif isinstance(e, ev.CheckpointOpened):
+            self._later.clear()
             if self.bell and self.console.is_terminal:
                 self.console.file.write("\a")
             self._say(
@@ -186,7 +187,8 @@ class LineViewer:
             )
         elif isinstance(e, ev.DecisionMade):
             detail = f" → {inert(e.target)}" if e.target else (f" on {inert(e.model)}" if e.model else "")
-            self._say(Text(f"  ✎ {inert(e.step)}: {e.decision}{detail} by {inert(e.by)}", style="magenta"))
+            said = f": {one_line(e.feedback, 70)}" if e.feedback else ""
+            self._say(Text(f"  ✎ {inert(e.step)}: {e.decision}{detail} by {inert(e.by)}{said}", style="magenta"))
         elif isinstance(e, ev.LLMCallFinished):
             self.text.pop(e.call_id, None)
 
@@ -246,45 +248,78 @@ class LineViewer:
     def _resume_live(self) -> None:
         self._prompting = False
         if self._live is not None:
+            # A fresh Live: a restarted one would move the cursor up over the lines printed meanwhile.
+            self._live = self._new_live()
             self._live.start()
         self._flush_lines()
 
+    def _new_live(self) -> Live:
+        return Live(self._renderable(), console=self.console, auto_refresh=False, transient=True)
+
+    def _waiting(self) -> list[CheckpointView]:
+        """The inbox (oldest first), without the checkpoints the person put off until something changes."""
+        return [c for c in self.view.open_checkpoints if c.checkpoint_id not in self._later]
+
     async def _decide(self, waiting: list[CheckpointView]) -> None:
-        index = 0
+        """Answer checkpoints until none waits (or the person puts them off): the oldest first, any other
+        on request (`n` for the next one, or its number in the inbox)."""
+        current = waiting[0].checkpoint_id
         self._pause_live()
         self._flush_direct()
         try:
             while True:
-                cp = self.view.checkpoints.get(waiting[index].checkpoint_id)
-                if cp is None or not cp.is_open:
+                waiting = self._waiting()
+                if not waiting or self.view.status != "running":
                     return
-                self._show(cp, len(waiting), index)
-                task = asyncio.ensure_future(self._answer(cp, len(waiting) > 1))
+                ids = [c.checkpoint_id for c in waiting]
+                if current not in ids:
+                    current = ids[0]
+                cp = self.view.checkpoints[current]
+                index = ids.index(current)
+                self._flush_direct()
+                self._show(cp, waiting, index)
+                task = asyncio.ensure_future(self._answer(cp, len(waiting)))
                 while not task.done():
                     await asyncio.wait({task}, timeout=0.2)
-                    current = self.view.checkpoints.get(cp.checkpoint_id)
-                    if (current is None or not current.is_open or self.view.status != "running") and not task.done():
+                    latest = self.view.checkpoints.get(cp.checkpoint_id)
+                    if (latest is None or not latest.is_open or self.view.status != "running") and not task.done():
                         task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)
                         self.console.print(Text("  (decided elsewhere, or the session stopped)", style="dim"))
-                result = None if task.cancelled() else task.result()
-                if result == "next":
-                    waiting = [c for c in self.view.open_checkpoints]
-                    if not waiting:
-                        return
-                    index = (index + 1) % len(waiting)
-                    continue
-                if result == "later":
-                    self._skip_checkpoints.add(cp.checkpoint_id)
-                return
+                result = "" if task.cancelled() else task.result()
+                if result == "done":
+                    await self._settled(cp.checkpoint_id)
+                elif result == "next":
+                    current = ids[(index + 1) % len(ids)]
+                elif result.startswith("pick:"):
+                    current = ids[int(result[5:])]
+                elif result == "interrupt":
+                    return
+                elif result == "later":
+                    self._later.update(ids)
+                    self.console.print(
+                        Text("  put off until the next one opens (Ctrl-C, then Enter: back to the inbox)", style="dim")
+                    )
+                    return
         finally:
             self._resume_live()
+
+    async def _settled(self, checkpoint_id: str, wait_s: float = 5.0) -> None:
+        """Wait until the decision the runner accepted has reached this viewer's fold."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while loop.time() < deadline:
+            latest = self.view.checkpoints.get(checkpoint_id)
+            if latest is None or not latest.is_open or self.view.status != "running":
+                return
+            await asyncio.sleep(0.01)
 
     def _flush_direct(self) -> None:
         lines, self._pending = self._pending, []
         for line in lines:
             self.console.print(line)
 
-    def _show(self, cp: CheckpointView, waiting: int, index: int) -> None:
+    def _show(self, cp: CheckpointView, waiting: list[CheckpointView], index: int) -> None:
         body: list[Text] = [Text(line) for line in decisions.context_lines(cp, self.view)]
         output = cp.output
         if output is not None and cp.reason not in ("step_mode", "breakpoint", "cost", "budget"):
@@ -300,6 +335,9 @@ class LineViewer:
         if cp.reason in ("step_mode", "breakpoint", "cost") and cp.context.get("prompt"):
             body.append(Text("── prompt ──", style="dim"))
             body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
+        needs = decisions.skip_needs(cp)
+        if "skip" in cp.options and needs:
+            body.append(Text(f"skipping needs values for: {', '.join(inert(k) for k in needs)}", style="dim"))
         if "retry_model" in cp.options and cp.forecasts:
             body.append(
                 Text(
@@ -307,20 +345,30 @@ class LineViewer:
                     style="dim",
                 )
             )
-        title = Text(f"checkpoint {index + 1}/{waiting}" if waiting > 1 else "checkpoint", style="bold yellow")
+        several = len(waiting) > 1
+        if several:
+            self.console.print(Text(f"inbox: {len(waiting)} waiting, oldest first", style="bold yellow"))
+            for i, other in enumerate(waiting):
+                mark = "▶" if i == index else " "
+                reason = decisions.REASONS.get(other.reason, other.reason)
+                self.console.print(Text(f" {mark} {i + 1}. {inert(other.step)} · {reason}", style="yellow"))
+        title = Text(f"checkpoint {index + 1}/{len(waiting)}" if several else "checkpoint", style="bold yellow")
         self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="yellow"))
-        hint = decisions.menu(cp) + ("  [n] next waiting" if waiting > 1 else "") + "  [l] later"
+        hint = decisions.menu(cp) + (f"  [n] next  [1-{len(waiting)}] pick" if several else "") + "  [l] later"
         self.console.print(Text(hint, style="bold"))
 
-    async def _answer(self, cp: CheckpointView, several: bool) -> str:
+    async def _answer(self, cp: CheckpointView, waiting: int) -> str:
         words = [decisions.OPTION_KEYS[o][0] for o in cp.options if o in decisions.OPTION_KEYS] + list(cp.options)
+        several = waiting > 1
         while True:
             typed = await ask.line("decision> ", words + (["next"] if several else []) + ["later"])
             if typed is None:
                 self._interrupt.set()
-                return "later"
+                return "interrupt"
             if typed.strip() in ("n", "next") and several:
                 return "next"
+            if typed.strip().isdigit() and several and 1 <= int(typed.strip()) <= waiting:
+                return f"pick:{int(typed.strip()) - 1}"
             if typed.strip() in ("l", "later"):
                 return "later"
             option = decisions.parse_choice(typed, cp)
@@ -357,14 +405,13 @@ class LineViewer:
                 return None
             return {"model": model.strip()}
         if option == "edit":
-            suffix = ".json" if not isinstance(cp.output, str) or cp.reason in ("gate", "before_tool") else ".md"
-            text = await ask.edit_text(decisions.editable_text(cp), suffix=suffix)
+            text = await ask.edit_text(decisions.editable_text(cp), suffix=decisions.edit_suffix(cp))
             if text is None:
                 self.console.print(Text("  no change", style="dim"))
                 return None
             return {"edited": decisions.edited_value(cp, text)}
         if option == "skip":
-            needs = self._skip_needs(cp)
+            needs = decisions.skip_needs(cp)
             if needs:
                 self.console.print(
                     Text(f"  later steps need {', '.join(needs)}: give a JSON value for each", style="yellow")
@@ -374,16 +421,9 @@ class LineViewer:
                     raw = await ask.line(f"{key}> ")
                     if raw is None:
                         return None
-                    try:
-                        supplied[key] = json.loads(raw)
-                    except json.JSONDecodeError:
-                        supplied[key] = raw
+                    supplied[key] = decisions.supplied_value(raw)
                 return {"supplied": supplied}
         return {}
-
-    def _skip_needs(self, cp: CheckpointView) -> list[str]:
-        needs = cp.context.get("skip_needs")
-        return [str(k) for k in needs] if isinstance(needs, list) else []
 
     # --- Ctrl-C ----------------------------------------------------------------------------------
 
@@ -394,21 +434,61 @@ class LineViewer:
             return None
         self._pause_live()
         try:
+            inbox = len(self.view.open_checkpoints)
+            stepping = "off" if self.view.step_mode else "on"
             self.console.print(
-                Text("\n[d] detach (the runner keeps going)  [p] pause  [c] cancel now  [Enter] back", style="bold")
+                Text(
+                    f"\n[Enter] back to the inbox ({inbox} waiting)  [s] step mode {stepping}  [b] breakpoint  "
+                    "[d] detach (the runner keeps going)  [p] pause  [c] cancel now",
+                    style="bold",
+                )
             )
-            choice = await ask.line("> ", ["d", "p", "c"])
+            choice = await ask.line("> ", ["s", "b", "d", "p", "c"])
+            command = await self._control_choice(choice)
+            if command != "detach":
+                self._later.clear()
         finally:
             self._resume_live()
-        if choice is None or choice.strip() in ("d", "detach"):
+        if command == "detach":
             self.console.print(Text(f"detached; come back with: baton attach {self.view.session_id}", style="cyan"))
             return "detached"
-        if choice.strip() in ("p", "pause"):
+        return None
+
+    async def _control_choice(self, choice: str | None) -> str:
+        """Act on a Ctrl-C menu choice; `detach` when the viewer should leave."""
+        picked = (choice or "").strip()
+        if choice is None or picked in ("d", "detach"):
+            return "detach"
+        if picked in ("s", "step"):
+            enabled = not self.view.step_mode
+            verdict = await decisions.send_and_wait(self.bus, Command(kind="step_mode", enabled=enabled, by=self.by))
+            self._report(verdict, f"step mode {'on: pausing before every step' if enabled else 'off'}")
+        elif picked in ("b", "breakpoint"):
+            ids = _step_ids(self.view.workflow_text)
+            step = await ask.line("breakpoint before step (prefix - to clear)> ", ids + [f"-{i}" for i in ids])
+            if step and step.strip():
+                name = step.strip()
+                enabled = not name.startswith("-")
+                command = Command(kind="breakpoint", step=name.lstrip("-"), enabled=enabled, by=self.by)
+                verdict = await decisions.send_and_wait(self.bus, command)
+                self._report(verdict, f"breakpoint {'set before' if enabled else 'cleared at'} {inert(command.step)}")
+        elif picked in ("p", "pause"):
             await decisions.send_and_wait(self.bus, _control("pause", self.by))
             self.console.print(Text("pausing after the running steps finish…", style="yellow"))
-        elif choice.strip() in ("c", "cancel"):
+        elif picked in ("c", "cancel"):
             await decisions.send_and_wait(self.bus, _control("cancel", self.by))
-        return None
+        return ""
+
+    def _report(self, verdict: decisions.Verdict, done: str) -> None:
+        if verdict.ok:
+            self.console.print(Text(f"  {done}", style="cyan"))
+        else:
+            self.console.print(Text(f"  refused: {inert(verdict.reason)}", style="red"))
+
+
+def _step_ids(workflow_text: str) -> list[str]:
+    """Step ids named in a workflow's text (for completion; the runner checks what is sent)."""
+    return list(dict.fromkeys(re.findall(r"\bid:\s*[\"']?([A-Za-z][A-Za-z0-9_\-]*)", workflow_text)))
 
 
 def _control(kind: str, by: str) -> Command:

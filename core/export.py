@@ -1,0 +1,141 @@
+"""A session as OpenTelemetry-style spans with GenAI semantic-convention names, one JSON object a line.
+
+`invoke_workflow` (the session) → `invoke_agent` (model steps) / `execute_tool` (tool steps) / `step`
+(composites and gates) → `chat` (each model call attempt). Prompts and answers are included only when
+asked for (`content=True`); credentials are never in the record to begin with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from core.view import SessionView, StepView
+
+_NS = 1_000_000_000
+
+
+def _id(text: str, size: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def _ns(ts: float | None) -> int | None:
+    return int(ts * _NS) if ts is not None else None
+
+
+def _parent_path(path: str) -> str:
+    for sep in ("/",):
+        if sep in path:
+            return path.rsplit(sep, 1)[0]
+    for mark in ("[", "#"):
+        if mark in path:
+            return path.split(mark, 1)[0]
+    return ""
+
+
+def _provider(model: str) -> str:
+    return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
+    """Every span of the session, parents before children."""
+    trace = _id(view.session_id, 32)
+    root = _id(view.session_id + ":root", 16)
+    ok = view.status in ("completed", "degraded")
+    yield {
+        "name": f"invoke_workflow {view.workflow}",
+        "trace_id": trace,
+        "span_id": root,
+        "parent_span_id": None,
+        "start_time_unix_nano": _ns(view.started_at),
+        "end_time_unix_nano": _ns(view.ended_at),
+        "status": {"code": "OK" if ok else ("ERROR" if view.status == "failed" else "UNSET"), "message": view.error},
+        "attributes": {
+            "gen_ai.operation.name": "invoke_workflow",
+            "baton.workflow.name": view.workflow,
+            "baton.session.id": view.session_id,
+            "baton.session.status": view.status,
+            "baton.session.parent": view.parent or None,
+            "gen_ai.usage.input_tokens": view.tokens_in,
+            "gen_ai.usage.output_tokens": view.tokens_out,
+            "baton.cost_usd": round(view.cost_usd, 10),
+            "baton.cost_unknown_calls": view.cost_unknown_calls,
+        },
+    }
+    ids = {path: _id(f"{view.session_id}:{path}", 16) for path in view.steps}
+    for step in view.steps.values():
+        if not step.path:
+            continue
+        yield _step_span(step, trace, ids.get(_parent_path(step.path), root), ids[step.path])
+    for call in view.calls.values():
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": _provider(call.model),
+            "gen_ai.request.model": call.model,
+            "gen_ai.usage.input_tokens": call.tokens_in,
+            "gen_ai.usage.output_tokens": call.tokens_out,
+            "baton.model.alias": call.alias,
+            "baton.attempt": call.attempt,
+            "baton.call.status": call.status,
+            "baton.cost_usd": call.cost_usd,
+            "baton.replayed": call.replayed,
+            "baton.time_to_first_token_s": call.ttft_s,
+        }
+        if call.request.get("max_tokens") is not None:
+            attributes["gen_ai.request.max_tokens"] = call.request["max_tokens"]
+        if call.error_type:
+            attributes["error.type"] = call.error_type
+        if content:
+            attributes["gen_ai.input.messages"] = json.dumps(call.request.get("messages", []), ensure_ascii=False)
+            attributes["gen_ai.output.messages"] = json.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": call.text}]}], ensure_ascii=False
+            )
+        yield {
+            "name": f"chat {call.model}",
+            "trace_id": trace,
+            "span_id": _id(f"{view.session_id}:call:{call.call_id}", 16),
+            "parent_span_id": ids.get(call.step, root),
+            "start_time_unix_nano": _ns(call.started_at),
+            "end_time_unix_nano": _ns(call.ended_at),
+            "status": {"code": "OK" if call.status == "ok" else "ERROR", "message": call.error},
+            "attributes": attributes,
+        }
+
+
+def _step_span(step: StepView, trace: str, parent: str, span: str) -> dict[str, Any]:
+    if step.calls:
+        operation, name = "invoke_agent", f"invoke_agent {step.path}"
+    elif step.kind == "tool":
+        operation, name = "execute_tool", f"execute_tool {step.path}"
+    else:
+        operation, name = "step", f"step {step.path}"
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "baton.step.path": step.path,
+        "baton.step.kind": step.kind,
+        "baton.step.status": step.status,
+        "gen_ai.usage.input_tokens": step.tokens_in,
+        "gen_ai.usage.output_tokens": step.tokens_out,
+        "baton.cost_usd": None if step.cost_unknown else round(step.cost_usd, 10),
+        "baton.retries": step.retries,
+        "baton.orchestration": step.orchestration,
+    }
+    if operation == "invoke_agent":
+        attributes["gen_ai.agent.name"] = step.path
+        attributes["gen_ai.request.model"] = step.model
+    if operation == "execute_tool":
+        attributes["gen_ai.tool.name"] = step.path
+    if step.error:
+        attributes["error.type"] = "step_failed"
+    return {
+        "name": name,
+        "trace_id": trace,
+        "span_id": span,
+        "parent_span_id": parent,
+        "start_time_unix_nano": _ns(step.started_at),
+        "end_time_unix_nano": _ns(step.ended_at),
+        "status": {"code": "ERROR" if step.status == "failed" else "OK", "message": step.error or step.note},
+        "attributes": attributes,
+    }

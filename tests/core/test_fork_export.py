@@ -1,0 +1,67 @@
+"""Forks start from another session's record (nothing before the fork point re-runs, unchanged requests
+replay at $0) and sessions export as OpenTelemetry GenAI spans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.export import spans
+from core.runner import RunOptions
+from sessions.fork import fork_session
+from sessions.store import Store, StoreError
+from tests.helpers import Session, run, workflow
+
+
+async def test_fork_copies_the_prefix_and_runs_the_rest(store: Store) -> None:
+    status, parent = await run(store, workflow("demo", instant=True), options=RunOptions(auto="approve"))
+    assert status == "completed"
+    fork_id = await fork_session(store, parent.session_id, "write", {"topic": "tidal power"})
+    forked = Session(store, fork_id, None)  # type: ignore[arg-type]
+    await forked.resume(RunOptions(auto="approve"))
+    assert await forked.finish() == "completed"
+    view = await forked.view()
+    assert view.parent == parent.session_id and view.fork_step == "write"
+    # Steps before the fork point were copied, not re-run: the fork made calls only for write onwards.
+    own_calls = [c for c in view.calls.values() if not c.inherited]
+    assert {c.step for c in own_calls} == {"write"}
+    assert "tidal power" in own_calls[0].request["messages"][-1]["content"]
+    assert view.inherited_usd == pytest.approx(parent.cost_usd - parent.steps["write"].cost_usd)
+    assert view.cost_usd == pytest.approx(sum(c.cost_usd or 0 for c in own_calls))
+    assert view.state["topic"] == "tidal power"
+
+
+async def test_a_fork_without_changes_replays_recorded_answers_at_no_cost(store: Store) -> None:
+    status, parent = await run(store, workflow("demo", instant=True), options=RunOptions(auto="approve"))
+    fork_id = await fork_session(store, parent.session_id, "research", {})
+    forked = Session(store, fork_id, None)  # type: ignore[arg-type]
+    await forked.resume(RunOptions(auto="approve"))
+    assert await forked.finish() == "completed"
+    view = await forked.view()
+    own = [c for c in view.calls.values() if not c.inherited]
+    assert own and all(c.replayed for c in own)
+    assert view.cost_usd == 0.0
+    assert view.state["draft"] == parent.state["draft"]
+
+
+async def test_fork_refuses_a_step_that_never_ran(store: Store) -> None:
+    _, parent = await run(store, workflow("demo", instant=True), options=RunOptions(auto="approve"))
+    with pytest.raises(StoreError, match="never ran"):
+        await fork_session(store, parent.session_id, "quick_answer", {})
+    with pytest.raises(StoreError, match="not a top-level step"):
+        await fork_session(store, parent.session_id, "nope", {})
+
+
+async def test_export_spans_follow_genai_names_and_hide_content_unless_asked(store: Store) -> None:
+    _, view = await run(store, workflow("demo", instant=True), options=RunOptions(auto="approve"))
+    out = list(spans(view))
+    names = {s["attributes"]["gen_ai.operation.name"] for s in out}
+    assert {"invoke_workflow", "invoke_agent", "chat", "step"} <= names
+    ids = {s["span_id"] for s in out}
+    assert all(s["parent_span_id"] in ids for s in out if s["parent_span_id"] is not None)
+    chats = [s for s in out if s["attributes"]["gen_ai.operation.name"] == "chat"]
+    assert sum(s["attributes"]["gen_ai.usage.output_tokens"] for s in chats) == view.tokens_out
+    assert all("gen_ai.input.messages" not in s["attributes"] for s in chats)
+    with_content = [s for s in spans(view, content=True) if s["attributes"]["gen_ai.operation.name"] == "chat"]
+    assert "solid-state" in json.dumps(with_content)

@@ -1,0 +1,70 @@
+"""`baton decide` answers a checkpoint from anywhere — also while no runner holds the session: the
+decision is queued and applied when the session resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import baton_env
+from tests.e2e.hitl_e2e import baton_argv
+
+FLOW = """\
+name: sign
+state:
+  request: {type: str}
+  draft: {type: str}
+inputs:
+  request: {default: "a short reply"}
+models:
+  fast: {model: mock/fast, mock: {min_tokens: 5, max_tokens: 20}}
+steps:
+  - {id: draft, kind: agent, model: fast, reads: [request], writes: [draft], prompt: "{request}"}
+  - {id: sign_off, kind: gate, reads: [draft], message: "Send it?"}
+"""
+
+
+def _baton(env: dict[str, str], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*baton_argv(), *args], env=env, capture_output=True, text=True, timeout=90, check=check)
+
+
+def _wait_open(env: dict[str, str], session: str, deadline_s: float = 60.0) -> dict[str, object]:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        shown = json.loads(_baton(env, "show", session, "--json").stdout)
+        open_ = [c for c in shown["checkpoints"].values() if c["decision"] is None]
+        if open_:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint opened")
+
+
+def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, private_home: Path) -> None:
+    flow = tmp_path / "sign.yaml"
+    flow.write_text(FLOW, encoding="utf-8")
+    env = baton_env(private_home, tmp_path / "b.db")
+    session = _baton(env, "run", str(flow), "--detach", check=True).stdout.strip()
+    shown = _wait_open(env, session)
+    runner = subprocess.run(
+        ["pgrep", "-f", "--", f"--session {session}"], capture_output=True, text=True
+    ).stdout.split()
+    assert runner, "the background runner should be running"
+    for pid in runner:
+        os.kill(int(pid), signal.SIGKILL)
+    time.sleep(0.3)
+    decided = _baton(env, "decide", session, "sign_off", "approve")
+    assert decided.returncode == 0, decided.stderr
+    assert "queued" in decided.stdout and f"baton resume {session}" in decided.stdout
+    assert shown["status"] == "running"
+    resumed = _baton(env, "resume", session, "--json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    kinds = [json.loads(line)["kind"] for line in resumed.stdout.splitlines()]
+    assert "DecisionMade" in kinds and kinds[-1] == "SessionCompleted"
+    final = json.loads(_baton(env, "show", session, "--json").stdout)
+    decisions = [c["decision"] for c in final["checkpoints"].values()]
+    assert [d["decision"] for d in decisions if d] == ["approve"]
+    assert final["steps"]["draft"]["attempts"] == 1

@@ -1,0 +1,204 @@
+"""Driving the Textual app against real sessions: the real runner (in-process or a runner process),
+the real store, the offline model through litellm. Helpers wait on what the app shows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from textual.message import Message
+from textual.pilot import Pilot
+
+from core.commands import Command
+from sessions.store import Store
+from tests.helpers import Session, workflow
+from tests.tui.screen import screen_text
+
+HOSTILE = (
+    "plain start [/bold] and [link=http://x]y[/link] then \x1b]52;c;aGFja2Vk\x07 and \x1b]0;title\x07 "
+    "and \x1b[2J cleared? \u202eevil\u202c [bold red]loud[/]"
+)
+"""What a hostile model writes: markup, OSC 52 (clipboard), OSC 0 (title), a screen clear, a bidi override."""
+
+REVIEWED = """
+name: reviewed
+state:
+  ask: {type: str}
+  draft: {type: str}
+  final: {type: str}
+inputs:
+  ask: {default: "a two-line status update"}
+models:
+  fast:
+    model: mock/fast
+    mock:
+      replies:
+        - {match: "Draft", text: "DRAFT v1: all systems nominal."}
+        - {match: "Polish", text: "FINAL: all systems nominal."}
+  strong: {model: mock/strong, mock: {replies: [{text: "STRONG: a better draft."}]}}
+steps:
+  - id: draft
+    kind: agent
+    model: fast
+    reads: [ask]
+    writes: [draft]
+    prompt: "Draft {ask}"
+    review: always
+  - id: polish
+    kind: agent
+    model: fast
+    reads: [draft]
+    writes: [final]
+    prompt: "Polish {draft}"
+"""
+"""One reviewed agent then another: every decision has somewhere to go."""
+
+GATED = """
+name: gated
+state:
+  ask: {type: str}
+  draft: {type: str}
+  final: {type: str}
+inputs:
+  ask: {default: "hello"}
+models:
+  fast: {model: mock/fast, mock: {replies: [{text: "A reply."}]}}
+steps:
+  - {id: draft, kind: agent, model: fast, reads: [ask], writes: [draft], prompt: "{ask}"}
+  - {id: approve_draft, kind: gate, reads: [draft], message: "Send this reply?"}
+  - {id: polish, kind: agent, model: fast, reads: [draft], writes: [final], prompt: "Polish {draft}"}
+"""
+
+TWO_REVIEWS = """
+name: two-reviews
+state:
+  q: {type: str}
+  notes: {type: "list[str]", reducer: append}
+inputs:
+  q: {default: "x"}
+models:
+  fast:
+    model: mock/fast
+    mock:
+      replies:
+        - {match: "left", text: "LEFT says yes."}
+        - {match: "right", text: "RIGHT says no."}
+steps:
+  - id: both
+    kind: parallel
+    branches:
+      - {id: left, kind: agent, model: fast, reads: [q], writes: [notes], prompt: "left {q}", review: always}
+      - {id: right, kind: agent, model: fast, reads: [q], writes: [notes], prompt: "right {q}", review: always}
+"""
+"""Two branches that both wait for a person: the inbox holds both."""
+
+
+def fan_out(n: int = 16, tokens_per_s: float = 40.0, tokens: int = 60) -> str:
+    """A parallel step with `n` streaming agents."""
+    branches = "\n".join(
+        f"      - {{id: a{i:02d}, kind: agent, model: fast, reads: [q], writes: [notes], prompt: 'agent {i} on {{q}}'}}"
+        for i in range(n)
+    )
+    return f"""
+name: fan-out
+state:
+  q: {{type: str}}
+  notes: {{type: "list[str]", reducer: append}}
+inputs:
+  q: {{default: "grid storage"}}
+models:
+  fast: {{model: mock/fast, mock: {{tokens_per_s: {tokens_per_s}, min_tokens: {tokens}, max_tokens: {tokens}}}}}
+defaults:
+  concurrency: {n}
+steps:
+  - id: fan
+    kind: parallel
+    branches:
+{branches}
+"""
+
+
+def hostile_flow() -> str:
+    """An agent whose reply is hostile, streamed, then reviewed (so it also reaches the Review screen)."""
+    import json
+
+    return f"""
+name: "hostile [bold]name[/bold]"
+state:
+  q: {{type: str}}
+  out: {{type: str}}
+inputs:
+  q: {{default: "go"}}
+models:
+  fast: {{model: mock/fast, mock: {{tokens_per_s: 200, replies: [{{text: {json.dumps(HOSTILE)}}}]}}}}
+steps:
+  - {{id: evil, kind: agent, model: fast, reads: [q], writes: [out], prompt: "{{q}}", review: always}}
+"""
+
+
+@asynccontextmanager
+async def running(store: Store, flow: str, **kwargs: Any) -> AsyncIterator[Session]:
+    """A session whose in-process runner is stopped (cancelled) on the way out, even when a test fails."""
+    session = await Session.start(store, flow if "\n" not in flow else workflow(flow), **kwargs)
+    try:
+        yield session
+    finally:
+        task = session.task
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):
+                await session.command(Command(kind="cancel", by="tester"), timeout=5)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+class Messages:
+    """A `message_hook` that keeps every message the app's widgets posted."""
+
+    def __init__(self) -> None:
+        self.seen: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        self.seen.append(message)
+
+    def of(self, kind: type[Message]) -> list[Any]:
+        """Messages of one class."""
+        return [m for m in self.seen if isinstance(m, kind)]
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Let the app run until `predicate` holds (it is checked between frames)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
+    """Wait until `text` is on screen; returns the screen."""
+    await until(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
+    return screen_text(pilot.app)
+
+
+__all__ = [
+    "GATED",
+    "HOSTILE",
+    "REVIEWED",
+    "TWO_REVIEWS",
+    "Messages",
+    "fan_out",
+    "hostile_flow",
+    "running",
+    "screen_text",
+    "until",
+    "until_text",
+    "workflow",
+]

@@ -1,0 +1,226 @@
+"""The Review screen: every decision, made from the keyboard, reaches the real runner as an event."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList, TextArea
+from textual.worker import Worker, WorkerState
+
+from core import events as ev
+from sessions.store import Store
+from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, running, screen_text, until, until_text
+from tui.app import BatonApp
+from tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
+from tui.screens.review import ReviewScreen
+from tui.screens.run import RunScreen
+
+SIZE = (160, 48)
+
+
+def run_screen(app: BatonApp) -> RunScreen:
+    assert app.run_screen is not None
+    return app.run_screen
+
+
+async def decisions_of(store: Store, session_id: str) -> list[ev.DecisionMade]:
+    return [e.event for e in await store.events(session_id) if isinstance(e.event, ev.DecisionMade)]
+
+
+async def test_approve_in_one_key(store: Store, messages: Messages) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE, message_hook=messages) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="the review to open by itself")
+            text = await until_text(pilot, "DRAFT v1: all systems nominal.")
+            assert "checkpoint 1/1 · review · draft" in text
+            assert "── forecast cost of a call, per model ──" in text
+            assert "[a] approve" in text and "[m] retry on another model" in text
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed", what="completion")
+            assert not isinstance(app.screen, ReviewScreen)
+            await pilot.press("q")
+        assert await session.finish() == "completed"
+        made = await decisions_of(store, session.id)
+        assert [(d.decision, d.by) for d in made] == [("approve", "tester")]
+    sent = [m for m in messages.of(Worker.StateChanged) if m.worker.description == "send a decision"]
+    assert sent and sent[-1].state == WorkerState.SUCCESS
+
+
+async def test_edit_in_place(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, TextEditScreen))
+            area = app.screen.query_one(TextArea)
+            assert area.text == "DRAFT v1: all systems nominal."
+            area.load_text("DRAFT v2: edited by a person.")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        view = await session.view()
+        assert view.state["draft"] == "DRAFT v2: edited by a person."
+        made = await decisions_of(store, session.id)
+        assert made[0].decision == "edit" and "edited by a person" in made[0].diff
+
+
+async def test_edit_in_the_editor(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "editor.py"
+    script.write_text("import sys\nopen(sys.argv[1], 'w').write('DRAFT v3: from the editor.')\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("E")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        assert (await session.view()).state["draft"] == "DRAFT v3: from the editor."
+
+
+async def test_reject_with_feedback_reruns_the_step(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, TextEditScreen))
+            await pilot.press(*"shorter")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: any(c.round == 2 for c in run_screen(app).feed.view.open_checkpoints))
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="round 2 in review")
+            await until_text(pilot, "round 2")
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        made = await decisions_of(store, session.id)
+        assert [(d.decision, d.feedback) for d in made] == [("reject", "shorter"), ("approve", "")]
+
+
+async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Messages) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE, message_hook=messages) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("m")
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+            text = screen_text(app)
+            assert "retry on model (forecast cost)" in text
+            assert "strong" in text and "$" in text
+            picker = app.screen.query_one(OptionList)
+            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+            picker.highlighted = ids.index("strong")
+            await pilot.press("enter")
+            await until_text(pilot, "STRONG: a better draft.")
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        made = await decisions_of(store, session.id)
+        assert (made[0].decision, made[0].model) == ("retry_model", "strong")
+        assert (await session.view()).state["draft"] == "STRONG: a better draft."
+    assert messages.of(OptionList.OptionSelected)
+
+
+async def test_reroute_to_an_allowed_target(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            cp = run_screen(app).feed.view.open_checkpoints[0]
+            assert "end" in cp.targets
+            await pilot.press("R")
+            await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+            picker = app.screen.query_one(OptionList)
+            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+            assert ids == cp.targets
+            picker.highlighted = ids.index("end")
+            await pilot.press("enter")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        view = await session.view()
+        assert view.steps["polish"].status == "skipped"
+        assert (await decisions_of(store, session.id))[0].target == "end"
+
+
+async def test_skip_asks_for_what_later_steps_need(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("s")
+            await until(pilot, lambda: isinstance(app.screen, FormScreen))
+            assert "skip draft" in screen_text(app)
+            await pilot.press(*"typed by hand")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        view = await session.view()
+        assert view.steps["draft"].status == "skipped"
+        assert view.state["draft"] == "typed by hand"
+
+
+async def test_pause_from_review(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("p")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "paused")
+            assert not isinstance(app.screen, ReviewScreen)
+            await pilot.press("q")
+        assert app.return_value == "paused"
+        assert await session.finish() == "paused"
+
+
+async def test_gate_approve_shows_the_values(store: Store) -> None:
+    async with running(store, GATED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            text = await until_text(pilot, "── values ──")
+            assert "Send this reply?" in text and '"draft": "A reply."' in text
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+
+
+async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
+    async with running(store, TWO_REVIEWS) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: len(screen.feed.view.open_checkpoints) == 2, what="both branches waiting")
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            review = app.screen
+            assert isinstance(review, ReviewScreen)
+            await until(pilot, lambda: review.is_mounted and review.query_one("#inbox", OptionList).option_count == 2)
+            first = review.checkpoint_id
+            assert "checkpoint 1/2" in screen_text(app) and "[n] next" in screen_text(app)
+            await pilot.press("n")
+            await pilot.pause(0.1)
+            assert review.checkpoint_id != first
+            second = review.checkpoint_id
+            await pilot.press("a")
+            await until(pilot, lambda: review.checkpoint_id == first, what="the other checkpoint")
+            other = screen.feed.view.checkpoints[first]
+            assert await session.decide(other, "approve") == ("done", "")
+            await until(pilot, lambda: not isinstance(app.screen, ReviewScreen), what="decided elsewhere closes it")
+            await until(pilot, lambda: screen.feed.view.status == "completed")
+            await pilot.press("q")
+        made = {d.checkpoint_id: d.by for d in await decisions_of(store, session.id)}
+        assert made == {second: "tester", first: "tester"}

@@ -1,0 +1,274 @@
+"""The Run screen against real sessions (in-process runner, real store, offline model through litellm)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from textual.widgets import Tree
+from textual.worker import Worker, WorkerState
+
+from core.runner import RunOptions
+from sessions.store import Store
+from tests.helpers import workflow
+from tests.tui.drive import GATED, REVIEWED, Messages, fan_out, running, screen_text, until, until_text
+from tui.app import BatonApp
+from tui.screens.review import ReviewScreen
+from tui.screens.run import RunScreen
+from tui.widgets.agent_pane import AgentPane
+from tui.widgets.pane_grid import PaneGrid
+from tui.widgets.step_tree import StepTree
+
+SIZE = (180, 50)
+
+
+def run_screen(app: BatonApp) -> RunScreen:
+    assert app.run_screen is not None
+    return app.run_screen
+
+
+async def test_demo_streams_into_panes_and_completes(store: Store, messages: Messages) -> None:
+    async with running(store, "demo", options=RunOptions(auto="approve")) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE, message_hook=messages) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: "research/papers" in screen.query_one(PaneGrid).panes, what="a pane per agent")
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60, what="the session to end")
+            await pilot.pause(0.3)
+            text = screen_text(app)
+            assert "completed" in text.splitlines()[0]
+            for path in ("triage", "papers", "news", "critics", "write", "publish"):
+                assert path in text
+            view = screen.feed.view
+            assert f"${view.cost_usd:.4f}" in text
+            grid = screen.query_one(PaneGrid)
+            assert grid.order[:1] == ["triage"] and {"research/papers", "write"} <= set(grid.order)
+            for step in grid.order:
+                call = view.calls[screen.feed.panes[step].call_id]
+                assert call.status == "ok"
+                if grid.panes[step].display:
+                    assert grid.panes[step].shown_text() == call.text, step
+            assert screen.feed.live_chars > 0, "text streamed live, not only at the end"
+            tree = screen.query_one(StepTree)
+            assert {"triage", "research", "research/papers", "write", "publish"} <= set(tree.nodes)
+            assert "✓" in str(tree.nodes["write"].label)
+            await pilot.press("q")
+        assert await session.finish() == "completed"
+        assert app.return_value == "completed"
+        states = [m.state for m in messages.of(Worker.StateChanged) if m.worker.group == "bus"]
+        assert WorkerState.RUNNING in states and states[-1] == WorkerState.CANCELLED, states
+
+
+async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Messages) -> None:
+    async with running(store, fan_out(10, tokens_per_s=40, tokens=20), options=RunOptions(auto="approve")) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE, message_hook=messages) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: screen.feed.view.status == "completed", what="completion")
+            await until(pilot, lambda: len(screen.query_one(PaneGrid).order) == 10)
+            grid = screen.query_one(PaneGrid)
+            assert grid.compact and len(grid.shown_panes()) == 10, "ten agents at once switch to the compact grid"
+            assert "10 agents · compact" in screen_text(app)
+            await pilot.press("c")
+            await pilot.pause(0.2)
+            assert not grid.compact and len(grid.shown_panes()) == 4
+            await pilot.press("left_square_bracket")
+            await pilot.pause(0.1)
+            assert grid.start == 2 and not grid.follow
+            await pilot.press("left_square_bracket", "left_square_bracket")
+            await pilot.pause(0.1)
+            assert grid.start == 0
+            assert "agents 1–4 of 10" in screen_text(app)
+            await pilot.press("right_square_bracket")
+            await pilot.pause(0.1)
+            assert grid.start == 4 and "agents 5–8 of 10" in screen_text(app)
+            target = grid.shown_panes()[1]
+            await pilot.click(target, offset=(3, 2))
+            await pilot.pause(0.2)
+            chosen = messages.of(AgentPane.Chosen)
+            assert chosen and chosen[-1].step == target.step and screen.focused_step == target.step
+            step = chosen[-1].step
+            text = screen_text(app)
+            assert "── output ──" in text and "reads   q" in text
+            assert screen.query_one(StepTree).selected_path() == step
+            await pilot.press("j")
+            await pilot.pause(0.1)
+            assert screen.focused_step != step
+            await pilot.press("z")
+            await pilot.pause(0.2)
+            assert screen.has_class("-zoomed") and screen.query_one(PaneGrid).display is False
+            assert "steps" not in screen_text(app).splitlines()[1]
+            await pilot.press("z", "i")
+            await pilot.pause(0.2)
+            assert "─ inspector ─" not in screen_text(app)
+            await pilot.press("i", "escape")
+            await pilot.pause(0.1)
+            assert not screen.user_focus
+            await pilot.press("q")
+        assert app.return_value == "completed"
+
+
+async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) -> None:
+    async with running(store, "demo", options=RunOptions(auto="approve")) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=SIZE, message_hook=messages) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
+            tree = screen.query_one(StepTree)
+            tree.focus()
+            tree.select_path("triage")
+            await pilot.pause(0.2)
+            assert screen.focused_step == "triage"
+            assert any(m.node.data == "triage" for m in messages.of(Tree.NodeHighlighted))
+            text = await until_text(pilot, "router")
+            assert "triage" in text
+            await pilot.press("t")
+            await until_text(pilot, "step / call")
+            await pilot.press("escape", "q")
+        await session.finish()
+
+
+async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
+    async with running(store, GATED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        app.auto_review = False
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: bool(screen.feed.view.open_checkpoints), what="the gate")
+            await pilot.press("s")
+            await until(pilot, lambda: screen.feed.view.step_mode, what="step mode on")
+            assert "step mode" in screen_text(app).splitlines()[0]
+            screen.query_one(StepTree).select_path("polish")
+            await pilot.pause(0.1)
+            await pilot.press("b")
+            await until(pilot, lambda: "polish" in screen.feed.view.breakpoints, what="breakpoint on polish")
+            assert "1 breakpoint" in screen_text(app).splitlines()[0]
+            assert "●" in str(screen.query_one(StepTree).nodes["polish"].label)
+            await pilot.press("s")
+            await until(pilot, lambda: not screen.feed.view.step_mode, what="step mode off")
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await pilot.press("a")
+            await until(pilot, lambda: any(c.reason == "breakpoint" for c in screen.feed.view.open_checkpoints))
+            await pilot.press("escape")
+            await pilot.press("p")
+            await until(pilot, lambda: screen.feed.view.status == "paused", what="paused")
+            await pilot.pause(0.2)
+            assert "paused" in screen_text(app).splitlines()[0]
+            await pilot.press("q")
+        assert app.return_value == "paused"
+        assert await session.finish() == "paused"
+
+
+async def test_cancel_asks_first_then_cancels(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        app.auto_review = False
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
+            await pilot.press("x")
+            await until_text(pilot, "Cancel this session?")
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            assert screen.feed.view.status == "running"
+            await pilot.press("x")
+            await until_text(pilot, "Cancel this session?")
+            await pilot.press("y")
+            await until(pilot, lambda: screen.feed.view.status == "cancelled", what="cancelled")
+            await pilot.press("q")
+        assert app.return_value == "cancelled"
+        assert await session.finish() == "cancelled"
+
+
+async def test_detach_leaves_the_runner_going(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        app.auto_review = False
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
+            await until(pilot, lambda: "1 waiting" in screen_text(app).splitlines()[0])
+            await pilot.press("q")
+        assert app.return_value == "detached"
+        assert session.task is not None and not session.task.done()
+        cp = await session.checkpoint("draft")
+        assert await session.decide(cp, "approve") == ("done", "")
+        assert await session.finish() == "completed"
+
+
+async def test_stop_cancels_and_leaves(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        app.auto_review = False
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
+            await pilot.press("Q")
+            await until_text(pilot, "Stop the session and leave?")
+            await pilot.press("y")
+            await until(pilot, lambda: app.return_value is not None, what="the app to leave")
+        assert app.return_value == "cancelled"
+        assert await session.finish() == "cancelled"
+
+
+async def test_sixteen_agents_fit_the_compact_grid(store: Store) -> None:
+    async with running(store, fan_out(16, tokens_per_s=30, tokens=40)) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=(200, 60)) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: len(screen.feed.running_panes()) > 4, what="a wide fan-out")
+            await until(pilot, lambda: screen.query_one(PaneGrid).compact, what="the compact grid")
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
+            await pilot.pause(0.3)
+            grid = screen.query_one(PaneGrid)
+            assert len(grid.shown_panes()) == 16
+            for step in grid.order:
+                call = screen.feed.view.calls[screen.feed.panes[step].call_id]
+                assert grid.panes[step].shown_text() == call.text
+                assert screen.feed.panes[step].live_chars == len(call.text), "every token arrived live"
+            await pilot.press("q")
+        await session.finish()
+
+
+@pytest.mark.slow
+async def test_runner_lost_then_resumed_from_the_run_screen(store: Store, db_path: Path) -> None:
+    from tui.launch import create_session, spawn_runner
+
+    session_id = await create_session(store, workflow(REVIEWED), {}, RunOptions(), {})
+    process = spawn_runner(db_path, session_id)
+    try:
+        for _ in range(600):
+            if (await store.view(session_id)).open_checkpoints:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    app = BatonApp(db=db_path, attach=session_id)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: app.run_screen is not None)
+        screen = run_screen(app)
+        await until(pilot, lambda: bool(screen.feed.lost), what="the bus to notice", timeout=20)
+        if isinstance(app.screen, ReviewScreen):
+            await pilot.press("escape")
+        text = await until_text(pilot, "runner lost")
+        assert "r to resume" in text
+        await pilot.press("r")
+        await until(pilot, lambda: not screen.feed.lost, timeout=60, what="a new runner")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen), timeout=60, what="the checkpoint again")
+        await pilot.press("a")
+        await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
+        await pilot.press("q")
+    assert app.return_value == "completed"

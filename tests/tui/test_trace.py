@@ -1,0 +1,78 @@
+"""The Trace screen: steps and calls on one time axis, from a real session."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from core.runner import RunOptions
+from sessions.store import Store
+from tests.tui.drive import Messages, running, until, until_text
+from tui.app import BatonApp
+from tui.screens.run import RunScreen
+from tui.screens.trace import TraceScreen, trace_rows
+
+RETRIED = """
+name: flaky
+state:
+  q: {type: str}
+  a: {type: str}
+inputs:
+  q: {default: "x"}
+models:
+  fast: {model: mock/fast, mock: {faults: [{on_call: 1, error: server_error}]}}
+steps:
+  - id: answer
+    kind: agent
+    model: fast
+    reads: [q]
+    writes: [a]
+    prompt: "{q}"
+    retry: {attempts: 3, backoff_s: [0.05], jitter: false}
+"""
+
+
+async def test_timeline_of_steps_and_calls(store: Store, messages: Messages) -> None:
+    async with running(store, "demo", options=RunOptions(auto="approve")) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=(170, 40), message_hook=messages) as pilot:
+            assert app.run_screen is not None
+            screen = app.run_screen
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
+            await pilot.press("t")
+            await until(pilot, lambda: isinstance(app.screen, TraceScreen))
+            text = await until_text(pilot, "step / call")
+            for column in ("start", "duration", "tokens", "cost", "retries", "timeline"):
+                assert column in text
+            view = screen.feed.view
+            rows = trace_rows(view, app.clock())
+            calls = [r for r in rows if "|" in r[0]]
+            assert len(calls) == len(view.calls) == 5
+            line = next(row for row in text.splitlines() if " write " in f" {row} ")
+            step = view.steps["write"]
+            assert f"{step.tokens_in}→{step.tokens_out}" in line and f"${step.cost_usd:.4f}" in line
+            assert "└ call #1 strong" in text and "█" in text
+            assert f"{len(view.calls)} calls" in text
+            table = app.screen.query_one(DataTable)
+            table.move_cursor(row=[r[0] for r in rows].index("research/news"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen))
+            assert screen.focused_step == "research/news"
+            await pilot.press("q")
+    assert messages.of(DataTable.RowSelected)
+
+
+async def test_retries_show_in_the_trace(store: Store) -> None:
+    async with running(store, RETRIED) as session:
+        assert session.host.bus is not None
+        app = BatonApp(bus=session.host.bus)
+        async with app.run_test(size=(170, 30)) as pilot:
+            assert app.run_screen is not None
+            screen = app.run_screen
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=30)
+            await pilot.press("t")
+            text = await until_text(pilot, "call #2")
+            line = next(row for row in text.splitlines() if row.strip().startswith("✓  answer"))
+            assert line.split()[-2:-1] == ["1"] or " 1 " in line
+            assert "call #1 fast · server" in text
+            await pilot.press("escape", "q")

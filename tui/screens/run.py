@@ -1,0 +1,403 @@
+"""The Run screen: a session live — the step tree, agent panes streaming, the inspector, the header.
+
+One worker reads the bus and only folds (`Feed.apply`); one timer (25 Hz) draws what changed, inside
+`App.batch_update()`, touching only visible panes. Commands (pause, cancel, step mode, breakpoints) go
+through the bus; decisions go through the Review screen and `tui.decisions`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.notifications import SeverityLevel
+from textual.widgets import Footer, Tree
+
+from core.bus import Bus, LiveText
+from core.economics import usd
+from tui import decisions
+from tui.feed import Feed
+from tui.keymap import binding
+from tui.sanitize import inert, one_line
+from tui.screens.launcher import Launcher
+from tui.screens.steering import ENDED, SteeringScreen
+from tui.widgets.agent_pane import AgentPane
+from tui.widgets.focus_view import FocusView
+from tui.widgets.inspector import Inspector
+from tui.widgets.pane_grid import PaneGrid
+from tui.widgets.session_bar import SessionBar
+from tui.widgets.step_tree import StepTree
+
+FRAME_S = 1 / 25
+STRUCTURE_S = 0.1
+BAR_S = 0.5
+JUMPS_PER_FRAME = 3
+INSPECTOR_S = 0.25
+_TOKEN_RE = re.compile(r"\S+\s*|\s+")
+
+
+class RunScreen(SteeringScreen):
+    """Watch and steer one session."""
+
+    CSS_PATH = "run.tcss"
+    BINDINGS = [
+        binding("v", "review", "review", "run.review", "Review the waiting checkpoints (the inbox)"),
+        binding("t", "trace", "trace", "run.trace", "Timeline of steps and model calls"),
+        binding("s", "step_mode", "step mode", "run.step_mode", "Pause before every step (toggle)"),
+        binding("b", "breakpoint", "breakpoint", "run.breakpoint", "Pause before the chosen step (toggle)"),
+        binding("p", "pause", "pause", "run.pause", "Pause once the running steps finish; resume later"),
+        binding("x", "cancel", "cancel", "run.cancel", "Cancel the session now (asks first)"),
+        binding("r", "resume", "resume", "run.resume", "Start a runner again for this session"),
+        binding("z", "zoom", "zoom", "run.zoom", "The focused agent full size (toggle)"),
+        binding("c", "compact", "compact", "run.compact", "4 or 16 agent panes a page (toggle)"),
+        binding("right_square_bracket", "page(1)", "next page", "run.next_page", "Next page of agent panes"),
+        binding("left_square_bracket", "page(-1)", "prev page", "run.prev_page", "Previous page of agent panes"),
+        binding("j", "cycle(1)", "next agent", "run.next_agent", "Focus the next agent pane", show=False),
+        binding("k", "cycle(-1)", "previous agent", "run.prev_agent", "Focus the previous agent", show=False),
+        binding("escape", "follow", "follow", "run.follow", "Follow the newest running agent again", show=False),
+        binding("i", "inspector", "inspector", "run.inspector", "Show or hide the inspector"),
+        binding("q", "detach", "detach", "run.detach", "Leave; the runner keeps going (baton attach returns)"),
+        binding("Q", "stop", "stop", "run.stop", "Cancel the session and leave"),
+    ]
+
+    def __init__(
+        self, bus: Bus, *, launcher: Launcher | None = None, naive: bool = False, standalone: bool = False
+    ) -> None:
+        super().__init__()
+        self.bus = bus
+        self.standalone = standalone
+        self.launcher = launcher
+        self.naive = naive
+        self.feed = Feed(bus.session_id)
+        self.focused_step = ""
+        self.user_focus = False
+        self.user_compact = False
+        self.zoomed = False
+        self._last_structure = 0.0
+        self._last_bar = 0.0
+        self._structure_pending = True
+        self._dirty_text: set[str] = set()
+        self._ended_noticed = ""
+        self._lost_noticed = ""
+        self._leaving = False
+        self.seen_checkpoints: set[str] = set()
+        self._jump_turn = 0
+        self._urgent = False
+        self._grid_label: Content | None = None
+        self._urgent_frame = False
+        self._inspector_due = True
+        self._last_inspector = 0.0
+        self.bar = SessionBar(id="bar")
+        self.step_tree = StepTree(id="tree")
+        self.focus_view = FocusView(id="focus")
+        self.grid = PaneGrid(naive=naive, id="grid")
+        self.inspector = Inspector(id="inspector")
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield self.bar
+        with Horizontal(id="body"):
+            yield self.step_tree
+            with Vertical(id="middle"):
+                yield self.focus_view
+                yield self.grid
+            yield self.inspector
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.baton.run_screen = self
+        self.step_tree.border_title = "steps"
+        self.grid.border_title = "agents"
+        self.step_tree.focus()
+        self._consume()
+        self.set_interval(FRAME_S, self._frame, name="frame")
+
+    # --- the bus ---------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="bus", exit_on_error=False, description="follow the session's events")
+    async def _consume(self) -> None:
+        grid = self.grid
+        async for batch in self.bus.updates():
+            self.feed.apply(batch)
+            if self.naive:
+                for update in batch:
+                    if isinstance(update, LiveText) and update.step in grid.panes:
+                        for token in _TOKEN_RE.findall(update.text):
+                            grid.panes[update.step].write_now(token)
+
+    # --- the frame -------------------------------------------------------------------------------
+
+    def _frame(self) -> None:
+        changes = self.feed.take()
+        now = time.monotonic()
+        self._dirty_text |= changes.text
+        if changes.structure or changes.new_panes:
+            self._structure_pending = True
+        structure = self._structure_pending and (self._urgent or now - self._last_structure >= STRUCTURE_S)
+        self._urgent_frame, self._urgent = self._urgent, False
+        bar = structure or now - self._last_bar >= BAR_S
+        if not (structure or bar or self._dirty_text or self._inspector_due):
+            return
+        view = self.feed.view
+        grid = self.grid
+        with self.app.batch_update():
+            for step in changes.new_panes:
+                pane = grid.add(step)
+                if self.naive:
+                    pane.write_now(self.feed.panes[step].text)
+            if structure:
+                self._structure_pending = False
+                self._last_structure = now
+                self._choose_focus(grid)
+                self.step_tree.sync(view, self.baton.theme_variables)
+                for pane in grid.shown_panes():
+                    pane.show_step(view.steps.get(pane.step), self.feed.panes[pane.step])
+                label = grid.label()
+                if label != self._grid_label:
+                    self._grid_label = grid.border_title = label
+            visible = {p.step: p for p in grid.shown_panes()}
+            for step in list(self._dirty_text):
+                shown = visible.get(step)
+                if shown is not None:
+                    shown.show_text(self.feed.panes[step])
+                    self._dirty_text.discard(step)
+            self._show_focus(structure)
+            if bar:
+                self._last_bar = now
+                self.bar.show(view, self.baton.clock(), self.feed.lost)
+        if changes.opened:
+            self._checkpoints_opened(changes.opened)
+        if structure:
+            self._notice_end()
+            listener = getattr(self.app.screen, "feed_changed", None)
+            if self.app.screen is not self and callable(listener):
+                listener()
+
+    def _jumps(self, visible: list[AgentPane]) -> None:
+        """Panes that filled up move half a page, a few a frame, so sixteen never repaint at once."""
+        waiting = [p for p in visible if p.tail.jump_pending]
+        if not waiting:
+            return
+        start = self._jump_turn % len(waiting)
+        for pane in (waiting[start:] + waiting[:start])[:JUMPS_PER_FRAME]:
+            pane.tail.jump()
+        self._jump_turn += 1
+
+    def _show_focus(self, structure: bool) -> None:
+        path = self.focused_step
+        if structure or path in self._dirty_text or path in self.feed.panes:
+            view = self.feed.view
+            self.focus_view.show(path, self.feed.panes.get(path), view.steps.get(path))
+            if structure:
+                self._inspector_due = True
+        if self._inspector_due and not self._urgent_frame:
+            # The inspector's height follows its text, so it costs a layout pass: never in the frame
+            # that answers a key (the key's own change shows first), and at most a few times a second.
+            now = time.monotonic()
+            if now - self._last_inspector >= INSPECTOR_S:
+                self._inspector_due = False
+                self._last_inspector = now
+                self.inspector.show(self.feed.view, path)
+
+    def _choose_focus(self, grid: PaneGrid) -> None:
+        running = self.feed.running_panes()
+        if not self.user_compact and len(running) > 4 and not grid.compact:
+            grid.set_compact(True)
+            self.set_class(True, "-compact-grid")
+            self._dirty_text |= {p.step for p in grid.shown_panes()}
+        if not self.user_focus:
+            ordered = self.feed.ordered_panes()
+            target = running[-1] if running else (ordered[-1].step if ordered else "")
+            if target and target != self.focused_step:
+                self._set_focus(target, from_user=False)
+        if grid.follow and grid.reveal(self.focused_step, latest=True):
+            self._dirty_text |= {p.step for p in grid.shown_panes()}
+
+    def _set_focus(self, path: str, from_user: bool) -> None:
+        grid = self.grid
+        if from_user:
+            self.user_focus = True
+        old = grid.panes.get(self.focused_step)
+        if old is not None:
+            old.set_focused(False)
+        self.focused_step = path
+        new = grid.panes.get(path)
+        if new is not None:
+            new.set_focused(True)
+            if from_user and grid.reveal(path, latest=False):
+                self._dirty_text |= {p.step for p in grid.shown_panes()}
+        self.step_tree.select_path(path)
+        self._structure_pending = True
+        if from_user:
+            self.redraw_now()
+
+    def redraw_now(self) -> None:
+        """A person did something: draw it in this frame, not after the throttle."""
+        self._structure_pending = self._urgent = True
+        if self.is_mounted:
+            self._frame()
+
+    # --- notices ---------------------------------------------------------------------------------
+
+    def _checkpoints_opened(self, ids: list[str]) -> None:
+        view = self.feed.view
+        waiting = [view.checkpoints[i] for i in ids if i in view.checkpoints and view.checkpoints[i].is_open]
+        if not waiting:
+            return
+        self.app.bell()
+        first = waiting[0]
+        what = decisions.REASONS.get(first.reason, first.reason)
+        more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
+        self.notify(
+            f"⏸ {one_line(first.step, 40)}: {what}{more} — press v to review",
+            title="checkpoint",
+            severity="warning",
+            markup=False,
+        )
+        if self.baton.auto_review and self.app.screen is self:
+            self.action_review()
+
+    def _notice_end(self) -> None:
+        view = self.feed.view
+        if view.status in ENDED and self._ended_noticed != f"{view.status}{view.last_seq}":
+            self._ended_noticed = f"{view.status}{view.last_seq}"
+            cost = usd(view.cost_usd, view.cost_unknown_calls > 0)
+            hint = "q to leave" + (" · r to resume" if view.status in ("paused", "cancelled", "failed") else "")
+            severity: SeverityLevel = "error" if view.status == "failed" else "information"
+            detail = f": {one_line(view.error or view.reason, 80)}" if (view.error or view.reason) else ""
+            self.notify(f"session {view.status}{detail} · {cost} — {hint}", severity=severity, markup=False)
+        if self.feed.lost and self._lost_noticed != self.feed.lost and not view.finished:
+            self._lost_noticed = self.feed.lost
+            self.notify(
+                f"{inert(self.feed.lost)} — r to resume it",
+                title="runner lost",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+
+    # --- actions: looking ------------------------------------------------------------------------
+
+    def action_review(self, checkpoint_id: str = "") -> None:
+        """Open the Review screen on the oldest (or a given) waiting checkpoint."""
+        from tui.screens.review import ReviewScreen
+
+        waiting = self.feed.view.open_checkpoints
+        if not waiting:
+            self.notify("nothing is waiting for a decision", markup=False)
+            return
+        if isinstance(self.app.screen, ReviewScreen):
+            return
+        self.app.push_screen(ReviewScreen(self, checkpoint_id or waiting[0].checkpoint_id), self._reviewed)
+
+    def resumed(self) -> None:
+        """A new runner took over: what is waiting is offered again."""
+        self.seen_checkpoints.clear()
+        self.set_timer(0.5, self._review_unseen)
+
+    def _reviewed(self, _result: None = None) -> None:
+        """Back from Review: checkpoints that opened meanwhile and were never shown get their turn."""
+        self.call_after_refresh(self._review_unseen)
+
+    def _review_unseen(self) -> None:
+        unseen = [c for c in self.feed.view.open_checkpoints if c.checkpoint_id not in self.seen_checkpoints]
+        if unseen and self.baton.auto_review and self.app.screen is self:
+            self.action_review(unseen[0].checkpoint_id)
+
+    def action_trace(self) -> None:
+        """Open the Trace screen."""
+        from tui.screens.trace import TraceScreen
+
+        self.app.push_screen(TraceScreen(self))
+
+    def action_zoom(self) -> None:
+        """The focused agent full size, or back to the grid."""
+        self.zoomed = not self.zoomed
+        self.set_class(self.zoomed, "-zoomed")
+
+    def action_compact(self) -> None:
+        """4 or 16 panes a page."""
+        grid = self.grid
+        self.user_compact = True
+        grid.set_compact(not grid.compact)
+        self.set_class(grid.compact, "-compact-grid")
+        self._dirty_text |= {p.step for p in grid.shown_panes()}
+        self.redraw_now()
+
+    def action_page(self, delta: int) -> None:
+        """Another page of panes; on the newest page the grid follows the run again."""
+        grid = self.grid
+        grid.page(delta)
+        self._dirty_text |= {p.step for p in grid.shown_panes()}
+        self.redraw_now()
+
+    def action_cycle(self, delta: int) -> None:
+        """Focus the next or previous agent pane."""
+        order = [p.step for p in self.feed.ordered_panes()]
+        if not order:
+            return
+        index = order.index(self.focused_step) if self.focused_step in order else -1
+        self._set_focus(order[(index + delta) % len(order)], from_user=True)
+
+    def focus_step(self, path: str) -> None:
+        """Focus a step (from the trace, the palette or a test)."""
+        self._set_focus(path, from_user=True)
+
+    def action_follow(self) -> None:
+        """Stop pinning a step; follow the newest running agent."""
+        self.user_focus = False
+        self.grid.follow = True
+        self.redraw_now()
+
+    def action_inspector(self) -> None:
+        """Show or hide the inspector."""
+        self.toggle_class("-no-inspector")
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_moved(self, event: Tree.NodeHighlighted[str]) -> None:
+        path = event.node.data or ""
+        if path and path != self.focused_step:
+            self._set_focus(path, from_user=True)
+
+    @on(AgentPane.Chosen)
+    def _pane_chosen(self, event: AgentPane.Chosen) -> None:
+        self._set_focus(event.step, from_user=True)
+
+    def theme_changed(self) -> None:
+        """Relabel what carries theme colours outside the stylesheet (the tree)."""
+        self.step_tree.sync(self.feed.view, self.baton.theme_variables, force=True)
+
+    def shown_report(self) -> dict[str, Any]:
+        """For the benchmark: did every pane end up showing its agent's whole answer?"""
+        grid = self.grid
+        panes = {}
+        for step, pane in self.feed.panes.items():
+            call = self.feed.view.calls.get(pane.call_id)
+            final = inert(call.text) if call is not None and call.status == "ok" else None
+            widget = grid.panes.get(step)
+            shown = widget.shown_text() if widget is not None else ""
+            panes[step] = {
+                "final_chars": len(final) if final is not None else None,
+                "live_chars": pane.live_chars,
+                "shown_chars": len(shown),
+                "complete": final is not None and shown == final,
+            }
+        return {"panes": panes, "live_chars": self.feed.live_chars, "status": self.feed.view.status}
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """Review each waiting checkpoint; focus each agent."""
+        out: list[tuple[str, str, Callable[[], Any]]] = []
+        for cp in self.feed.view.open_checkpoints:
+            what = decisions.REASONS.get(cp.reason, cp.reason)
+            out.append((f"review {cp.step}", what, partial(self.action_review, cp.checkpoint_id)))
+        for pane in self.feed.ordered_panes():
+            out.append((f"focus {pane.step}", "show this agent", partial(self.focus_step, pane.step)))
+        return out

@@ -1,0 +1,76 @@
+"""The focused agent, larger: live text while it runs, its finished output rendered as Markdown."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Markdown
+
+from core.view import StepView
+from tui.feed import PaneText
+from tui.sanitize import inert
+from tui.widgets.agent_pane import pane_status, pane_title
+from tui.widgets.tail import TailView
+
+
+def output_markdown(output: object) -> str:
+    """A finished output as Markdown source (inert; structured outputs as a JSON block)."""
+    if isinstance(output, str):
+        return inert(output)
+    return "```json\n" + inert(json.dumps(output, indent=2, ensure_ascii=False, default=str)) + "\n```"
+
+
+class FocusView(Vertical):
+    """Follows one step: `TailView` while streaming, `Markdown` once its output is final."""
+
+    DEFAULT_CSS = """
+    FocusView #focus-final { display: none; }
+    FocusView.-final #focus-final { display: block; }
+    FocusView.-final #focus-live { display: none; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.step = ""
+        self.final_shown: object = None
+        self._final_key: tuple[str, int, str] | None = None
+        self._title: Content | None = None
+        self._subtitle: Content | None = None
+
+    def compose(self) -> ComposeResult:
+        yield TailView("choose an agent: click a pane, or pick a step in the tree", id="focus-live")
+        with VerticalScroll(id="focus-final"):
+            yield Markdown(id="focus-markdown", open_links=False)
+
+    def show(self, path: str, pane: PaneText | None, step: StepView | None) -> None:
+        """Follow `path`; stream its text, or render its finished output."""
+        live = self.query_one("#focus-live", TailView)
+        if path != self.step:
+            self.step = path
+            live.generation = -1
+            self._final_key = None
+        title = pane_title(path, step.model if step else "", 60) if path else Content("focus")
+        if title != self._title:
+            self._title = self.border_title = title
+        subtitle = pane_status(step, pane) if pane is not None else Content("")
+        if subtitle != self._subtitle:
+            self._subtitle = self.border_subtitle = subtitle
+        finished = step is not None and step.status in ("completed", "degraded", "awaiting") and step.output is not None
+        if finished and step is not None:
+            key = (path, step.round, str(step.output)[:64] + str(len(str(step.output))))
+            if key != self._final_key:
+                self._final_key = key
+                self.final_shown = step.output
+                self.query_one("#focus-markdown", Markdown).update(output_markdown(step.output))
+            self.add_class("-final")
+            return
+        self.remove_class("-final")
+        if pane is None:
+            if live.generation != -2:
+                live.generation = -2
+                live.set_text("")
+            return
+        live.follow(pane)

@@ -1,0 +1,147 @@
+"""The inspector: everything recorded about one step (or the session's state when none is chosen)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from core.economics import usd
+from core.state import size_chars
+from core.view import SessionView, StepView
+from tui.report import duration
+from tui.sanitize import inert, one_line
+
+PROMPT_LINES = 30
+OUTPUT_LINES = 60
+Part = str | tuple[str, str]
+
+
+def _size(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, list):
+        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"{len(value)} key{'s' if len(value) != 1 else ''}"
+    return f"{size_chars(value)} chars"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _clip(text: str, lines: int) -> str:
+    rows = inert(text).splitlines()
+    if len(rows) <= lines:
+        return "\n".join(rows)
+    return "\n".join(rows[:lines]) + f"\n… {len(rows) - lines} more lines"
+
+
+def _section(parts: list[Part], title: str) -> None:
+    parts.append((f"\n── {title} ──\n", "dim"))
+
+
+def step_content(view: SessionView, step: StepView) -> Content:
+    """The inspector text for a step."""
+    parts: list[Part] = [(inert(step.path), "bold"), "  ", (step.status, f"bold $agent-{_var(step.status)}"), "\n"]
+    facts = [f for f in (step.kind, f"model {inert(step.model)}" if step.model else "") if f]
+    if step.round > 1:
+        facts.append(f"round {step.round}")
+    if step.orchestration:
+        facts.append("orchestration")
+    if facts:
+        parts.append((" · ".join(facts) + "\n", "dim"))
+    if step.reads:
+        sizes = ", ".join(f"{inert(k)} ({_size(view.state.get(k))})" for k in step.reads)
+        parts += [("reads   ", "bold"), sizes, "\n"]
+    if step.writes:
+        parts += [("writes  ", "bold"), ", ".join(f"{inert(k)} ({_size(v)})" for k, v in step.writes.items()), "\n"]
+    if step.input_chars:
+        parts += [("input   ", "bold"), f"{step.input_chars} chars\n"]
+    numbers = []
+    if step.tokens_in or step.tokens_out:
+        numbers.append(f"tokens {step.tokens_in}→{step.tokens_out}")
+    if step.tokens_out or step.cost_usd or step.cost_unknown:
+        numbers.append(f"cost {usd(step.cost_usd, step.cost_unknown)}")
+    if step.latency_s is not None:
+        numbers.append(f"latency {duration(step.latency_s)}")
+    if numbers:
+        parts += [" · ".join(numbers), "\n"]
+    if step.calls or step.retries:
+        parts.append(f"calls {len(step.calls)} · retries {step.retries}\n")
+    if step.note:
+        parts.append((one_line(step.note, 200) + "\n", "italic"))
+    if step.error:
+        parts.append((inert(step.error) + "\n", "$agent-failed"))
+    if step.calls:
+        _section(parts, "calls")
+        for call_id in step.calls:
+            call = view.calls.get(call_id)
+            if call is None:
+                continue
+            took = duration(call.ended_at - call.started_at) if call.ended_at else "…"
+            cost = usd(call.cost_usd) if call.status != "running" else ""
+            replay = " (replayed)" if call.replayed else ""
+            line = f"#{call.attempt} {inert(call.alias or call.model)} {call.status}{replay} {took}"
+            line += f" {call.tokens_in}→{call.tokens_out} {cost}".rstrip()
+            if call.error_type:
+                line += f" · {inert(call.error_type)}"
+            parts.append(line + "\n")
+    if step.timeline:
+        _section(parts, "timeline")
+        parts.append("\n".join(one_line(t, 200) for t in step.timeline[-12:]) + "\n")
+    if step.prompt:
+        _section(parts, "prompt")
+        parts.append(_clip(step.prompt, PROMPT_LINES) + "\n")
+    if step.reasoning:
+        _section(parts, "reasoning")
+        parts.append(_clip(step.reasoning, PROMPT_LINES) + "\n")
+    if step.output is not None:
+        _section(parts, "output")
+        parts.append(_clip(_text(step.output), OUTPUT_LINES))
+    return Content.assemble(*parts)
+
+
+def state_content(view: SessionView) -> Content:
+    """The session's state keys, their sizes and a preview."""
+    parts: list[Part] = [("state", "bold"), "\n"]
+    if not view.state:
+        parts.append(("(empty)", "dim"))
+    for key, value in view.state.items():
+        parts += [(inert(key), "bold"), (f"  {_size(value)}\n", "dim"), f"  {one_line(_text(value), 160)}\n"]
+    if view.inputs:
+        _section(parts, "inputs")
+        for key, value in view.inputs.items():
+            parts.append(f"{inert(key)} = {one_line(_text(value), 160)}\n")
+    return Content.assemble(*parts)
+
+
+def _var(status: str) -> str:
+    return {"completed": "done"}.get(status, status)
+
+
+class Inspector(VerticalScroll):
+    """A scrollable inspector for the chosen step."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "inspector"
+        self._shown: Content | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="inspector-body")
+
+    def show(self, view: SessionView, path: str) -> None:
+        """Show a step (or the state when `path` is empty or unknown)."""
+        step = view.steps.get(path) if path else None
+        content = step_content(view, step) if step is not None else state_content(view)
+        if content != self._shown:
+            self._shown = content
+            self.query_one("#inspector-body", Static).update(content)

@@ -1,0 +1,166 @@
+"""The step graph as a tree: every step with its live status, model, tokens and cost.
+
+Top-level steps (and fixed parallel branches) come from the session's workflow text, so pending steps
+show before they run; fan-out children (`each[3]`, `refine#2/draft`, supervisor workers) appear as the
+runner schedules them. Colours come from the theme's agent variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from core.economics import usd
+from core.view import SessionView, StepView
+from tui.sanitize import one_line
+
+ICONS = {
+    "pending": "·",
+    "running": "▶",
+    "awaiting": "⏸",
+    "completed": "✓",
+    "degraded": "◐",
+    "failed": "✗",
+    "skipped": "↷",
+    "cancelled": "■",
+}
+STATUS_VARIABLES = {
+    "pending": "agent-pending",
+    "running": "agent-running",
+    "awaiting": "agent-awaiting",
+    "completed": "agent-done",
+    "degraded": "agent-degraded",
+    "failed": "agent-failed",
+    "skipped": "agent-skipped",
+    "cancelled": "agent-cancelled",
+}
+
+
+def parent_of(path: str) -> str:
+    """`research/papers` → `research`; `each[3]` → `each`; `refine#2` → `refine`; top level → ``."""
+    if "/" in path:
+        return path.rsplit("/", 1)[0]
+    if path.endswith("]") and "[" in path:
+        return path[: path.rindex("[")]
+    if "#" in path:
+        return path[: path.rindex("#")]
+    return ""
+
+
+def short_name(path: str) -> str:
+    """The part of a path its parent does not already say."""
+    parent = parent_of(path)
+    if not parent:
+        return path
+    rest = path[len(parent) :]
+    return rest[1:] if rest.startswith("/") else rest
+
+
+def step_id(path: str) -> str:
+    """The workflow's id for a step path (`research/papers` → `papers`, `each[3]` → `each`)."""
+    last = path.rsplit("/", 1)[-1]
+    if last.endswith("]") and "[" in last:
+        last = last[: last.rindex("[")]
+    return last.split("#", 1)[0]
+
+
+def planned_steps(workflow_text: str) -> list[str]:
+    """Top-level step ids and fixed parallel branches, from the workflow text (empty if unreadable)."""
+    try:
+        data = yaml.safe_load(workflow_text) if workflow_text else None
+    except yaml.YAMLError:
+        return []
+    out: list[str] = []
+    steps = data.get("steps") if isinstance(data, dict) else None
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+            continue
+        out.append(step["id"])
+        branches = step.get("branches") if step.get("kind") == "parallel" else None
+        for branch in branches if isinstance(branches, list) else []:
+            if isinstance(branch, dict) and isinstance(branch.get("id"), str):
+                out.append(f"{step['id']}/{branch['id']}")
+    return out
+
+
+def step_label(name: str, step: StepView | None, colors: Mapping[str, str], breakpoint: bool = False) -> Text:
+    """`✓ papers  strong  25→191  $0.0029` (inert; colours from the theme)."""
+    status = step.status if step is not None else "pending"
+    color = colors.get(STATUS_VARIABLES.get(status, ""), "")
+    label = Text(no_wrap=True, overflow="ellipsis")
+    label.append(f"{ICONS.get(status, '?')} ", style=Style(color=color or None, bold=status == "awaiting"))
+    if breakpoint:
+        label.append("● ", style=Style(color=colors.get("agent-failed") or None))
+    label.append(one_line(name, 28), style=Style(bold=status in ("running", "awaiting")))
+    if step is None:
+        return label
+    if step.model:
+        label.append(f"  {one_line(step.model, 10)}", style=Style(dim=True))
+    if step.tokens_in or step.tokens_out:
+        label.append(f"  {step.tokens_in}→{step.tokens_out}", style=Style(dim=True))
+    if step.tokens_out or step.cost_usd or step.cost_unknown:
+        label.append(f"  {usd(step.cost_usd, step.cost_unknown)}", style=Style(color=colors.get("cost") or None))
+    return label
+
+
+class StepTree(Tree[str]):
+    """Steps by path; the node data is the step path."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("steps", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self.nodes: dict[str, TreeNode[str]] = {}
+        self._labels: dict[str, tuple[Any, ...]] = {}
+        self._planned = False
+
+    def sync(self, view: SessionView, colors: Mapping[str, str], force: bool = False) -> None:
+        """Add new steps and relabel the ones that changed."""
+        if not self._planned and view.workflow_text:
+            self._planned = True
+            for path in planned_steps(view.workflow_text):
+                self._node(path)
+        for path in view.steps:
+            if path:
+                self._node(path)
+        for path, node in self.nodes.items():
+            step = view.steps.get(path)
+            bp = path in view.breakpoints or step_id(path) in view.breakpoints
+            key = (
+                (step.status, step.model, step.tokens_in, step.tokens_out, step.cost_usd, step.cost_unknown, bp)
+                if step is not None
+                else ("pending", bp)
+            )
+            if force or self._labels.get(path) != key:
+                self._labels[path] = key
+                node.set_label(step_label(short_name(path), step, colors, bp))
+
+    def _node(self, path: str) -> TreeNode[str]:
+        node = self.nodes.get(path)
+        if node is not None:
+            return node
+        parent_path = parent_of(path)
+        parent = self._node(parent_path) if parent_path else self.root
+        if parent is not self.root and not parent.allow_expand:
+            parent.allow_expand = True
+            parent.expand()
+        node = parent.add_leaf(Text(short_name(path)), data=path)
+        self.nodes[path] = node
+        return node
+
+    def select_path(self, path: str) -> None:
+        """Move the cursor to a step."""
+        node = self.nodes.get(path)
+        if node is not None and self.cursor_node is not node:
+            self.move_cursor(node)
+
+    def selected_path(self) -> str:
+        """The step under the cursor (empty when none)."""
+        node = self.cursor_node
+        return node.data if node is not None and node.data else ""
