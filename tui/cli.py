@@ -356,7 +356,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
 
         from core.economics import usd
         from sessions.store import Store
-        from tui.report import duration
+        from tui.report import ago, duration
         from tui.sanitize import one_line
 
         store = await Store.open(_db(ctx))
@@ -392,7 +392,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
                 r.id,
                 Text(one_line(r.workflow, 30)),
                 _status(r.status, alive.get(r.id)),
-                _ago(now - r.created_at),
+                ago(now - r.created_at),
                 duration(r.active_s),
                 usd(r.cost_usd, r.cost_unknown > 0),
                 str(r.inbox or ""),
@@ -407,16 +407,6 @@ def _status(status: str, alive: bool | None) -> str:
     if status in ("new", "running") and alive is False:
         return "interrupted"
     return status
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)}s ago"
-    if seconds < 5400:
-        return f"{int(seconds / 60)}m ago"
-    if seconds < 172800:
-        return f"{int(seconds / 3600)}h ago"
-    return f"{int(seconds / 86400)}d ago"
 
 
 @main.command()

@@ -14,6 +14,7 @@ from typing import Any
 from core.bus import Bus
 from core.commands import Command, decide
 from core.economics import usd
+from core.state import size_chars
 from core.view import CheckpointView, SessionView
 from tui.sanitize import inert
 
@@ -155,7 +156,7 @@ def context_lines(cp: CheckpointView, view: SessionView | None = None) -> list[s
         out.append(" · ".join(facts))
     reads = ctx.get("reads")
     if isinstance(reads, dict) and reads:
-        out.append("reads: " + ", ".join(f"{inert(k)} ({_size(v)})" for k, v in reads.items()))
+        out.append("reads: " + ", ".join(f"{inert(k)} ({size_label(v)})" for k, v in reads.items()))
     nxt = ctx.get("next")
     if isinstance(nxt, dict) and nxt.get("step"):
         rng = nxt.get("forecast")
@@ -164,16 +165,15 @@ def context_lines(cp: CheckpointView, view: SessionView | None = None) -> list[s
     return out
 
 
-def _size(value: Any) -> str:
+def size_label(value: Any) -> str:
+    """How big a state value is, in words: `empty`, `3 items`, `2 keys`, `120 chars`."""
     if value is None:
         return "empty"
-    if isinstance(value, str):
-        return f"{len(value)} chars"
     if isinstance(value, list):
-        return f"{len(value)} items"
+        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):
-        return f"{len(value)} keys"
-    return type(value).__name__
+        return f"{len(value)} key{'s' if len(value) != 1 else ''}"
+    return f"{size_chars(value)} chars"
 
 
 def build(cp: CheckpointView, option: str, by: str, **details: Any) -> Command:

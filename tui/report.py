@@ -27,6 +27,18 @@ ICONS = {
 }
 
 
+def ago(seconds: float) -> str:
+    """`12s ago`, `5m ago`, `3h ago`, `2d ago`."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{int(seconds)}s ago"
+    if seconds < 5400:
+        return f"{int(seconds / 60)}m ago"
+    if seconds < 172800:
+        return f"{int(seconds / 3600)}h ago"
+    return f"{int(seconds / 86400)}d ago"
+
+
 def duration(seconds: float | None) -> str:
     """`3.2s`, `4m05s`, `1h02m`."""
     if seconds is None:

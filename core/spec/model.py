@@ -28,19 +28,7 @@ from core.structured import enum_values
 
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 END = "end"
-OUTPUT_TYPES = (
-    "str",
-    "int",
-    "float",
-    "bool",
-    "dict",
-    "list",
-    "list[str]",
-    "list[int]",
-    "list[float]",
-    "list[dict]",
-    "any",
-)
+OUTPUT_TYPES = TYPE_NAMES
 LABEL_RE = re.compile(r"^[^,\[\]\s](?:[^,\[\]\n]{0,62}[^,\[\]\s])?$")
 """A route label or enum value: no commas or brackets (they delimit `enum[a, b]`), no outer spaces."""
 

@@ -140,19 +140,26 @@ def session_events(db: Path, session_id: str) -> list[ev.Envelope]:
     return asyncio.run(read())
 
 
-def only_session(db: Path) -> str:
-    """The id of the one session in the file."""
+def all_sessions(db: Path) -> list[str]:
+    """The ids of every session in the file, oldest first (none when there is no file)."""
+    if not db.exists():
+        return []
 
-    async def read() -> str:
+    async def read() -> list[str]:
         store = await Store.open(db)
         try:
-            rows = await store.sessions()
+            return [r.id for r in reversed(await store.sessions())]
         finally:
             await store.close()
-        assert len(rows) == 1, rows
-        return rows[0].id
 
     return asyncio.run(read())
+
+
+def only_session(db: Path) -> str:
+    """The id of the one session in the file."""
+    ids = all_sessions(db)
+    assert len(ids) == 1, ids
+    return ids[0]
 
 
 def runner_pid(db: Path, session_id: str) -> int | None:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,6 @@ from tests.e2e.hitl_e2e import (
     of_kind,
     runner_pid,
     session_events,
-    stop_runner,
     write_flow,
 )
 
@@ -43,26 +42,6 @@ models:
   fast: {model: mock/fast, mock: {min_tokens: 8, max_tokens: 16, latency_s: 2.0}}
   strong: {model: mock/strong, mock: {min_tokens: 8, max_tokens: 16}}
 """
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "baton.db"
-    yield path
-    if path.exists():
-        for session_id in _all_sessions(path):
-            stop_runner(path, session_id)
-
-
-def _all_sessions(db: Path) -> list[str]:
-    async def read() -> list[str]:
-        store = await Store.open(db)
-        try:
-            return [r.id for r in await store.sessions()]
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
 
 
 def _baton(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

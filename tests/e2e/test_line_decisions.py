@@ -24,36 +24,11 @@ from tests.e2e.hitl_e2e import (
     of_kind,
     only_session,
     session_events,
-    stop_runner,
     stub_editor,
     write_flow,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "baton.db"
-    yield path
-    if path.exists():
-        for session_id in _sessions(path):
-            stop_runner(path, session_id)
-
-
-def _sessions(db: Path) -> list[str]:
-    import asyncio
-
-    from sessions.store import Store
-
-    async def read() -> list[str]:
-        store = await Store.open(db)
-        try:
-            return [r.id for r in await store.sessions()]
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,10 @@ from tests.e2e.hitl_e2e import (
     of_kind,
     only_session,
     session_events,
-    stop_runner,
     write_flow,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "baton.db"
-    yield path
-    if path.exists():
-        stop_runner(path, only_session(path))
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:

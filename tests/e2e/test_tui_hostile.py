@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from tests.e2e.test_tui_journeys import BATON, Terminal, _ended, _sessions, _wait_file, pytestmark, terminal
+from tests.tui.drive import hostile_flow
 
 __all__ = ["pytestmark", "terminal"]
 
@@ -17,26 +17,11 @@ HOSTILE = (
 )
 
 
-def _flow() -> str:
-    return f"""
-name: "hostile [bold]name[/bold]"
-state:
-  q: {{type: str}}
-  out: {{type: str}}
-inputs:
-  q: {{default: "go"}}
-models:
-  fast: {{model: mock/fast, mock: {{tokens_per_s: 60, replies: [{{text: {json.dumps(HOSTILE)}}}]}}}}
-steps:
-  - {{id: evil, kind: agent, model: fast, reads: [q], writes: [out], prompt: "{{q}}", review: always}}
-"""
-
-
 def test_no_escape_sequence_from_the_model_reaches_the_terminal(
     terminal: Terminal, db_path: Path, tmp_path: Path
 ) -> None:
     flow = tmp_path / "hostile.yaml"
-    flow.write_text(_flow())
+    flow.write_text(hostile_flow(HOSTILE, tokens_per_s=60))
     capture = tmp_path / "pty.bin"
     ready = tmp_path / "ready"
     exit_file = tmp_path / "exit"

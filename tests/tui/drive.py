@@ -16,6 +16,7 @@ from core.commands import Command
 from sessions.store import Store
 from tests.helpers import Session, workflow
 from tests.tui.screen import screen_text
+from tui.app import BatonApp
 
 HOSTILE = (
     "plain start [/bold] and [link=http://x]y[/link] then \x1b]52;c;aGFja2Vk\x07 and \x1b]0;title\x07 "
@@ -121,8 +122,8 @@ steps:
 """
 
 
-def hostile_flow() -> str:
-    """An agent whose reply is hostile, streamed, then reviewed (so it also reaches the Review screen)."""
+def hostile_flow(text: str = HOSTILE, tokens_per_s: float = 200) -> str:
+    """An agent whose reply is `text`, streamed, then reviewed (so it also reaches the Review screen)."""
     import json
 
     return f"""
@@ -133,10 +134,19 @@ state:
 inputs:
   q: {{default: "go"}}
 models:
-  fast: {{model: mock/fast, mock: {{tokens_per_s: 200, replies: [{{text: {json.dumps(HOSTILE)}}}]}}}}
+  fast: {{model: mock/fast, mock: {{tokens_per_s: {tokens_per_s}, replies: [{{text: {json.dumps(text)}}}]}}}}
 steps:
   - {{id: evil, kind: agent, model: fast, reads: [q], writes: [out], prompt: "{{q}}", review: always}}
 """
+
+
+def app_for(session: Session, *, auto_review: bool = True) -> BatonApp:
+    """The app viewing an in-process session (through the same bus a runner process would give)."""
+    assert session.host.bus is not None
+    app = BatonApp(bus=session.host.bus)
+    if not auto_review:
+        app.auto_review = False
+    return app
 
 
 @asynccontextmanager

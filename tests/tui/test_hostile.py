@@ -7,7 +7,7 @@ from pathlib import Path
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.helpers import run, workflow
-from tests.tui.drive import hostile_flow, running, screen_text, until, until_text
+from tests.tui.drive import app_for, hostile_flow, running, screen_text, until, until_text
 from tui.app import BatonApp
 from tui.feed import Feed
 from tui.screens.home import HomeScreen
@@ -26,8 +26,7 @@ def _no_raw(text: str) -> None:
 
 async def test_hostile_output_is_shown_literally_everywhere(store: Store) -> None:
     async with running(store, hostile_flow()) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=(200, 50)) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="the review")
             text = await until_text(pilot, "[bold red]loud[/]")

@@ -11,7 +11,7 @@ from core.config import config_path
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.helpers import run, workflow
-from tests.tui.drive import GATED, REVIEWED, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, app_for, running, screen_text, until, until_text
 from tui.app import BatonApp
 from tui.keymap import check_keymap
 from tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
@@ -46,9 +46,7 @@ async def test_config_remaps_a_key(store: Store, tmp_path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('[keys]\n"run.pause" = "P"\n"run.nope" = "x"\n')
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
-        app.auto_review = False
+        app = app_for(session, auto_review=False)
         assert any("unknown binding id 'run.nope'" in message for message, _ in app.problems)
         async with app.run_test(size=(160, 40)) as pilot:
             assert app.run_screen is not None

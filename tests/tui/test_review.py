@@ -11,7 +11,7 @@ from textual.worker import Worker, WorkerState
 
 from core import events as ev
 from sessions.store import Store
-from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, app_for, running, screen_text, until, until_text
 from tui.app import BatonApp
 from tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
 from tui.screens.review import ReviewScreen
@@ -31,8 +31,7 @@ async def decisions_of(store: Store, session_id: str) -> list[ev.DecisionMade]:
 
 async def test_approve_in_one_key(store: Store, messages: Messages) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE, message_hook=messages) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="the review to open by itself")
             text = await until_text(pilot, "DRAFT v1: all systems nominal.")
@@ -52,8 +51,7 @@ async def test_approve_in_one_key(store: Store, messages: Messages) -> None:
 
 async def test_edit_in_place(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("e")
@@ -76,8 +74,7 @@ async def test_edit_in_the_editor(store: Store, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     monkeypatch.delenv("VISUAL", raising=False)
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("E")
@@ -88,8 +85,7 @@ async def test_edit_in_the_editor(store: Store, tmp_path: Path, monkeypatch: pyt
 
 async def test_reject_with_feedback_reruns_the_step(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("r")
@@ -108,8 +104,7 @@ async def test_reject_with_feedback_reruns_the_step(store: Store) -> None:
 
 async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Messages) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE, message_hook=messages) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("m")
@@ -133,8 +128,7 @@ async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Me
 
 async def test_reroute_to_an_allowed_target(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             cp = run_screen(app).feed.view.open_checkpoints[0]
@@ -155,8 +149,7 @@ async def test_reroute_to_an_allowed_target(store: Store) -> None:
 
 async def test_skip_asks_for_what_later_steps_need(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("s")
@@ -173,8 +166,7 @@ async def test_skip_asks_for_what_later_steps_need(store: Store) -> None:
 
 async def test_pause_from_review(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("p")
@@ -187,8 +179,7 @@ async def test_pause_from_review(store: Store) -> None:
 
 async def test_gate_approve_shows_the_values(store: Store) -> None:
     async with running(store, GATED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             text = await until_text(pilot, "── values ──")
@@ -200,8 +191,7 @@ async def test_gate_approve_shows_the_values(store: Store) -> None:
 
 async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
     async with running(store, TWO_REVIEWS) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: len(screen.feed.view.open_checkpoints) == 2, what="both branches waiting")

@@ -14,7 +14,7 @@ from textual.worker import Worker, WorkerState
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.helpers import workflow
-from tests.tui.drive import GATED, REVIEWED, Messages, fan_out, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, Messages, app_for, fan_out, running, screen_text, until, until_text
 from tui.app import BatonApp
 from tui.screens.review import ReviewScreen
 from tui.screens.run import RunScreen
@@ -32,8 +32,7 @@ def run_screen(app: BatonApp) -> RunScreen:
 
 async def test_demo_streams_into_panes_and_completes(store: Store, messages: Messages) -> None:
     async with running(store, "demo", options=RunOptions(auto="approve")) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE, message_hook=messages) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: "research/papers" in screen.query_one(PaneGrid).panes, what="a pane per agent")
@@ -65,8 +64,7 @@ async def test_demo_streams_into_panes_and_completes(store: Store, messages: Mes
 
 async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Messages) -> None:
     async with running(store, fan_out(10, tokens_per_s=40, tokens=20), options=RunOptions(auto="approve")) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE, message_hook=messages) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: screen.feed.view.status == "completed", what="completion")
@@ -115,8 +113,7 @@ async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Me
 
 async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) -> None:
     async with running(store, "demo", options=RunOptions(auto="approve")) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=SIZE, message_hook=messages) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
@@ -136,9 +133,7 @@ async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) 
 
 async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
     async with running(store, GATED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
-        app.auto_review = False
+        app = app_for(session, auto_review=False)
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints), what="the gate")
@@ -169,9 +164,7 @@ async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
 
 async def test_cancel_asks_first_then_cancels(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
-        app.auto_review = False
+        app = app_for(session, auto_review=False)
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
@@ -191,9 +184,7 @@ async def test_cancel_asks_first_then_cancels(store: Store) -> None:
 
 async def test_detach_leaves_the_runner_going(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
-        app.auto_review = False
+        app = app_for(session, auto_review=False)
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
@@ -208,9 +199,7 @@ async def test_detach_leaves_the_runner_going(store: Store) -> None:
 
 async def test_stop_cancels_and_leaves(store: Store) -> None:
     async with running(store, REVIEWED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
-        app.auto_review = False
+        app = app_for(session, auto_review=False)
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
@@ -224,8 +213,7 @@ async def test_stop_cancels_and_leaves(store: Store) -> None:
 
 async def test_sixteen_agents_fit_the_compact_grid(store: Store) -> None:
     async with running(store, fan_out(16, tokens_per_s=30, tokens=40)) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=(200, 60)) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: len(screen.feed.running_panes()) > 4, what="a wide fan-out")

@@ -6,8 +6,7 @@ from textual.widgets import DataTable
 
 from core.runner import RunOptions
 from sessions.store import Store
-from tests.tui.drive import Messages, running, until, until_text
-from tui.app import BatonApp
+from tests.tui.drive import Messages, app_for, running, until, until_text
 from tui.screens.run import RunScreen
 from tui.screens.trace import TraceScreen, trace_rows
 
@@ -33,8 +32,7 @@ steps:
 
 async def test_timeline_of_steps_and_calls(store: Store, messages: Messages) -> None:
     async with running(store, "demo", options=RunOptions(auto="approve")) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=(170, 40), message_hook=messages) as pilot:
             assert app.run_screen is not None
             screen = app.run_screen
@@ -64,8 +62,7 @@ async def test_timeline_of_steps_and_calls(store: Store, messages: Messages) -> 
 
 async def test_retries_show_in_the_trace(store: Store) -> None:
     async with running(store, RETRIED) as session:
-        assert session.host.bus is not None
-        app = BatonApp(bus=session.host.bus)
+        app = app_for(session)
         async with app.run_test(size=(170, 30)) as pilot:
             assert app.run_screen is not None
             screen = app.run_screen

@@ -26,7 +26,7 @@ from textual.widgets.option_list import Option
 from core.economics import usd
 from core.spec.load import Workflow
 from tui.keymap import binding
-from tui.report import duration
+from tui.report import ago, duration
 from tui.sanitize import inert, one_line
 from tui.screens.dialogs import ConfirmScreen, FormScreen
 from tui.screens.launcher import FlowEntry, Launcher, SessionEntry
@@ -46,18 +46,6 @@ STATUS_VARIABLES = {
     "interrupted": "agent-failed",
 }
 RESUMABLE = ("paused", "cancelled", "failed", "interrupted", "completed", "degraded")
-
-
-def ago(seconds: float) -> str:
-    """`12s ago`, `5m ago`, `3h ago`, `2d ago`."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{int(seconds)}s ago"
-    if seconds < 5400:
-        return f"{int(seconds / 60)}m ago"
-    if seconds < 172800:
-        return f"{int(seconds / 3600)}h ago"
-    return f"{int(seconds / 86400)}d ago"
 
 
 def session_cells(entry: SessionEntry, now: float, colors: dict[str, str]) -> tuple[Text, ...]:

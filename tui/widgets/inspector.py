@@ -11,24 +11,14 @@ from textual.content import Content
 from textual.widgets import Static
 
 from core.economics import usd
-from core.state import size_chars
 from core.view import SessionView, StepView
+from tui.decisions import size_label
 from tui.report import duration
 from tui.sanitize import inert, one_line
 
 PROMPT_LINES = 30
 OUTPUT_LINES = 60
 Part = str | tuple[str, str]
-
-
-def _size(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, list):
-        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
-    if isinstance(value, dict):
-        return f"{len(value)} key{'s' if len(value) != 1 else ''}"
-    return f"{size_chars(value)} chars"
 
 
 def _text(value: Any) -> str:
@@ -59,10 +49,14 @@ def step_content(view: SessionView, step: StepView) -> Content:
     if facts:
         parts.append((" · ".join(facts) + "\n", "dim"))
     if step.reads:
-        sizes = ", ".join(f"{inert(k)} ({_size(view.state.get(k))})" for k in step.reads)
+        sizes = ", ".join(f"{inert(k)} ({size_label(view.state.get(k))})" for k in step.reads)
         parts += [("reads   ", "bold"), sizes, "\n"]
     if step.writes:
-        parts += [("writes  ", "bold"), ", ".join(f"{inert(k)} ({_size(v)})" for k, v in step.writes.items()), "\n"]
+        parts += [
+            ("writes  ", "bold"),
+            ", ".join(f"{inert(k)} ({size_label(v)})" for k, v in step.writes.items()),
+            "\n",
+        ]
     if step.input_chars:
         parts += [("input   ", "bold"), f"{step.input_chars} chars\n"]
     numbers = []
@@ -115,7 +109,7 @@ def state_content(view: SessionView) -> Content:
     if not view.state:
         parts.append(("(empty)", "dim"))
     for key, value in view.state.items():
-        parts += [(inert(key), "bold"), (f"  {_size(value)}\n", "dim"), f"  {one_line(_text(value), 160)}\n"]
+        parts += [(inert(key), "bold"), (f"  {size_label(value)}\n", "dim"), f"  {one_line(_text(value), 160)}\n"]
     if view.inputs:
         _section(parts, "inputs")
         for key, value in view.inputs.items():

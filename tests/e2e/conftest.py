@@ -1,0 +1,19 @@
+"""The session file of an end-to-end test; no background runner outlives the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.hitl_e2e import all_sessions, stop_runner
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    """`tmp_path/baton.db`; afterwards, the runner of every session in it is killed if still alive."""
+    path = tmp_path / "baton.db"
+    yield path
+    for session_id in all_sessions(path):
+        stop_runner(path, session_id)
