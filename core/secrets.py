@@ -60,3 +60,58 @@ def redact(text: str) -> str:
 def default_redactor() -> Redactor:
     """The process-wide redactor (the store uses it on every payload)."""
     return _default
+
+
+_SHAPE_STEMS = ("sk-", "AIza", "Bearer")
+_BEARER_TAIL = re.compile(r"Bearer [A-Za-z0-9._\-]*\Z")
+MAX_HELD = 4096  # a "word" longer than this is not a key: release it (redacted) rather than stall the stream
+_WORD_RE = re.compile(r"[A-Za-z0-9._\-:/@+=]*\Z")
+
+
+class StreamRedactor:
+    """Redacts streamed text chunk by chunk, holding back a tail that could still become a secret.
+
+    A secret split across chunks (`sk-ab` + `cd…`, or an environment value arriving a few characters at a
+    time) is never shown in part: text that could be the start of one waits for the next chunk, and
+    `flush` releases (redacted) whatever is held when the stream ends. Text is delayed only while it may
+    be a secret, so ordinary prose streams through unchanged.
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor or _default
+        self._held = ""
+
+    def feed(self, chunk: str) -> str:
+        """The part of `held + chunk` that is safe to show now, redacted."""
+        text = self._held + chunk
+        keep = self._risky_tail(text) if len(text) <= MAX_HELD else 0
+        self._held = text[len(text) - keep :] if keep else ""
+        return self.redactor(text[: len(text) - keep])
+
+    def flush(self) -> str:
+        """Whatever is held, redacted (the stream has ended)."""
+        text, self._held = self.redactor(self._held), ""
+        return text
+
+    def _risky_tail(self, text: str) -> int:
+        """How many characters at the end of `text` could still grow into a secret."""
+        keep = 0
+        for value in self.redactor.values:
+            for n in range(min(len(value) - 1, len(text)), keep, -1):
+                if text.endswith(value[:n]):
+                    keep = n
+                    break
+        bearer = _BEARER_TAIL.search(text)
+        if bearer and len(bearer.group(0)) > keep:
+            keep = len(bearer.group(0))
+        word = _WORD_RE.search(text)
+        tail = word.group(0) if word else ""
+        if tail and len(tail) > keep and _may_be_shape(tail):
+            keep = len(tail)
+        return keep
+
+
+def _may_be_shape(word: str) -> bool:
+    """Whether an unfinished word could be, or become, a key shape the redactor replaces."""
+    url = word.endswith(":") or ":/" in word or "//" in word
+    return url or any(word.startswith(s) or s.startswith(word) for s in _SHAPE_STEMS)

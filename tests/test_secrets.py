@@ -110,3 +110,41 @@ def test_canary_keys_never_reach_any_byte_baton_writes(tmp_path: Path, private_h
         for encoded in {canary.encode(), canary.encode("utf-16-le"), json.dumps(canary).encode()}:
             leaks = [name for name, blob in blobs.items() if encoded in blob]
             assert not leaks, f"{canary[:10]}… found in {leaks}"
+
+
+KEYED_TEXT = (
+    "header Bearer abcdefghijklmnop, then sk-proj-ABCDEFGHIJKLMNOP, then the env value zz-canary-123456789, "
+    "a Google key AIza" + "x" * 25 + " and http://user:hunter22@host/x — the end"
+)
+FRAGMENTS = ("abcdefgh", "ABCDEFGH", "canary-1", "xxxxxxxx", "hunter22")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_streamed_text_never_shows_part_of_a_secret(seed: int) -> None:
+    """Cut anywhere into chunks, the stream shows no fragment of a key at any moment, and what it shows in
+    the end is exactly the redacted whole."""
+    import random
+
+    from core.secrets import Redactor, StreamRedactor
+
+    redactor = Redactor({"OPENAI_API_KEY": "zz-canary-123456789"})
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(KEYED_TEXT)), rng.randint(1, 60)))
+    chunks = [KEYED_TEXT[a:b] for a, b in zip([0, *cuts], [*cuts, len(KEYED_TEXT)], strict=True)]
+    stream = StreamRedactor(redactor)
+    shown = ""
+    for chunk in chunks:
+        shown += stream.feed(chunk)
+        assert not [f for f in FRAGMENTS if f in shown], shown
+    shown += stream.flush()
+    assert shown == redactor(KEYED_TEXT)
+    assert shown.count("[redacted]") == 5
+
+
+def test_prose_streams_through_without_delay() -> None:
+    from core.secrets import Redactor, StreamRedactor
+
+    stream = StreamRedactor(Redactor({"OPENAI_API_KEY": "zz-canary-123456789"}))
+    chunks = ["Because the ", "grid needs ", "storage, ", "batteries ", "help."]
+    assert [stream.feed(c) for c in chunks] == chunks
+    assert stream.flush() == ""

@@ -18,6 +18,7 @@ from textual.app import App
 
 from core.bus import Bus
 from core.config import Config, ConfigInvalid, load_config, save_ui_setting
+from core.view import SessionView
 from sessions.store import Store
 from tui.keymap import binding, binding_ids, check_keymap
 from tui.launch import user_name
@@ -220,10 +221,29 @@ async def view_session(bus: Bus) -> str:
     app = BatonApp(bus=bus, probe=Probe.from_env(), naive=_naive())
     result = await app.run_async()
     _report(app)
-    if isinstance(result, str):
-        return result
     screen = app.run_screen
-    return screen.final_status() if screen is not None else "detached"
+    status = result if isinstance(result, str) else screen.final_status() if screen is not None else "detached"
+    if screen is not None:
+        print_outcome(screen.feed.view, status)
+    return status
+
+
+def print_outcome(view: SessionView, status: str) -> None:
+    """What stays on the terminal after the full screen closes: the summary, or how to come back."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from tui.report import summary
+
+    console = Console(highlight=False)
+    if status == "detached":
+        console.print(Text(f"detached; the runner goes on — baton attach {view.session_id}", style="yellow"))
+        return
+    if view.status in ("new", "running") or not view.steps:
+        return
+    console.print(summary(view))
+    if view.status in ("paused", "cancelled"):
+        console.print(Text(f"resume with: baton resume {view.session_id}", style="yellow"))
 
 
 def open_home(db: Path) -> int:

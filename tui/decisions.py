@@ -159,9 +159,12 @@ def context_lines(cp: CheckpointView, view: SessionView | None = None) -> list[s
         out.append("reads: " + ", ".join(f"{inert(k)} ({size_label(v)})" for k, v in reads.items()))
     nxt = ctx.get("next")
     if isinstance(nxt, dict) and nxt.get("step"):
-        rng = nxt.get("forecast")
-        cost = f"{usd(rng[0])}–{usd(rng[1])}" if rng else "cost unknown"
-        out.append(f"next: {inert(nxt['step'])} on {inert(nxt.get('model', '?'))} · forecast {cost}")
+        rng, model = nxt.get("forecast"), nxt.get("model")
+        if not model:
+            out.append(f"next: {inert(nxt['step'])} (no model call)")
+        else:
+            cost = f"{usd(rng[0])}–{usd(rng[1])}" if rng else "cost unknown"
+            out.append(f"next: {inert(nxt['step'])} on {inert(model)} · forecast {cost}")
     return out
 
 

@@ -207,22 +207,26 @@ def test_detach_then_attach_and_finish(terminal: Terminal, db_path: Path, tmp_pa
     flow = tmp_path / "reviewed.yaml"
     flow.write_text(REVIEWED)
     first = tmp_path / "exit1"
-    w = terminal.start(f"{BATON} run {flow}", first)
+    # the window stays open after baton exits, to read what it leaves on the terminal
+    w = terminal.start(f"{BATON} run {flow}; echo $? > {first}; sleep 60", tmp_path / "window1")
     terminal.wait(w, "checkpoint 1/1 · review · draft", timeout=90)
     terminal.keys(w, "Escape")
     terminal.wait(w, lambda s: "[a] approve" not in s and "1 waiting" in s.splitlines()[0])
     terminal.keys(w, "q")
     assert _wait_file(first) == "0", "detaching is not a failure"
     ((session_id, _),) = _sessions(db_path)
+    terminal.wait(w, f"detached; the runner goes on — baton attach {session_id}", timeout=10)
     assert _ended(db_path, session_id) == "", "the runner keeps the session open"
     second = tmp_path / "exit2"
-    w2 = terminal.start(f"{BATON} attach {session_id}", second)
+    w2 = terminal.start(f"{BATON} attach {session_id}; echo $? > {second}; sleep 60", tmp_path / "window2")
     terminal.wait(w2, "checkpoint 1/1 · review · draft", timeout=60)
     terminal.keys(w2, "a")
     terminal.wait(w2, lambda s: "completed" in s.splitlines()[0], timeout=60)
     terminal.keys(w2, "q")
     assert _wait_file(second) == "0"
     assert _ended(db_path, session_id) == "SessionCompleted"
+    after = terminal.wait(w2, "at 1,000 runs: ~$", timeout=10)
+    assert "completed · $" in after and "tokens in" in after, "the cost summary stays on the terminal"
 
 
 def test_killing_the_viewer_leaves_the_runner_running(terminal: Terminal, db_path: Path, tmp_path: Path) -> None:
