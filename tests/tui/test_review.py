@@ -182,8 +182,11 @@ async def test_gate_approve_shows_the_values(store: Store) -> None:
         app = app_for(session)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
-            text = await until_text(pilot, "── values ──")
-            assert "Send this reply?" in text and '"draft": "A reply."' in text
+            text = await until_text(pilot, "── draft ──")
+            assert "Send this reply?" in text
+            rows = text.splitlines()
+            at = next(i for i, row in enumerate(rows) if "── draft ──" in row)
+            assert "A reply." in rows[at + 1] and '"draft"' not in text, "the value is shown as text, not JSON"
             await pilot.press("a")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
             await pilot.press("q")

@@ -45,12 +45,14 @@ def checkpoint_content(cp: CheckpointView, session: RunScreen) -> Content:
         parts += [line, "\n"]
     ctx = cp.context
     if cp.reason == "gate" and isinstance(ctx.get("reads"), dict) and ctx["reads"]:
-        parts += [("\n── values ──\n", "dim"), inert(_json(ctx["reads"])), "\n"]
+        for key, value in ctx["reads"].items():
+            text = value if isinstance(value, str) else _json(value)
+            parts += [(f"\n── {inert(key)} ──\n", "dim"), inert(text), "\n"]
     if cp.reason in ("before_tool", "ambiguous") and ctx.get("args") is not None:
         parts += [("\n── arguments ──\n", "dim"), inert(_json(ctx["args"])), "\n"]
     if ctx.get("error"):
         parts += [("\n── error ──\n", "dim"), (inert(ctx["error"]), "$agent-failed"), "\n"]
-    if cp.output is not None and cp.reason not in OUTPUT_HIDDEN:
+    if cp.output is not None and cp.reason not in OUTPUT_HIDDEN and cp.reason != "gate":
         text = cp.output if isinstance(cp.output, str) else _json(cp.output)
         parts += [("\n── output ──\n", "dim"), inert(text), "\n"]
     if cp.reasoning:
