@@ -21,3 +21,39 @@ async def test_bundled_flow_completes_unattended(store: Store, name: str, tmp_pa
         p: s.status for p, s in view.steps.items()
     }
     assert view.events == view.last_seq
+
+
+EIGHT = """
+name: eight
+state:
+  q: {type: str}
+  notes: {type: "list[str]", reducer: append}
+inputs:
+  q: {default: "storage"}
+models:
+  slow: {model: mock/fast, mock: {latency_s: 0.3, min_tokens: 3, max_tokens: 3}}
+defaults:
+  concurrency: 8
+steps:
+  - id: fan
+    kind: parallel
+    branches:
+""" + "".join(
+    f"      - {{id: b{i}, kind: agent, model: slow, reads: [q], writes: [notes], prompt: 'part {i} of {{q}}'}}\n"
+    for i in range(8)
+)
+
+
+async def test_parallel_branches_really_overlap(store: Store) -> None:
+    """Every branch's call has started before the first one finishes (the wall time of 8 × 1 s is in
+    bench/parallel_wall.py); the fan-in keeps the declared branch order."""
+    from core import events as ev
+
+    status, view = await run(store, workflow(EIGHT), options=RunOptions(auto="approve"))
+    assert status == "completed"
+    kinds = [env.event for env in await store.events(view.session_id)]
+    first_finish = next(i for i, e in enumerate(kinds) if isinstance(e, ev.LLMCallFinished))
+    started = [e.step for e in kinds[:first_finish] if isinstance(e, ev.LLMCallStarted)]
+    assert sorted(started) == [f"fan/b{i}" for i in range(8)]
+    texts = {e.step: e.text for e in kinds if isinstance(e, ev.LLMCallFinished)}
+    assert view.state["notes"] == [texts[f"fan/b{i}"] for i in range(8)]
