@@ -1,7 +1,7 @@
 """Durable per-step overhead of baton's engine, next to LangGraph with AsyncSqliteSaver, in one run.
 
-    python bench/engine_overhead.py [--steps 200] [--branches 50] [--repeat 5] [--stat median|min]
-                                    [--only sequential/trivial ...] [--profile]
+    python bench/engine_overhead.py [--steps 200] [--branches 50] [--concurrency N] [--repeat 5]
+                                    [--stat median|min] [--only sequential/trivial ...] [--profile]
 
 Two graphs, each in two flavours, each run by both engines on a real SQLite file:
 
@@ -11,6 +11,13 @@ Two graphs, each in two flavours, each run by both engines on a real SQLite file
   calls; their bare cost is measured on its own (the same calls, in the same shape, no engine) and
   subtracted: overhead = total − bare model time.
 - trivial: no model; a baton `tool` step calling an async no-op, a LangGraph node returning a value.
+
+Both engines run the same shape: LangGraph (and the bare calls) send every branch's call at once, so
+baton's workflow lifts its default limit of 8 model calls at a time (`defaults.concurrency`) to the
+number of branches. `--concurrency 8` keeps baton's default instead: with a zero-latency model every
+call is CPU work in this one process, and fewer calls in flight leave the event loop idle while
+litellm finishes each stream on a worker thread, which shows up as overhead although no engine work
+is done.
 
 Per-step overhead = overhead / number of work nodes (N, or M + 1). baton is timed from the start of a
 session's runner host to its end (lease, history, every step's durable commit, the final projections),
@@ -70,8 +77,9 @@ def _tool(step_id: str, i: int) -> str:
     return f"{{id: {step_id}, kind: tool, {call}, args: {{i: {i}}}, writes: [last]}}"
 
 
-def baton_yaml(shape: str, body: str, n: int, m: int) -> str:
-    """A workflow of `shape` (sequential | fanout) whose nodes are `body` (llm | trivial)."""
+def baton_yaml(shape: str, body: str, n: int, m: int, concurrency: int | None = None) -> str:
+    """A workflow of `shape` (sequential | fanout) whose nodes are `body` (llm | trivial); at most
+    `concurrency` model calls at a time (default: one per branch, as LangGraph runs them)."""
     node = _agent if body == "llm" else (lambda sid: _tool(sid, int(sid[1:]) if sid[1:].isdigit() else 0))
     head = [
         f"name: bench-{shape}-{body}",
@@ -79,6 +87,7 @@ def baton_yaml(shape: str, body: str, n: int, m: int) -> str:
         "  last: {type: str}",
         "  parts: {type: 'list[str]', reducer: append}",
         f"models: {{m: {{model: mock/bench, mock: {MOCK}}}}}",
+        f"defaults: {{concurrency: {concurrency or min(max(m, 1), 256)}}}",
         "steps:",
     ]
     if shape == "sequential":
@@ -100,11 +109,11 @@ def baton_yaml(shape: str, body: str, n: int, m: int) -> str:
     return "\n".join(head + steps) + "\n"
 
 
-def write_flow(tmp: Path, shape: str, body: str, n: int, m: int) -> Workflow:
+def write_flow(tmp: Path, shape: str, body: str, n: int, m: int, concurrency: int | None = None) -> Workflow:
     """Save the workflow (and its tools module) and load it as `baton run` would."""
     (tmp / "bench_tools.py").write_text(TOOLS, encoding="utf-8")
     path = tmp / f"{shape}-{body}.yaml"
-    path.write_text(baton_yaml(shape, body, n, m), encoding="utf-8")
+    path.write_text(baton_yaml(shape, body, n, m, concurrency), encoding="utf-8")
     return load_workflow(path)
 
 
@@ -250,7 +259,7 @@ async def measure(args: argparse.Namespace) -> list[tuple[str, str, int, float, 
                 for body in ("llm", "trivial"):
                     if args.only and f"{shape}/{body}" not in args.only:
                         continue
-                    wf = write_flow(tmp, shape, body, args.steps, args.branches)
+                    wf = write_flow(tmp, shape, body, args.steps, args.branches, args.concurrency)
                     nodes = args.steps if shape == "sequential" else args.branches + 1
                     # warm-up run (imports, caches), and the requests both engines will send
                     _, sid = await run_baton(store, wf, llm)
@@ -309,6 +318,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--steps", type=int, default=200, help="nodes of the sequential graph")
     parser.add_argument("--branches", type=int, default=50, help="branches of the fan-out graph")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="baton's model calls at once (default: one per branch)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--stat", choices=["median", "min"], default="median", help="how runs are summarised")
     parser.add_argument("--only", action="append", help="a workload to run (sequential/llm, fanout/trivial, ...)")

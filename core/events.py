@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
@@ -27,7 +28,8 @@ class Event:
 
     def payload(self) -> dict[str, JSON]:
         """Field values except `step`, as a JSON-ready dict."""
-        return {f: getattr(self, f) for f in _FIELDS[type(self)] if f != "step"}
+        names, values = _payload_spec(type(self))
+        return dict(zip(names, values(self), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +235,9 @@ class Rerouted(Event):
 
 @dataclass(frozen=True, slots=True)
 class LLMCallStarted(Event):
-    """A model call is about to be sent; `forecast_usd` is the pre-call cost range."""
+    """A model call is about to be sent; `forecast_usd` is the pre-call cost range and `prompt_tokens` the
+    prompt as counted for it — both only for a model with a known price (None and 0 otherwise: the
+    tokens a call used are in `LLMCallFinished`)."""
 
     kind: ClassVar[str] = "LLMCallStarted"
     call_id: str = ""
@@ -447,6 +451,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
 }
+_PAYLOADS: dict[type[Event], tuple[tuple[str, ...], Callable[[Event], tuple[JSON, ...]]]] = {}
 
 TERMINAL_SESSION_EVENTS = ("SessionCompleted", "SessionFailed", "SessionPaused")
 
@@ -463,7 +468,24 @@ def event_from_payload(kind: str, step: str, payload: Mapping[str, JSON]) -> Eve
 
 def encode_payload(event: Event) -> str:
     """Compact JSON of an event's payload (the stored form)."""
-    return json.dumps(event.payload(), ensure_ascii=False, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(event.payload())
+
+
+def _payload_spec(cls: type[Event]) -> tuple[tuple[str, ...], Callable[[Event], tuple[JSON, ...]]]:
+    """The payload's field names of an event class and a getter of their values, built once per class
+    (every persisted event is encoded on the runner's hot path)."""
+    spec = _PAYLOADS.get(cls)
+    if spec is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "step")
+        get = operator.attrgetter(*names) if names else None
+        if get is None:
+            values: Callable[[Event], tuple[JSON, ...]] = lambda event: ()  # noqa: E731
+        elif len(names) == 1:
+            values = lambda event: (get(event),)  # noqa: E731
+        else:
+            values = get
+        spec = _PAYLOADS[cls] = (names, values)
+    return spec
 
 
 def envelope_from_json(obj: Mapping[str, JSON]) -> Envelope:
@@ -477,3 +499,7 @@ def _default(value: object) -> JSON:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+"""One encoder for every payload (`json.dumps` with options builds a new one per call)."""

@@ -97,10 +97,13 @@ class StreamRedactor:
         """How many characters at the end of `text` could still grow into a secret."""
         keep = 0
         for value in self.redactor.values:
-            for n in range(min(len(value) - 1, len(text)), keep, -1):
-                if text.endswith(value[:n]):
-                    keep = n
+            window = text[-(len(value) - 1) :]
+            at = window.find(value[0])
+            while at != -1 and len(window) - at > keep:
+                if value.startswith(window[at:]):
+                    keep = len(window) - at
                     break
+                at = window.find(value[0], at + 1)
         bearer = _BEARER_TAIL.search(text)
         if bearer and len(bearer.group(0)) > keep:
             keep = len(bearer.group(0))

@@ -27,6 +27,8 @@ from sessions.writer import SessionWriter
 
 log = logging.getLogger("baton.host")
 COMMAND_POLL_S = 0.02
+SMALL_HISTORY = 256
+"""A session with at most this many events (as last projected) is read without a thread hop."""
 
 
 class SessionHost:
@@ -78,7 +80,7 @@ class SessionHost:
     async def _run_leased(self, token: str) -> str:
         store, sid = self.store, self.session_id
         row = await store.session(sid)
-        envelopes = await store.events(sid)
+        envelopes = await store.events(sid, small=row.last_seq <= SMALL_HISTORY)
         view = SessionView(sid).apply_all(envelopes)
         config = self._config if self._config is not None else load_config()
         workflow = self._workflow

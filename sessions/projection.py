@@ -64,6 +64,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+SMALL_WRITE = 256
+"""A projection write touching at most this many rows may run on the event loop's thread (see `Store`)."""
+
+
 async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
     """Write the dirty parts of `view` in one transaction."""
     if not dirty.any:
@@ -195,7 +199,8 @@ async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
                 "DELETE FROM deltas WHERE session_id = ? AND call_id = ?", [(sid, c) for c in dirty.finished_calls]
             )
 
-    await store.transaction(work)
+    rows = len(steps) + len(calls) + len(cps) + len(dirty.finished_calls) + (len(view.state) if dirty.state else 0)
+    await store.transaction(work, small=rows <= SMALL_WRITE)
 
 
 async def rebuild(store: Store, session_id: str) -> SessionView:

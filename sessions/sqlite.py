@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -57,20 +57,16 @@ def run_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
     return result
 
 
-def try_transaction_now(
-    conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], busy_ms: int
-) -> tuple[bool, T | None]:
+def try_transaction_now(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
     """Run `work` as a transaction right now if the write lock is free at once; (False, None) when another
-    connection holds it (nothing was done). Only for a connection whose own thread is idle."""
-    conn.execute("PRAGMA busy_timeout=0")
+    connection holds it (nothing was done). Only for a connection whose own thread is idle, which leaves
+    its busy timeout at 0 (see `waiting`): taking the lock never waits here."""
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        if _busy(exc):
             return False, None
         raise
-    finally:
-        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
     try:
         result = work(conn)
         conn.execute("COMMIT")
@@ -79,6 +75,38 @@ def try_transaction_now(
             conn.execute("ROLLBACK")
         raise
     return True, result
+
+
+def try_read_now(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tuple[bool, list[Any]]:
+    """Run a query right now if it needs no wait for a lock; (False, []) when it would have to wait. Only
+    for a connection whose own thread is idle (busy timeout 0, see `waiting`). Under WAL a reader waits
+    only in rare cases, such as another connection recovering the log."""
+    try:
+        return True, conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            return False, []
+        raise
+
+
+def waiting(fn: Callable[[sqlite3.Connection], T], busy_ms: int) -> Callable[[sqlite3.Connection], T]:
+    """`fn` run with a busy timeout of `busy_ms`, back to 0 afterwards. The connection's thread waits for
+    locks (up to `busy_ms`); the event loop's thread, which uses the connection only while that thread is
+    idle, never does — so the timeout is set once per job on the thread rather than twice per statement
+    run on the event loop."""
+
+    def job(conn: sqlite3.Connection) -> T:
+        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+
+    return job
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 async def settle(work: Awaitable[T]) -> T:

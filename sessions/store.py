@@ -34,7 +34,9 @@ from sessions.sqlite import (
     raw,
     run_transaction,
     settle,
+    try_read_now,
     try_transaction_now,
+    waiting,
 )
 
 __all__ = ["Delta", "SessionInUse", "SessionRow", "Store", "StoreError", "integrity_ok", "settle"]
@@ -42,8 +44,10 @@ __all__ = ["Delta", "SessionInUse", "SessionRow", "Store", "StoreError", "integr
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 LEASE_TTL_S = 15.0
-SMALL_BATCH = 64
-"""Appends of at most this many rows may commit on the event loop's thread (see `Store`)."""
+SMALL_BATCH = 1024
+"""Appends of at most this many rows may commit on the event loop's thread (see `Store`): a thousand rows
+insert in about a millisecond, far less than a hop to a thread that must win the GIL back from busy
+model streams (tens of milliseconds on a loaded machine)."""
 
 
 class StoreError(Exception):
@@ -122,9 +126,12 @@ class Store:
 
     Calls run on the aiosqlite connection's one thread, in order; a write is one queued call
     (`BEGIN IMMEDIATE` … `COMMIT`), so transactions never interleave and cost one thread hop. The hot
-    path — a small batch of events — skips the hop when that thread is idle and the write lock is free
-    at once: it commits right here (tens of microseconds, no fsync under WAL + synchronous=NORMAL);
-    when another process holds the lock it goes to the thread and waits there, never on the event loop.
+    path — a batch of events, the periodic projections, the command poll — skips the hop when that
+    thread is idle and the write lock is free at once: it runs right here (tens of microseconds, no
+    fsync under WAL + synchronous=NORMAL); when another process holds the lock it goes to the thread and
+    waits there, never on the event loop. The hop is worth avoiding: each statement on the thread
+    releases the GIL and must win it back from whatever else runs (model streams, litellm's own worker
+    threads), so one transaction there can take tens of milliseconds while the event loop is busy.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, redactor: Redactor) -> None:
@@ -152,6 +159,7 @@ class Store:
             await conn.execute("PRAGMA synchronous=NORMAL")
             store = cls(conn, db, redactor or default_redactor())
             await store._migrate()
+            await conn.execute("PRAGMA busy_timeout=0")  # the idle state (see `waiting`)
         except BaseException:
             await conn.close()
             raise
@@ -200,24 +208,32 @@ class Store:
         transactions is still open. `small` work may run on the caller's thread when that is free;
         `durable` work is synced to disk before this returns (see `run_transaction`)."""
         if small and not durable and self._queued == 0:
-            done, result = try_transaction_now(self._raw, work, BUSY_TIMEOUT_MS)
+            done, result = try_transaction_now(self._raw, work)
             if done:
                 self.inline_commits += 1
                 return cast(T, result)
         self._queued += 1
         try:
-            return await settle(on_thread(self.conn, lambda conn: run_transaction(conn, work, durable)))
+            job = waiting(lambda conn: run_transaction(conn, work, durable), BUSY_TIMEOUT_MS)
+            return await settle(on_thread(self.conn, job))
         finally:
             self._queued -= 1
 
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = await self._all(sql, params)
+    async def _one(self, sql: str, params: Sequence[Any] = (), *, small: bool = False) -> Any:
+        rows = await self._all(sql, params, small=small)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, small: bool = False) -> list[Any]:
+        """Rows of a query; a `small` one runs right here when the connection's thread is idle and the
+        read needs no wait (see `transaction`)."""
+        if small and self._queued == 0:
+            done, rows = try_read_now(self._raw, sql, params)
+            if done:
+                return rows
         self._queued += 1
         try:
-            return list(await self.conn.execute_fetchall(sql, params))
+            job = waiting(lambda conn: conn.execute(sql, params).fetchall(), BUSY_TIMEOUT_MS)
+            return await settle(on_thread(self.conn, job))
         finally:
             self._queued -= 1
 
@@ -268,7 +284,7 @@ class Store:
 
     async def session(self, session_id: str) -> SessionRow:
         """One session's row."""
-        row = await self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        row = await self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,), small=True)
         if row is None:
             raise StoreError(f"no session '{session_id}'")
         return SessionRow(*row)
@@ -341,11 +357,14 @@ class Store:
         row = await self._one("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?", (session_id,))
         return int(row[0])
 
-    async def events(self, session_id: str, after: int = 0, limit: int = -1) -> list[ev.Envelope]:
-        """Persisted events after `after`, in order."""
+    async def events(
+        self, session_id: str, after: int = 0, limit: int = -1, *, small: bool = False
+    ) -> list[ev.Envelope]:
+        """Persisted events after `after`, in order (`small`: a few, worth reading without a thread hop)."""
         rows = await self._all(
             "SELECT seq, ts, kind, step, payload FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (session_id, after, limit),
+            small=small,
         )
         decode, loads, envelope = ev.event_from_payload, json.loads, ev.Envelope
         return [
@@ -374,6 +393,7 @@ class Store:
         rows = await self._all(
             "SELECT id, body FROM commands WHERE session_id = ? AND status = 'new' AND id > ? ORDER BY id",
             (session_id, after_id),
+            small=True,
         )
         out = []
         for cid, body in rows:
@@ -462,7 +482,7 @@ class Store:
                 (session_id, pid, host, token, now, now + ttl),
             )
 
-        await self.transaction(take)
+        await self.transaction(take, small=True)
         _HELD.add(token)
         return token
 
@@ -476,7 +496,7 @@ class Store:
             )
             return cursor.rowcount == 1
 
-        return await self.transaction(renew)
+        return await self.transaction(renew, small=True)
 
     async def release_lease(self, session_id: str, token: str) -> None:
         """Give the session up."""
@@ -485,7 +505,7 @@ class Store:
             conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
 
         _HELD.discard(token)
-        await self.transaction(release)
+        await self.transaction(release, small=True)
 
     async def lease(self, session_id: str) -> tuple[int, str, float] | None:
         """(pid, host, expires_at) of the current lease, if any."""

@@ -4,7 +4,8 @@
 once) share one transaction. `post` holds informational events (a step started, a call started, a
 retry is scheduled) for the next transaction: the next commit, or the live-text tick (~20×/s) when no
 commit comes sooner — so a step costs one transaction, not one for its start and one for its end. Live
-text is written in the same transactions, before the events, so it always precedes the call's finish.
+text is written in the same transactions, before the events, so it always precedes the call's finish (a
+call that finishes in the transaction that would carry its text needs none: the finish carries it all).
 Subscribers see an event only after it is persisted.
 """
 
@@ -59,7 +60,7 @@ class SessionWriter:
         self._closing = False
         self._stopped = False
         self._wake = asyncio.Event()
-        self._deltas: list[tuple[str, str, str]] = []
+        self._deltas: dict[tuple[str, str], list[str]] = {}
         self._dirty = projection.Dirty()
         self._delta_interval = delta_interval
         self._projection_interval = projection_interval
@@ -103,7 +104,11 @@ class SessionWriter:
 
     def delta(self, step: str, call_id: str, text: str) -> None:
         """Live text: buffered for viewers in other processes, handed at once to in-process ones."""
-        self._deltas.append((step, call_id, text))
+        parts = self._deltas.get((step, call_id))
+        if parts is None:
+            self._deltas[(step, call_id)] = [text]
+        else:
+            parts.append(text)
         if self._on_delta is not None:
             self._on_delta(step, call_id, text)
 
@@ -124,7 +129,7 @@ class SessionWriter:
                     await self._wake.wait()
                 self._wake.clear()
                 batch, self._pending = self._pending, []
-                deltas = self._take_deltas()
+                deltas = self._take_deltas(batch)
                 if batch or deltas:
                     await self._write(batch, deltas)
                 elif self._closing:
@@ -165,14 +170,17 @@ class SessionWriter:
         if self._publish is not None and envelopes:
             self._publish(envelopes)
 
-    def _take_deltas(self) -> list[tuple[str, str, str]]:
+    def _take_deltas(self, batch: Sequence[_Item] = ()) -> list[tuple[str, str, str]]:
+        """Live text held since the last transaction, one row per call. A call that finishes in this
+        very transaction needs none: its full text is persisted with it, and a viewer reading the
+        transaction sees that instead."""
         if not self._deltas:
             return []
-        pending, self._deltas = self._deltas, []
-        merged: dict[tuple[str, str], list[str]] = {}
-        for step, call_id, text in pending:
-            merged.setdefault((step, call_id), []).append(text)
-        return [(step, call_id, "".join(parts)) for (step, call_id), parts in merged.items()]
+        pending, self._deltas = self._deltas, {}
+        finished = {e.call_id for item in batch for e in item.events if isinstance(e, ev.LLMCallFinished)}
+        return [
+            (step, call_id, "".join(parts)) for (step, call_id), parts in pending.items() if call_id not in finished
+        ]
 
     async def project(self) -> None:
         """Write dirty projections now."""

@@ -15,10 +15,14 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import baton_env
+from tests.fakes.harness import fake, gateway
+
+__all__ = ["fake", "gateway"]
 
 FLOW = """\
 name: leaky
@@ -148,3 +152,27 @@ def test_prose_streams_through_without_delay() -> None:
     chunks = ["Because the ", "grid needs ", "storage, ", "batteries ", "help."]
     assert [stream.feed(c) for c in chunks] == chunks
     assert stream.flush() == ""
+
+
+async def test_a_key_the_model_echoes_never_reaches_a_viewer(
+    store: Any, fake: Any, gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider's answer repeats a key from the environment: the live text an in-process viewer gets,
+    the finished text and the state all show it redacted."""
+    from core.runner import RunOptions
+    from core.secrets import default_redactor
+    from tests.fakes.harness import fake_flow, start
+
+    key = "zz-" + secrets.token_hex(12)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    default_redactor().refresh()
+    try:
+        fake.reply("fake-primary", f"the key is {key} and more text")
+        run = await start(store, fake_flow(fake), gateway, RunOptions(auto="approve"))
+        assert await run.finish() == "completed"
+        shown = "".join(t.text for t in run.recorder.live)
+        assert shown == "the key is [redacted] and more text", shown
+        assert (await run.session.view()).state["answer"] == "the key is [redacted] and more text"
+    finally:
+        monkeypatch.delenv("OPENAI_API_KEY")
+        default_redactor().refresh()

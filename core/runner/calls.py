@@ -9,6 +9,7 @@ fallback and breaker change is an event.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from core import events as ev
 from core.llm.types import LLMRequest, LLMResult, ModelError, short_error
 from core.runner.context import StepFailure
 from core.runner.guards import Breaker, BudgetVerdict, backoff, scopes_for
+from core.secrets import StreamRedactor
 from core.spec.model import RetryPolicy, TimeoutPolicy
 from core.state import estimate_tokens
 from core.structured import OutputInvalid
@@ -179,7 +181,7 @@ async def _attempts(
                 continue
             totals.log.append(f"{request.alias}: breaker open")
             return None, last, None
-        prompt_tokens, forecast = rt.llm.forecast(request)
+        prompt_tokens, forecast = _forecast(rt, request)
         caps = scopes_for(path, rt.caps, rt.session_cap)
         settle = None
         if caps and not plan.budget_override:
@@ -212,20 +214,24 @@ async def _attempts(
                     alias=request.alias,
                     attempt=attempt,
                     request_hash=request_hash,
-                    prompt_tokens=prompt_tokens,
+                    prompt_tokens=prompt_tokens or 0,
                     forecast_usd=list(forecast) if forecast else None,
                 )
             ]
         )
         timeout = plan.timeout
+        live = _Live(rt, path, call_id)
         try:
-            result = await rt.llm.stream(
-                request,
-                _live(rt, path, call_id),
-                first_token_s=timeout.first_token_s,
-                idle_s=timeout.idle_s,
-                total_s=timeout.total_s,
-            )
+            try:
+                result = await rt.llm.stream(
+                    request,
+                    live.text,
+                    first_token_s=timeout.first_token_s,
+                    idle_s=timeout.idle_s,
+                    total_s=timeout.total_s,
+                )
+            finally:
+                live.end()
         except ModelError as error:
             last = error
             _failed_attempt(rt, path, request, request_hash, call_id, attempt, prompt_tokens, error, totals, settle)
@@ -280,6 +286,16 @@ async def _attempts(
     return None, last, None
 
 
+def _forecast(rt: Runtime, request: LLMRequest) -> tuple[int | None, tuple[float, float] | None]:
+    """Prompt tokens and cost range before a call. Without a known price there is no range, and nothing
+    needs the prompt counted before the call (a budget blocks an unpriced call whatever its size; the
+    provider reports what was used): the count is left out (None) and made only if a failed attempt
+    must be billed for what it streamed."""
+    if not rt.llm.price_known(request.model):
+        return None, None
+    return rt.llm.forecast(request)
+
+
 def _failed_attempt(
     rt: Runtime,
     path: str,
@@ -287,13 +303,15 @@ def _failed_attempt(
     request_hash: str,
     call_id: str,
     attempt: int,
-    prompt_tokens: int,
+    prompt_tokens: int | None,
     error: ModelError,
     totals: CallResult,
     settle: Callable[[float | None], None] | None,
 ) -> None:
     """Record a failed attempt. Text it streamed before failing is `discarded`: a viewer strikes it, and
     the retry streams under a new call id, so no token is ever shown twice."""
+    if prompt_tokens is None:
+        prompt_tokens = rt.llm.forecast(request)[0] if error.partial else 0
     cost = _partial_cost(rt, request, prompt_tokens, error.partial)
     if settle is not None:
         settle(cost)
@@ -367,11 +385,27 @@ def _post_breaker(rt: Runtime, path: str, breaker: Breaker, state: str, reason: 
     )
 
 
-def _live(rt: Runtime, path: str, call_id: str) -> Callable[[str], None]:
-    def on_text(text: str) -> None:
-        rt.sink.delta(path, call_id, text)
+class _Live:
+    """A call's streamed text on its way to viewers, redacted as it streams: a key the model echoes is
+    never shown, not even in part (text that could be the start of one waits for the next chunk)."""
 
-    return on_text
+    __slots__ = ("_delta", "_stream")
+
+    def __init__(self, rt: Runtime, path: str, call_id: str) -> None:
+        self._delta = functools.partial(rt.sink.delta, path, call_id)
+        self._stream = StreamRedactor()
+
+    def text(self, chunk: str) -> None:
+        """One streamed chunk."""
+        shown = self._stream.feed(chunk)
+        if shown:
+            self._delta(shown)
+
+    def end(self) -> None:
+        """The stream is over (finished or failed): release what was held back."""
+        rest = self._stream.flush()
+        if rest:
+            self._delta(rest)
 
 
 def _replayed(

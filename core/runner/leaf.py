@@ -367,7 +367,7 @@ async def _invoke(rt: Runtime, step: ToolStep, path: str, args: dict[str, Any], 
             )
         t0 = rt.clock.now()
         try:
-            result = await _call_tool(fn, args, key, step.timeout_s)
+            result = await _call_tool(fn, _tool_shape(rt, step.call, fn), args, key, step.timeout_s)
             json.dumps(result, default=str)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -421,15 +421,24 @@ class _Skip(Exception):
         self.decision = decision
 
 
-async def _call_tool(fn: Any, args: dict[str, Any], key: str, limit_s: float | None) -> Any:
+def _tool_shape(rt: Runtime, call: str, fn: Any) -> tuple[bool, bool]:
+    """(takes an idempotency key, is async) of a tool, worked out once per run."""
+    shape = rt.tool_shapes.get(call)
+    if shape is None:
+        try:
+            params: Mapping[str, Any] = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}
+        shape = rt.tool_shapes[call] = ("idempotency_key" in params, inspect.iscoroutinefunction(fn))
+    return shape
+
+
+async def _call_tool(fn: Any, shape: tuple[bool, bool], args: dict[str, Any], key: str, limit_s: float | None) -> Any:
     kwargs = dict(args)
-    try:
-        params: Mapping[str, Any] = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "idempotency_key" in params:
+    takes_key, is_async = shape
+    if takes_key:
         kwargs["idempotency_key"] = key
-    if inspect.iscoroutinefunction(fn):
+    if is_async:
         coro = fn(**kwargs)
     else:
         coro = asyncio.to_thread(fn, **kwargs)

@@ -98,6 +98,7 @@ class Runtime:
         self.breakpoints = set(options.breakpoints)
         self.root: Scope = Scope({}, dict(self.spec.state), root=True)
         self.tools: dict[str, Callable[..., Any]] = {}
+        self.tool_shapes: dict[str, tuple[bool, bool]] = {}
         self.checkpoints = Checkpoints(self)
         self.reroute_targets: Callable[[str], list[str]] = lambda path: []
         self.skip_needs: Callable[[str], list[str]] = lambda path: needs.skip_needs(self.spec, self.root.state, path)

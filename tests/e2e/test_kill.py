@@ -79,7 +79,11 @@ def _drive(db: Path, env: dict[str, str], home: Path, c: h.Campaign, rng: random
             c.finished_early += 1
             return
         os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
+        rc = proc.wait(timeout=30)
+        if rc == 0:  # the runner finished between the poll and the kill
+            c.finished_early += 1
+            return
+        assert rc == -signal.SIGKILL, h.log_tail(home, c.session_id)
         if proc.stderr:
             proc.stderr.close()
         c.killed.append(proc.pid)
