@@ -53,6 +53,7 @@ from core.llm.gateway import LiteLLMGateway  # noqa: E402
 from core.llm.types import LLMRequest  # noqa: E402
 from core.runner import RunOptions  # noqa: E402
 from core.spec.load import Workflow, load_workflow  # noqa: E402
+from sessions.create import create_session  # noqa: E402
 from sessions.host import SessionHost  # noqa: E402
 from sessions.store import Store  # noqa: E402
 
@@ -122,14 +123,7 @@ def write_flow(tmp: Path, shape: str, body: str, n: int, m: int, concurrency: in
 
 async def run_baton(store: Store, wf: Workflow, llm: LiteLLMGateway) -> tuple[float, str]:
     """One durable session, start to end, in this process; returns (seconds, session id)."""
-    sid = await store.create_session(
-        wf.name,
-        workflow_path=wf.path,
-        workflow_hash=wf.hash,
-        workflow_text=wf.text,
-        inputs={},
-        options=RunOptions(auto="approve").to_json(),
-    )
+    sid = await create_session(store, wf, options=RunOptions(auto="approve"))
     host = SessionHost(store, sid, llm=llm, options=RunOptions(auto="approve"), workflow=wf)
     t0 = time.perf_counter()
     status = await host.run()

@@ -33,6 +33,7 @@ from core import events as ev  # noqa: E402
 from core.llm.gateway import LiteLLMGateway  # noqa: E402
 from core.runner import RunOptions  # noqa: E402
 from core.spec.load import load_text  # noqa: E402
+from sessions.create import create_session  # noqa: E402
 from sessions.host import SessionHost  # noqa: E402
 from sessions.store import Store  # noqa: E402
 
@@ -57,9 +58,7 @@ async def build(store: Store, target: int) -> str:
     llm = LiteLLMGateway()
     wf = load_text(FLOW, "<bench>")
     options = RunOptions(auto="approve")
-    seed = await store.create_session(
-        wf.name, workflow_path=wf.path, workflow_hash=wf.hash, workflow_text=wf.text, inputs={}, options={}
-    )
+    seed = await create_session(store, wf)
     assert await SessionHost(store, seed, llm=llm, options=options, workflow=wf).run() == "completed"
     recorded = [e.event for e in await store.events(seed)]
     head = [e for e in recorded if e.kind in ("SessionStarted",) or (e.kind == "StateUpdated" and not e.step)]
@@ -77,9 +76,7 @@ async def build(store: Store, target: int) -> str:
             events.append(renamed)
         copy += 1
     events += tail
-    sid = await store.create_session(
-        wf.name, workflow_path=wf.path, workflow_hash=wf.hash, workflow_text=wf.text, inputs={}, options={}
-    )
+    sid = await create_session(store, wf)
     for start in range(0, len(events), 500):
         await store.append(sid, start + 1, events[start : start + 500])
     return sid

@@ -26,6 +26,7 @@ for _key, _value in (("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("LITELLM_MODE", 
 from core.llm.gateway import LiteLLMGateway  # noqa: E402
 from core.runner import RunOptions  # noqa: E402
 from core.spec.load import load_text  # noqa: E402
+from sessions.create import create_session  # noqa: E402
 from sessions.host import SessionHost  # noqa: E402
 from sessions.store import Store  # noqa: E402
 
@@ -64,14 +65,7 @@ async def measure(branches: int, latency: float, repeat: int) -> list[float]:
         try:
             for run in range(repeat + 1):
                 options = RunOptions(auto="approve")
-                sid = await store.create_session(
-                    wf.name,
-                    workflow_path=wf.path,
-                    workflow_hash=wf.hash,
-                    workflow_text=wf.text,
-                    inputs={"q": "storage"},
-                    options=options.to_json(),
-                )
+                sid = await create_session(store, wf, {"q": "storage"}, options)
                 host = SessionHost(store, sid, llm=llm, options=options, workflow=wf)
                 t0 = time.perf_counter()
                 status = await host.run()

@@ -15,6 +15,7 @@ from core.llm.gateway import LiteLLMGateway
 from core.runner import RunOptions
 from core.spec.load import Workflow, load_text, load_workflow
 from core.view import CheckpointView, SessionView
+from sessions.create import create_session
 from sessions.host import SessionHost
 from sessions.store import Store
 
@@ -60,14 +61,7 @@ class Session:
         """Create a session and start its runner in the background."""
         wf = flow if isinstance(flow, Workflow) else workflow(flow)
         opts = options or RunOptions()
-        session_id = await store.create_session(
-            wf.name,
-            workflow_path=wf.path,
-            workflow_hash=wf.hash,
-            workflow_text=wf.text,
-            inputs=inputs or {},
-            options=opts.to_json(),
-        )
+        session_id = await create_session(store, wf, inputs, opts)
         host = SessionHost(store, session_id, llm=llm or LiteLLMGateway(), options=opts, local=True, **host_kwargs)
         session = cls(store, session_id, host)
         session.task = asyncio.ensure_future(host.run())

@@ -169,8 +169,9 @@ async def _start(
     in_process: bool,
     step_mode: bool,
 ) -> int:
+    from sessions.create import create_session
     from sessions.store import Store
-    from tui.launch import config_or_exit, create_session, load_flow, parse_inputs
+    from tui.launch import config_or_exit, load_flow, parse_inputs
 
     config = config_or_exit()
     workflow = load_flow(flow, config)

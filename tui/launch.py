@@ -110,26 +110,6 @@ class Started:
     process: subprocess.Popen[bytes] | None = None
 
 
-async def create_session(
-    store: Store, workflow: Workflow, inputs: Mapping[str, Any], options: RunOptions, models: Mapping[str, str]
-) -> str:
-    """Record a new session (its runner appends `SessionStarted`)."""
-    stored = {**options.to_json(), "models": dict(models)} if models else options.to_json()
-    path = _absolute(workflow.path)
-    return await store.create_session(
-        workflow.name,
-        workflow_path=path,
-        workflow_hash=workflow.hash,
-        workflow_text=workflow.text,
-        inputs=dict(inputs),
-        options=stored,
-    )
-
-
-def _absolute(path: str) -> str:
-    return path if path.startswith("<") else str(Path(path).resolve())
-
-
 def spawn_runner(
     db: Path, session_id: str, options: RunOptions | None = None, models: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:

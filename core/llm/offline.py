@@ -14,9 +14,9 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-FAULT_KINDS = (
+FaultKind = Literal[
     "rate_limit",
     "server_error",
     "unavailable",
@@ -29,7 +29,8 @@ FAULT_KINDS = (
     "context_window",
     "content_policy",
     "timeout",
-)
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 _SENTENCES = (
     "{T} is moving faster than most forecasts assumed, but the evidence is uneven.",

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.llm.offline import FAULT_KINDS
+from core.llm.offline import FaultKind
 from core.state import REDUCERS, TYPE_NAMES
 from core.structured import enum_values
 
@@ -110,23 +110,6 @@ class MockReply(_Scripted):
         if (self.text is not None) == ("json_value" in self.model_fields_set):
             raise ValueError("a scripted reply has either 'text' or 'json'")
         return self
-
-
-FaultKind = Literal[
-    "rate_limit",
-    "server_error",
-    "unavailable",
-    "stall",
-    "stall_first",
-    "cut",
-    "auth",
-    "bad_request",
-    "not_found",
-    "context_window",
-    "content_policy",
-    "timeout",
-]
-assert set(FaultKind.__args__) == set(FAULT_KINDS)  # type: ignore[attr-defined]
 
 
 class MockFault(_Scripted):

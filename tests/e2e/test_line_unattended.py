@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,26 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+@contextmanager
+def _json_run(flow: Path, home: Path, db: Path) -> Iterator[subprocess.Popen[str]]:
+    """`baton run FLOW --json`: events on its stdout, decisions on its stdin; killed if left running."""
+    proc = subprocess.Popen(
+        [*baton_argv(), "run", str(flow), "--json"],
+        env=env_for(home, db),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_auto_approve_json_prints_checkpoints_and_decisions(tmp_path: Path, private_home: Path, db: Path) -> None:
     flow = write_flow(tmp_path, AGENT)
     done = subprocess.run(
@@ -53,15 +75,6 @@ def test_auto_approve_json_prints_checkpoints_and_decisions(tmp_path: Path, priv
 
 def test_json_reads_decisions_from_stdin(tmp_path: Path, private_home: Path, db: Path) -> None:
     flow = write_flow(tmp_path, AGENT)
-    proc = subprocess.Popen(
-        [*baton_argv(), "run", str(flow), "--json"],
-        env=env_for(private_home, db),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
     seen: list[dict[str, Any]] = []
     answers = iter(
         [
@@ -69,7 +82,8 @@ def test_json_reads_decisions_from_stdin(tmp_path: Path, private_home: Path, db:
             {"checkpoint_id": "write:review:2", "decision": "edit", "edited": "La Rance, since 1966."},
         ]
     )
-    try:
+    with _json_run(flow, private_home, db) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
         for raw in proc.stdout:
             event = json.loads(raw)
             seen.append(event)
@@ -79,10 +93,6 @@ def test_json_reads_decisions_from_stdin(tmp_path: Path, private_home: Path, db:
             if event["kind"] in ("SessionCompleted", "SessionFailed", "SessionPaused"):
                 break
         assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     results = [x for x in seen if x["kind"] == "CommandResult"]
     assert [r["status"] for r in results] == ["done", "done"]
     log = session_events(db, only_session(db))
@@ -94,17 +104,9 @@ def test_json_reads_decisions_from_stdin(tmp_path: Path, private_home: Path, db:
 
 def test_json_refusals_come_back_as_command_results(tmp_path: Path, private_home: Path, db: Path) -> None:
     flow = write_flow(tmp_path, AGENT)
-    proc = subprocess.Popen(
-        [*baton_argv(), "run", str(flow), "--json"],
-        env=env_for(private_home, db),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
     results = []
-    try:
+    with _json_run(flow, private_home, db) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
         for raw in proc.stdout:
             event = json.loads(raw)
             if event["kind"] == "CheckpointOpened":
@@ -116,11 +118,7 @@ def test_json_refusals_come_back_as_command_results(tmp_path: Path, private_home
                 results.append(event)
             if event["kind"] == "SessionCompleted":
                 break
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
     assert [(r["status"], r["reason"]) for r in results[:2]] == [
         ("rejected", "cannot reroute to 'extra'; allowed: polish, end"),
         ("rejected", "unreadable command: Expecting value: line 1 column 1 (char 0)"),

@@ -20,6 +20,7 @@ from core.bus import LiveText, RunnerLost
 from core.llm.gateway import LiteLLMGateway
 from core.runner import RunOptions
 from core.spec.load import Workflow
+from sessions.create import create_session
 from sessions.host import SessionHost
 from sessions.store import Store
 from tests.fakes.openai_server import FakeOpenAI
@@ -157,14 +158,7 @@ async def start(
     """Create a session and run it in-process on `clock`, recording its bus from the very first event."""
     opts = options or RunOptions()
     clock = clock or RecordingClock()
-    session_id = await store.create_session(
-        flow.name,
-        workflow_path=flow.path,
-        workflow_hash=flow.hash,
-        workflow_text=flow.text,
-        inputs=inputs or {},
-        options=opts.to_json(),
-    )
+    session_id = await create_session(store, flow, inputs, opts)
     host = SessionHost(store, session_id, llm=llm, options=opts, local=True, clock=clock)
     session = Session(store, session_id, host)
     recorder = Recorder()

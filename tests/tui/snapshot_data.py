@@ -18,10 +18,11 @@ from pathlib import Path
 from core.commands import Command
 from core.runner import RunOptions
 from core.view import SessionView
+from sessions.create import create_session
 from sessions.store import Store
 from tests.helpers import Session, run, workflow
 from tests.tui.drive import GATED
-from tui.launch import create_session, spawn_runner
+from tui.launch import spawn_runner
 
 T0 = 1_767_225_600.0
 """2026-01-01 00:00 UTC: when the pinned sessions start."""

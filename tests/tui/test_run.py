@@ -232,7 +232,8 @@ async def test_sixteen_agents_fit_the_compact_grid(store: Store) -> None:
 
 @pytest.mark.slow
 async def test_runner_lost_then_resumed_from_the_run_screen(store: Store, db_path: Path) -> None:
-    from tui.launch import create_session, spawn_runner
+    from sessions.create import create_session
+    from tui.launch import spawn_runner
 
     session_id = await create_session(store, workflow(REVIEWED), {}, RunOptions(), {})
     process = spawn_runner(db_path, session_id)

@@ -17,11 +17,11 @@ from core.paths import log_path
 from core.runner import RunOptions
 from core.spec.load import Workflow
 from sessions.bus import StoreBus
+from sessions.create import create_session
 from sessions.store import SessionInUse, SessionRow, Store
 from tui.launch import (
     LaunchError,
     bundled_flows,
-    create_session,
     load_flow,
     local_flows,
     parse_inputs,

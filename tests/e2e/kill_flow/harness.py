@@ -21,6 +21,7 @@ from core import events as ev
 from core.runner import RunOptions
 from core.spec.load import load_workflow
 from core.view import SessionView
+from sessions.create import create_session
 from sessions.store import Store
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,14 +50,7 @@ def create(db: Path, flow: Path = FLOW, options: RunOptions | None = None) -> st
         wf = load_workflow(flow)
         store = await Store.open(db)
         try:
-            return await store.create_session(
-                wf.name,
-                workflow_path=str(flow.resolve()),
-                workflow_hash=wf.hash,
-                workflow_text=wf.text,
-                inputs={},
-                options=(options or RunOptions(auto="approve")).to_json(),
-            )
+            return await create_session(store, wf, options=options or RunOptions(auto="approve"))
         finally:
             await store.close()
 
