@@ -12,6 +12,7 @@ from typing import Any
 from core import events as ev
 from core.llm.types import short_error
 from core.state import apply_ops
+from core.timeline import Timeline
 
 OPEN_STATUSES = ("pending", "running", "awaiting")
 DONE_STATUSES = ("completed", "degraded", "skipped")
@@ -85,7 +86,7 @@ class CheckpointView:
 
 
 @dataclass
-class StepView:
+class StepView(Timeline):
     """A step instance (a path: `write`, `research/papers`, `each[3]`, `refine#2/draft`)."""
 
     path: str
@@ -114,19 +115,6 @@ class StepView:
     calls: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     pending_entry: bool = False
-
-    @property
-    def timeline_text(self) -> str:
-        """The step's story on one line: `call ✗ timeout 30s → retry 1 (wait 1.0s) ✗ 429 → retry 2 (wait 2.0s) ✓`."""
-        return " → ".join(self.timeline)
-
-    def note_outcome(self, outcome: str) -> None:
-        """Complete a pending `retry …`/`fallback …` entry with a call's outcome, or add a `call` entry."""
-        if self.pending_entry and self.timeline:
-            self.timeline[-1] += f" {outcome}"
-        else:
-            self.timeline.append(f"call {outcome}")
-        self.pending_entry = False
 
     @property
     def latency_s(self) -> float | None:
@@ -411,8 +399,7 @@ def _call_finished(v: SessionView, e: ev.LLMCallFinished, ts: float, seq: int) -
     if e.status == "ok":
         s.note_outcome("✓ (replayed)" if e.replayed else "✓")
     else:
-        label = short_error(e.error_type, e.error)
-        s.note_outcome(f"✗ {label}" + (" (partial discarded)" if e.status == "discarded" else ""))
+        s.note_failure(short_error(e.error_type, e.error), e.status == "discarded")
 
 
 def _tool_intent(v: SessionView, e: ev.ToolCallIntent, ts: float, seq: int) -> None:
@@ -435,9 +422,8 @@ def _tool_finished(v: SessionView, e: ev.ToolCallFinished, ts: float, seq: int) 
 def _retry(v: SessionView, e: ev.RetryScheduled, ts: float, seq: int) -> None:
     s = v.step(e.step)
     s.retries += 1
-    tag = ", Retry-After" if e.retry_after else (", breaker open" if e.error_type == "breaker_open" else "")
-    s.timeline.append(f"retry {e.attempt} (wait {e.wait_s:.1f}s{tag})")
-    s.pending_entry = True
+    tag = "Retry-After" if e.retry_after else ("breaker open" if e.error_type == "breaker_open" else "")
+    s.retry_entry(e.attempt, e.wait_s, tag)
 
 
 def _fallback(v: SessionView, e: ev.FallbackUsed, ts: float, seq: int) -> None:
@@ -446,15 +432,14 @@ def _fallback(v: SessionView, e: ev.FallbackUsed, ts: float, seq: int) -> None:
         s.timeline.append("fallback static result ✓")
         s.pending_entry = False
     else:
-        s.timeline.append(f"fallback {e.to_model}")
-        s.pending_entry = True
+        s.open_entry(f"fallback {e.to_model}")
 
 
 def _breaker(v: SessionView, e: ev.BreakerChanged, ts: float, seq: int) -> None:
     v.breakers[e.model] = e.state
     if e.step and e.state == "open":
         s = v.step(e.step)
-        s.timeline.insert(len(s.timeline) - (1 if s.pending_entry else 0), f"breaker {e.model} open")
+        s.before_open(f"breaker {e.model} open")
 
 
 def _budget(v: SessionView, e: ev.BudgetWarning, ts: float, seq: int) -> None:

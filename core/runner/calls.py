@@ -23,6 +23,7 @@ from core.secrets import StreamRedactor
 from core.spec.model import RetryPolicy, TimeoutPolicy
 from core.state import estimate_tokens
 from core.structured import OutputInvalid
+from core.timeline import Timeline
 
 if TYPE_CHECKING:
     from core.runner.runtime import Runtime
@@ -56,7 +57,7 @@ class CallPlan:
 
 
 @dataclass
-class CallResult:
+class CallResult(Timeline):
     """The accepted answer of a step's call, with totals over every attempt."""
 
     text: str
@@ -72,7 +73,8 @@ class CallResult:
     latency_s: float = 0.0
     static: bool = False
     notes: list[str] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
+    timeline: list[str] = field(default_factory=list)
+    pending_entry: bool = False
 
 
 Validator = Callable[[str], Any]
@@ -97,7 +99,7 @@ async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> C
             rt.sink.post(
                 [ev.FallbackUsed(step=path, from_model=chain[position - 1], to_model=alias, reason=_why(last))]
             )
-            totals.log.append(f"fallback {alias}")
+            totals.open_entry(f"fallback {alias}")
         outcome, last, jump = await _attempts(rt, path, plan, request, validate, totals, replay=position == 0)
         if outcome is not None:
             outcome.degraded = position > 0
@@ -176,10 +178,10 @@ async def _attempts(
                         )
                     ]
                 )
-                totals.log.append(f"retry {attempt} (wait {wait:.1f}s, breaker open)")
+                totals.retry_entry(attempt, wait, "breaker open")
                 await rt.clock.sleep(wait)
                 continue
-            totals.log.append(f"{request.alias}: breaker open")
+            totals.timeline.append(f"{request.alias}: breaker open")
             return None, last, None
         prompt_tokens, forecast = _forecast(rt, request)
         caps = scopes_for(path, rt.caps, rt.session_cap)
@@ -245,7 +247,8 @@ async def _attempts(
             if error.retryable and attempt < retry.attempts:
                 delay = _wait(rt, retry, attempt, error)
                 if delay is None:
-                    totals.log.append(f"Retry-After {error.retry_after:g}s is over max_wait_s {retry.max_wait_s:g}s")
+                    over = f"Retry-After {error.retry_after:g}s is over max_wait_s {retry.max_wait_s:g}s"
+                    totals.timeline.append(over)
                     return None, last, None
                 _schedule(rt, path, call_id, request, attempt, delay, error, totals)
                 await rt.clock.sleep(delay)
@@ -269,7 +272,7 @@ async def _attempts(
             breaker.release_trial()
             last = ModelError("bad_request", str(invalid))
             last.category = "invalid_output"
-            totals.log.append(_entry(totals, "✗ invalid output"))
+            totals.note_failure("invalid output", False)
             if attempt < retry.attempts:
                 wait = backoff(attempt, retry.backoff_s, retry.jitter, rt.clock.uniform)
                 _schedule(rt, path, call_id, request, attempt, wait, last, totals)
@@ -279,7 +282,7 @@ async def _attempts(
         change = breaker.success()
         if change:
             _post_breaker(rt, path, breaker, change)
-        totals.log.append(_entry(totals, "✓"))
+        totals.note_outcome("✓")
         totals.text, totals.value = result.text, value
         totals.alias, totals.model, totals.finished = request.alias, request.model, finished
         return totals, None, None
@@ -342,14 +345,7 @@ def _failed_attempt(
         ]
     )
     label = short_error(error.category, error.message)
-    totals.log.append(_entry(totals, f"✗ {label}" + (" (partial discarded)" if error.partial else "")))
-
-
-def _entry(totals: CallResult, outcome: str) -> str:
-    """The attempt's outcome, completing a pending `retry …`/`fallback …` entry, or a new `call` entry."""
-    if totals.log and totals.log[-1].startswith(("retry ", "fallback ")) and not any(m in totals.log[-1] for m in "✓✗"):
-        return totals.log.pop() + f" {outcome}"
-    return f"call {outcome}"
+    totals.note_failure(label, bool(error.partial))
 
 
 def _schedule(
@@ -376,7 +372,7 @@ def _schedule(
             )
         ]
     )
-    totals.log.append(f"retry {attempt} (wait {wait:.1f}s)")
+    totals.retry_entry(attempt, wait)
 
 
 def _post_breaker(rt: Runtime, path: str, breaker: Breaker, state: str, reason: str = "") -> None:
@@ -430,7 +426,7 @@ def _replayed(
     totals.text, totals.value, totals.finished = recorded.text, value, finished
     totals.alias, totals.model = request.alias, recorded.model
     totals.notes.append("answer replayed from the session record ($0)")
-    totals.log.append("call ✓ (replayed)")
+    totals.note_outcome("✓ (replayed)")
     return totals
 
 
@@ -507,4 +503,4 @@ def _why(error: ModelError | None) -> str:
 
 def _attempt_summary(totals: CallResult) -> str:
     count = f"{totals.attempts} attempt{'s' if totals.attempts != 1 else ''}"
-    return f"{count}: {' → '.join(totals.log)}" if totals.log else count
+    return f"{count}: {totals.timeline_text}" if totals.timeline else count
