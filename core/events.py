@@ -448,9 +448,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
-_FIELDS: dict[type[Event], tuple[str, ...]] = {
-    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
-}
 _PAYLOADS: dict[type[Event], tuple[tuple[str, ...], Callable[[Event], tuple[JSON, ...]]]] = {}
 
 TERMINAL_SESSION_EVENTS = ("SessionCompleted", "SessionFailed", "SessionPaused")
@@ -461,8 +458,8 @@ def event_from_payload(kind: str, step: str, payload: Mapping[str, JSON]) -> Eve
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    names = _FIELDS[cls]
-    kwargs = {k: v for k, v in payload.items() if k in names and k != "step"}
+    names = _payload_spec(cls)[0]
+    kwargs = {k: v for k, v in payload.items() if k in names}
     return cls(step=step, **kwargs)
 
 
