@@ -11,16 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.commands import Command
-from core.events import Envelope
-
-
-@dataclass(frozen=True)
-class LiveText:
-    """Streamed text of a running call (ephemeral; the finished text arrives with `LLMCallFinished`)."""
-
-    step: str
-    call_id: str
-    text: str
+from core.events import Envelope, TokenDelta
 
 
 @dataclass(frozen=True)
@@ -30,7 +21,9 @@ class RunnerLost:
     reason: str
 
 
-Update = Envelope | LiveText | RunnerLost
+Update = Envelope | TokenDelta | RunnerLost
+"""What a viewer receives: persisted events, streamed text of running calls (`TokenDelta`, never
+persisted; the finished text arrives with `LLMCallFinished`), and news that the runner is gone."""
 
 
 class Bus(Protocol):

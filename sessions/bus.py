@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.bus import LiveText, RunnerLost, Update
+from core.bus import RunnerLost, Update
 from core.commands import Command
-from core.events import TERMINAL_SESSION_EVENTS, Envelope
+from core.events import TERMINAL_SESSION_EVENTS, Envelope, TokenDelta
 from sessions.store import Store
 
 STARTUP_GRACE_S = 15.0
@@ -47,7 +47,7 @@ class StoreBus:
                 envelopes = await self.store.events(self.session_id, self.last_seq)
                 if deltas:
                     self.last_delta = deltas[-1].id
-                    batch += [LiveText(d.step, d.call_id, d.text) for d in deltas]
+                    batch += [TokenDelta(d.step, d.call_id, d.text) for d in deltas]
                 if envelopes:
                     self.last_seq = envelopes[-1].seq
                     batch += envelopes
@@ -89,7 +89,7 @@ class LocalBus:
 
     def live(self, step: str, call_id: str, text: str) -> None:
         """Called by the writer for each piece of streamed text."""
-        item: list[Update] = [LiveText(step, call_id, text)]
+        item: list[Update] = [TokenDelta(step, call_id, text)]
         for queue in self._queues:
             queue.put_nowait(item)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core import events as ev
-from core.bus import LiveText, RunnerLost, Update
+from core.bus import RunnerLost, Update
 from core.view import SessionView
 from tui.sanitize import inert
 
@@ -102,7 +102,7 @@ class Feed:
                 self.view.apply(update)
                 changes.structure = True
                 self._on_event(update.event, history)
-            elif isinstance(update, LiveText):
+            elif isinstance(update, ev.TokenDelta):
                 self._on_text(update)
             elif isinstance(update, RunnerLost):
                 self.lost = update.reason
@@ -118,7 +118,7 @@ class Feed:
             self._changes.new_panes.append(step)
         return pane
 
-    def _on_text(self, update: LiveText) -> None:
+    def _on_text(self, update: ev.TokenDelta) -> None:
         if update.call_id in self._finished:
             return  # read after its call's final text (which already holds it)
         pane = self._pane(update.step)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from core import events as ev
-from core.bus import LiveText, RunnerLost
+from core.bus import RunnerLost
 from core.llm.gateway import LiteLLMGateway
 from core.runner import RunOptions
 from core.spec.load import Workflow
@@ -62,7 +62,7 @@ class Recorder:
     """Everything a viewer receives on the bus: persisted events and live text."""
 
     events: list[ev.Envelope] = field(default_factory=list)
-    live: list[LiveText] = field(default_factory=list)
+    live: list[ev.TokenDelta] = field(default_factory=list)
     lost: list[RunnerLost] = field(default_factory=list)
 
     def shown(self, call_id: str) -> str:
@@ -85,7 +85,7 @@ async def _record(host: SessionHost, recorder: Recorder, ready: asyncio.Event) -
             for item in batch:
                 if isinstance(item, ev.Envelope):
                     recorder.events.append(item)
-                elif isinstance(item, LiveText):
+                elif isinstance(item, ev.TokenDelta):
                     recorder.live.append(item)
                 else:
                     recorder.lost.append(item)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from core import events as ev
-from core.bus import LiveText, RunnerLost
+from core.bus import RunnerLost
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.conftest import ROOT
@@ -32,13 +32,13 @@ async def test_live_text_then_final_text_without_a_redraw(store: Store) -> None:
     for env in envelopes[1:]:
         if isinstance(env.event, ev.LLMCallFinished):
             for piece in _split(env.event.text, 7):
-                feed.apply([LiveText(env.event.step, env.event.call_id, piece)])
+                feed.apply([ev.TokenDelta(env.event.step, env.event.call_id, piece)])
             generation = feed.panes[env.event.step].generation
             feed.apply([env])
             pane = feed.panes[env.event.step]
             assert pane.generation == generation, "a final text equal to what streamed is not redrawn"
             assert pane.final and pane.text == env.event.text and pane.live_chars == len(env.event.text)
-            feed.apply([LiveText(env.event.step, env.event.call_id, "late")])
+            feed.apply([ev.TokenDelta(env.event.step, env.event.call_id, "late")])
             assert pane.text == env.event.text, "text read after its call finished is ignored"
         else:
             feed.apply([env])

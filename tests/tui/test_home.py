@@ -70,7 +70,7 @@ async def test_lists_sessions_with_status_cost_and_waiting(store: Store, db_path
             assert isinstance(app.focused, Input)
             await pilot.press(*"gated")
             await until(pilot, lambda: rows(app) == [done.session_id], what="the filter")
-            assert "1 of 2" in screen_text(app)
+            await until_text(pilot, "1 of 2")
             await pilot.press("enter")
             await pilot.press("q")
 
@@ -153,7 +153,7 @@ async def test_delete_asks_first(store: Store, db_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, HomeScreen) and len(rows(app)) == 1)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert f"Delete session {done.session_id}?" in screen_text(app)
+        await until_text(pilot, f"Delete session {done.session_id}?")
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, HomeScreen))
         assert rows(app) == [done.session_id]

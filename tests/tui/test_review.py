@@ -154,7 +154,7 @@ async def test_skip_asks_for_what_later_steps_need(store: Store) -> None:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("s")
             await until(pilot, lambda: isinstance(app.screen, FormScreen))
-            assert "skip draft" in screen_text(app)
+            await until_text(pilot, "skip draft")
             await pilot.press(*"typed by hand")
             await pilot.press("ctrl+s")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
@@ -203,7 +203,8 @@ async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
             assert isinstance(review, ReviewScreen)
             await until(pilot, lambda: review.is_mounted and review.query_one("#inbox", OptionList).option_count == 2)
             first = review.checkpoint_id
-            assert "checkpoint 1/2" in screen_text(app) and "[n] next" in screen_text(app)
+            await until_text(pilot, "checkpoint 1/2")
+            assert "[n] next" in screen_text(app)
             await pilot.press("n")
             await pilot.pause(0.1)
             assert review.checkpoint_id != first

@@ -71,7 +71,7 @@ async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Me
             await until(pilot, lambda: len(screen.query_one(PaneGrid).order) == 10)
             grid = screen.query_one(PaneGrid)
             assert grid.compact and len(grid.shown_panes()) == 10, "ten agents at once switch to the compact grid"
-            assert "10 agents · compact" in screen_text(app)
+            await until_text(pilot, "10 agents · compact")
             await pilot.press("c")
             await pilot.pause(0.2)
             assert not grid.compact and len(grid.shown_panes()) == 4
@@ -81,10 +81,11 @@ async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Me
             await pilot.press("left_square_bracket", "left_square_bracket")
             await pilot.pause(0.1)
             assert grid.start == 0
-            assert "agents 1–4 of 10" in screen_text(app)
+            await until_text(pilot, "agents 1–4 of 10")
             await pilot.press("right_square_bracket")
             await pilot.pause(0.1)
-            assert grid.start == 4 and "agents 5–8 of 10" in screen_text(app)
+            assert grid.start == 4
+            await until_text(pilot, "agents 5–8 of 10")
             target = grid.shown_panes()[1]
             await pilot.click(target, offset=(3, 2))
             await pilot.pause(0.2)
@@ -100,10 +101,9 @@ async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Me
             await pilot.press("z")
             await pilot.pause(0.2)
             assert screen.has_class("-zoomed") and screen.query_one(PaneGrid).display is False
-            assert "steps" not in screen_text(app).splitlines()[1]
+            await until(pilot, lambda: "steps" not in screen_text(app).splitlines()[1], what="the tree hidden")
             await pilot.press("z", "i")
-            await pilot.pause(0.2)
-            assert "─ inspector ─" not in screen_text(app)
+            await until(pilot, lambda: "─ inspector ─" not in screen_text(app), what="the inspector hidden")
             await pilot.press("i", "escape")
             await pilot.pause(0.1)
             assert not screen.user_focus
@@ -131,6 +131,11 @@ async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) 
         await session.finish()
 
 
+def header(app: BatonApp) -> str:
+    """The header line as it is on screen now (it refreshes on the next tick after the view changes)."""
+    return screen_text(app).splitlines()[0]
+
+
 async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
     async with running(store, GATED) as session:
         app = app_for(session, auto_review=False)
@@ -139,12 +144,12 @@ async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints), what="the gate")
             await pilot.press("s")
             await until(pilot, lambda: screen.feed.view.step_mode, what="step mode on")
-            assert "step mode" in screen_text(app).splitlines()[0]
+            await until(pilot, lambda: "step mode" in header(app), what="step mode in the header")
             screen.query_one(StepTree).select_path("polish")
             await pilot.pause(0.1)
             await pilot.press("b")
             await until(pilot, lambda: "polish" in screen.feed.view.breakpoints, what="breakpoint on polish")
-            assert "1 breakpoint" in screen_text(app).splitlines()[0]
+            await until(pilot, lambda: "1 breakpoint" in header(app), what="the breakpoint in the header")
             assert "●" in str(screen.query_one(StepTree).nodes["polish"].label)
             await pilot.press("s")
             await until(pilot, lambda: not screen.feed.view.step_mode, what="step mode off")
@@ -155,8 +160,7 @@ async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
             await pilot.press("escape")
             await pilot.press("p")
             await until(pilot, lambda: screen.feed.view.status == "paused", what="paused")
-            await pilot.pause(0.2)
-            assert "paused" in screen_text(app).splitlines()[0]
+            await until(pilot, lambda: "paused" in header(app), what="paused in the header")
             await pilot.press("q")
         assert app.return_value == "paused"
         assert await session.finish() == "paused"

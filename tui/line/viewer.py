@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from core import events as ev
-from core.bus import Bus, LiveText, RunnerLost
+from core.bus import Bus, RunnerLost
 from core.commands import Command
 from core.view import CheckpointView, SessionView
 from tui import decisions
@@ -127,7 +127,7 @@ class LineViewer:
                 if isinstance(update, ev.Envelope):
                     self.view.apply(update)
                     self._on_event(update)
-                elif isinstance(update, LiveText):
+                elif isinstance(update, ev.TokenDelta):
                     self.text[update.call_id] = self.text.get(update.call_id, "") + update.text
                     self.focus_call = update.call_id
                 elif isinstance(update, RunnerLost):

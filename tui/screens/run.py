@@ -20,7 +20,8 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Tree
 
-from core.bus import Bus, LiveText
+from core import events as ev
+from core.bus import Bus
 from core.economics import usd
 from tui import decisions
 from tui.feed import Feed
@@ -129,7 +130,7 @@ class RunScreen(SteeringScreen):
             self.feed.apply(batch)
             if self.naive:
                 for update in batch:
-                    if isinstance(update, LiveText) and update.step in grid.panes:
+                    if isinstance(update, ev.TokenDelta) and update.step in grid.panes:
                         for token in _TOKEN_RE.findall(update.text):
                             grid.panes[update.step].write_now(token)
 
