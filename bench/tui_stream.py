@@ -39,32 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BATON = str(Path(sys.executable).parent / "baton")
 TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def flow(agents: int, tps: float, seconds: float) -> str:
-    """A parallel step with `agents` branches, each streaming `tps` tokens/s for `seconds`."""
-    tokens = int(tps * seconds)
-    branches = "\n".join(
-        f"      - {{id: a{i:02d}, kind: agent, model: fast, reads: [q], writes: [notes], prompt: 'agent {i} on {{q}}'}}"
-        for i in range(agents)
-    )
-    return f"""
-name: stream-bench
-state:
-  q: {{type: str}}
-  notes: {{type: "list[str]", reducer: append}}
-inputs:
-  q: {{default: "grid storage"}}
-models:
-  fast: {{model: mock/fast, mock: {{tokens_per_s: {tps}, min_tokens: {tokens}, max_tokens: {tokens}}}}}
-defaults:
-  concurrency: {agents}
-  max_tokens: {tokens + 100}
-steps:
-  - id: fan
-    kind: parallel
-    branches:
-{branches}
-"""
+sys.path.insert(0, str(ROOT))
+from tests.helpers import fan_out  # noqa: E402
 
 
 class Tmux:
@@ -185,7 +161,8 @@ def measure(variant: str, agents: int, tps: float, seconds: float, keys: int) ->
     db = home / "baton.db"
     probe = home / "probe.json"
     flow_file = home / "bench.yaml"
-    flow_file.write_text(flow(agents, tps, seconds))
+    tokens = int(tps * seconds)
+    flow_file.write_text(fan_out(agents, tokens_per_s=tps, tokens=tokens, max_tokens=tokens + 100))
     env = dict(os.environ)
     env.update(
         XDG_DATA_HOME=str(home / "data"),

@@ -140,3 +140,30 @@ async def run(store: Store, flow: str | Workflow, **kwargs: Any) -> tuple[str, S
     session = await Session.start(store, flow, **kwargs)
     status = await session.finish()
     return status, await session.view()
+
+
+def fan_out(n: int = 16, tokens_per_s: float = 40.0, tokens: int = 60, max_tokens: int | None = None) -> str:
+    """A parallel step with `n` agents, each streaming `tokens` tokens at `tokens_per_s` (a `max_tokens`
+    default when given)."""
+    branches = "\n".join(
+        f"      - {{id: a{i:02d}, kind: agent, model: fast, reads: [q], writes: [notes], prompt: 'agent {i} on {{q}}'}}"
+        for i in range(n)
+    )
+    limit = f"  max_tokens: {max_tokens}\n" if max_tokens is not None else ""
+    return f"""
+name: fan-out
+state:
+  q: {{type: str}}
+  notes: {{type: "list[str]", reducer: append}}
+inputs:
+  q: {{default: "grid storage"}}
+models:
+  fast: {{model: mock/fast, mock: {{tokens_per_s: {tokens_per_s}, min_tokens: {tokens}, max_tokens: {tokens}}}}}
+defaults:
+  concurrency: {n}
+{limit}steps:
+  - id: fan
+    kind: parallel
+    branches:
+{branches}
+"""

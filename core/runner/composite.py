@@ -94,6 +94,23 @@ def _status(outcomes: list[StepOutcome]) -> str:
     return "degraded" if any(o.status == "degraded" for o in outcomes) else "completed"
 
 
+async def _fan_in(rt: Runtime, scope: Scope, path: str, outcomes: list[StepOutcome], note: str) -> StepOutcome:
+    """Complete a fan-out step: its children's writes merged in order, their tokens and cost summed."""
+    tin, tout, cost = _sum(outcomes)
+    return await complete(
+        rt,
+        scope,
+        path,
+        output=None,
+        writes=_merge(rt, outcomes),
+        status=_status(outcomes),
+        tokens_in=tin,
+        tokens_out=tout,
+        cost=cost,
+        note=note,
+    )
+
+
 async def run_parallel(
     rt: Runtime, step: ParallelStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
 ) -> StepOutcome:
@@ -108,19 +125,7 @@ async def run_parallel(
     outcomes = await fan_out(
         rt, [_in_slot(limit, run(rt, b, f"{path}/{b.id}", scope.fork(), variables, "branch")) for b in step.branches]
     )
-    tin, tout, cost = _sum(outcomes)
-    return await complete(
-        rt,
-        scope,
-        path,
-        output=None,
-        writes=_merge(rt, outcomes),
-        status=_status(outcomes),
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
-        note=f"{len(outcomes)} branches",
-    )
+    return await _fan_in(rt, scope, path, outcomes, f"{len(outcomes)} branches")
 
 
 async def run_map(
@@ -156,19 +161,7 @@ async def run_map(
             for i, item in enumerate(items)
         ],
     )
-    tin, tout, cost = _sum(outcomes)
-    return await complete(
-        rt,
-        scope,
-        path,
-        output=None,
-        writes=_merge(rt, outcomes),
-        status=_status(outcomes),
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
-        note=f"{len(items)} items",
-    )
+    return await _fan_in(rt, scope, path, outcomes, f"{len(items)} items")
 
 
 def _label(item: Any) -> str:

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 
 from core.commands import Command
 from sessions.store import Store
-from tests.helpers import Session, workflow
+from tests.helpers import Session, fan_out, workflow
 from tests.tui.screen import screen_text
 from tui.app import BatonApp
 
@@ -95,31 +95,6 @@ steps:
       - {id: right, kind: agent, model: fast, reads: [q], writes: [notes], prompt: "right {q}", review: always}
 """
 """Two branches that both wait for a person: the inbox holds both."""
-
-
-def fan_out(n: int = 16, tokens_per_s: float = 40.0, tokens: int = 60) -> str:
-    """A parallel step with `n` streaming agents."""
-    branches = "\n".join(
-        f"      - {{id: a{i:02d}, kind: agent, model: fast, reads: [q], writes: [notes], prompt: 'agent {i} on {{q}}'}}"
-        for i in range(n)
-    )
-    return f"""
-name: fan-out
-state:
-  q: {{type: str}}
-  notes: {{type: "list[str]", reducer: append}}
-inputs:
-  q: {{default: "grid storage"}}
-models:
-  fast: {{model: mock/fast, mock: {{tokens_per_s: {tokens_per_s}, min_tokens: {tokens}, max_tokens: {tokens}}}}}
-defaults:
-  concurrency: {n}
-steps:
-  - id: fan
-    kind: parallel
-    branches:
-{branches}
-"""
 
 
 def hostile_flow(text: str = HOSTILE, tokens_per_s: float = 200) -> str:
