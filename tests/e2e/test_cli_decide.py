@@ -68,3 +68,32 @@ def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, 
     decisions = [c["decision"] for c in final["checkpoints"].values()]
     assert [d["decision"] for d in decisions if d] == ["approve"]
     assert final["steps"]["draft"]["attempts"] == 1
+
+
+def test_a_run_without_a_terminal_says_how_to_answer_and_that_answer_works(tmp_path: Path, private_home: Path) -> None:
+    flow = tmp_path / "sign.yaml"
+    flow.write_text(FLOW, encoding="utf-8")
+    env = baton_env(private_home, tmp_path / "b.db")
+    out = tmp_path / "out.txt"
+    with out.open("w") as sink:
+        run = subprocess.Popen(
+            [*baton_argv(), "run", str(flow)], env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "baton decide" not in out.read_text(encoding="utf-8"):
+            assert run.poll() is None, out.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, out.read_text(encoding="utf-8")
+            time.sleep(0.1)
+        hint = next(line for line in out.read_text(encoding="utf-8").splitlines() if "baton decide" in line)
+        assert "no terminal to ask on" in hint and "baton attach " in hint
+        command = hint.split("`baton decide ", 1)[1].split("`", 1)[0].split()
+        assert command[1:] == ["sign_off", "approve"]
+        decided = _baton(env, "decide", *command)
+        assert decided.returncode == 0, decided.stdout + decided.stderr
+        assert run.wait(timeout=60) == 0
+        assert "✎ sign_off: approve by" in out.read_text(encoding="utf-8")
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()

@@ -185,6 +185,15 @@ class LineViewer:
                     style="yellow bold",
                 )
             )
+            if not self.interactive:
+                sid, target = self.view.session_id[:8], inert(e.step.rsplit("/", 1)[-1])
+                self._say(
+                    Text(
+                        f"    no terminal to ask on: answer from another one with `baton attach {sid}` "
+                        f"or `baton decide {sid} {target} approve` (or start runs with --auto approve)",
+                        style="dim",
+                    )
+                )
         elif isinstance(e, ev.DecisionMade):
             detail = f" → {inert(e.target)}" if e.target else (f" on {inert(e.model)}" if e.model else "")
             said = f": {one_line(e.feedback, 70)}" if e.feedback else ""
