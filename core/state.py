@@ -7,7 +7,7 @@ viewer can fold a session's state without the workflow file. Everything here is 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 TYPE_NAMES = (
@@ -29,25 +29,33 @@ CHARS_PER_TOKEN = 4
 """Size limits in tokens are estimated at four characters a token (documented; counting is per model)."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_SCALAR_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "any": lambda value: value is not None,
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "int": _is_int,
+    "float": _is_number,
+    "dict": lambda value: isinstance(value, dict),
+    "list": lambda value: isinstance(value, list),
+}
+
+
 def type_ok(value: Any, type_name: str) -> bool:
     """Does `value` have the declared type? `None` is never of a type (a missing value is not a value)."""
-    if type_name == "any":
-        return value is not None
-    if type_name == "str":
-        return isinstance(value, str)
-    if type_name == "bool":
-        return isinstance(value, bool)
-    if type_name == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if type_name == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if type_name == "dict":
-        return isinstance(value, dict)
-    if type_name == "list":
-        return isinstance(value, list)
+    check = _SCALAR_CHECKS.get(type_name)
+    if check is not None:
+        return check(value)
     if type_name.startswith("list[") and isinstance(value, list):
-        inner = type_name[5:-1]
-        return all(type_ok(v, inner) for v in value)
+        inner = _SCALAR_CHECKS.get(type_name[5:-1])
+        return inner is not None and all(map(inner, value))
     return False
 
 

@@ -95,7 +95,7 @@ class SessionWriter:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Item(events, command_id, future))
         self._wake.set()
-        await asyncio.shield(future)
+        await future  # a cancelled waiter cancels only its own future: the events are still written
 
     def post(self, events: Sequence[ev.Event]) -> None:
         """Hold informational events for the next transaction (at the latest the next tick)."""
