@@ -83,31 +83,34 @@ def _merge(rt: Runtime, outcomes: list[StepOutcome]) -> dict[str, Any]:
     return merged
 
 
-def _sum(outcomes: list[StepOutcome]) -> tuple[int, int, float | None]:
-    tin = sum(o.tokens_in for o in outcomes)
-    tout = sum(o.tokens_out for o in outcomes)
-    costs = [o.cost_usd for o in outcomes]
-    return tin, tout, (None if any(c is None for c in costs) else sum(c or 0.0 for c in costs))
-
-
-def _status(outcomes: list[StepOutcome]) -> str:
-    return "degraded" if any(o.status == "degraded" for o in outcomes) else "completed"
-
-
-async def _fan_in(rt: Runtime, scope: Scope, path: str, outcomes: list[StepOutcome], note: str) -> StepOutcome:
-    """Complete a fan-out step: its children's writes merged in order, their tokens and cost summed."""
-    tin, tout, cost = _sum(outcomes)
+async def _complete_from(
+    rt: Runtime,
+    scope: Scope,
+    path: str,
+    parts: list[StepOutcome],
+    *,
+    output: Any,
+    note: str,
+    passed: bool = True,
+    apply: bool = True,
+) -> StepOutcome:
+    """Complete a composite step from its children: their writes merged in order (applied already when
+    `apply` is False), tokens and cost summed (cost unknown when any child's is), degraded when any
+    child was or the composite did not pass."""
+    costs = [o.cost_usd for o in parts]
+    degraded = not passed or any(o.status == "degraded" for o in parts)
     return await complete(
         rt,
         scope,
         path,
-        output=None,
-        writes=_merge(rt, outcomes),
-        status=_status(outcomes),
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
+        output=output,
+        writes=_merge(rt, parts),
+        status="degraded" if degraded else "completed",
+        tokens_in=sum(o.tokens_in for o in parts),
+        tokens_out=sum(o.tokens_out for o in parts),
+        cost=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
         note=note,
+        apply=apply,
     )
 
 
@@ -125,7 +128,7 @@ async def run_parallel(
     outcomes = await fan_out(
         rt, [_in_slot(limit, run(rt, b, f"{path}/{b.id}", scope.fork(), variables, "branch")) for b in step.branches]
     )
-    return await _fan_in(rt, scope, path, outcomes, f"{len(outcomes)} branches")
+    return await _complete_from(rt, scope, path, outcomes, output=None, note=f"{len(outcomes)} branches")
 
 
 async def run_map(
@@ -161,7 +164,7 @@ async def run_map(
             for i, item in enumerate(items)
         ],
     )
-    return await _fan_in(rt, scope, path, outcomes, f"{len(items)} items")
+    return await _complete_from(rt, scope, path, outcomes, output=None, note=f"{len(items)} items")
 
 
 def _label(item: Any) -> str:
@@ -221,35 +224,20 @@ async def run_supervisor(
         outcomes = await fan_out(
             rt, [_in_slot(limit, run(rt, w, f"{path}/{w.id}", scope.fork(), variables, "worker")) for w in workers]
         )
-        tin, tout, cost = _sum(outcomes)
-        fanned = await complete(
-            rt,
-            scope,
-            fan_path,
-            output={"workers": chosen},
-            writes=_merge(rt, outcomes),
-            status=_status(outcomes),
-            tokens_in=tin,
-            tokens_out=tout,
-            cost=cost,
-            note=f"{len(workers)} of {len(ids)} workers",
+        fanned = await _complete_from(
+            rt, scope, fan_path, outcomes, output={"workers": chosen}, note=f"{len(workers)} of {len(ids)} workers"
         )
     parts = [decision, fanned]
     if step.synthesis is not None:
         parts.append(await run(rt, step.synthesis, f"{path}/{step.synthesis.id}", scope, variables, "synthesis"))
-    tin, tout, cost = _sum(parts)
-    return await complete(
+    return await _complete_from(
         rt,
         scope,
         path,
+        parts,
         output={"workers": chosen, "reason": why},
-        writes=_merge(rt, parts),
-        status=_status(parts),
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
-        apply=False,
         note=f"manager chose {', '.join(chosen) or 'no workers'}",
+        apply=False,
     )
 
 
@@ -281,26 +269,13 @@ async def run_loop(
             break
     if not passed:
         await _judge_failed(rt, step, path, iteration)
-    tin, tout, cost = _sum(parts)
-    status = "completed" if passed and _status(parts) == "completed" else "degraded"
     note = (
         f"passed on iteration {iteration}"
         if passed
         else f"max_iterations ({step.max_iterations}) reached without passing; accepted as is"
     )
-    return await complete(
-        rt,
-        scope,
-        path,
-        output={"iterations": iteration, "passed": passed},
-        writes=_merge(rt, parts),
-        status=status,
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
-        note=note,
-        apply=False,
-    )
+    output = {"iterations": iteration, "passed": passed}
+    return await _complete_from(rt, scope, path, parts, output=output, note=note, passed=passed, apply=False)
 
 
 async def _judge_failed(rt: Runtime, step: LoopStep, path: str, iterations: int) -> None:
@@ -326,17 +301,5 @@ async def run_sequence(
     """Children in order, as one step."""
     rt.sink.post([ev.StepStarted(step=path, step_kind="sequence")])
     parts = [await run(rt, child, f"{path}/{child.id}", scope, variables, "body") for child in step.steps]
-    tin, tout, cost = _sum(parts)
     last = parts[-1].output if parts else None
-    return await complete(
-        rt,
-        scope,
-        path,
-        output=last,
-        writes=_merge(rt, parts),
-        status=_status(parts),
-        tokens_in=tin,
-        tokens_out=tout,
-        cost=cost,
-        apply=False,
-    )
+    return await _complete_from(rt, scope, path, parts, output=last, note="", apply=False)
