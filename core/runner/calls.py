@@ -9,6 +9,7 @@ fallback and breaker change is an event.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import secrets
 from collections.abc import Callable
@@ -452,23 +453,8 @@ def _finished(
 
 
 def _as_invalid(finished: ev.LLMCallFinished, reason: str) -> ev.LLMCallFinished:
-    return ev.LLMCallFinished(
-        step=finished.step,
-        call_id=finished.call_id,
-        model=finished.model,
-        alias=finished.alias,
-        attempt=finished.attempt,
-        status="error",
-        text=finished.text,
-        request_hash=finished.request_hash,
-        request=finished.request,
-        tokens_in=finished.tokens_in,
-        tokens_out=finished.tokens_out,
-        cost_usd=finished.cost_usd,
-        latency_s=finished.latency_s,
-        ttft_s=finished.ttft_s,
-        error=f"invalid output: {reason}",
-        error_type="invalid_output",
+    return dataclasses.replace(
+        finished, status="error", error=f"invalid output: {reason}", error_type="invalid_output", replayed=False
     )
 
 
