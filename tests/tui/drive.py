@@ -167,6 +167,11 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float
         await pilot.pause(0.05)
 
 
+def header(app: Any) -> str:
+    """The header line as it is on screen now (it redraws on the next frame after the view changes)."""
+    return screen_text(app).splitlines()[0]
+
+
 async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
     """Wait until `text` is on screen; returns the screen."""
     await until(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
@@ -180,6 +185,7 @@ __all__ = [
     "TWO_REVIEWS",
     "Messages",
     "fan_out",
+    "header",
     "hostile_flow",
     "running",
     "screen_text",

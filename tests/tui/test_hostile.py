@@ -7,7 +7,7 @@ from pathlib import Path
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.helpers import run, workflow
-from tests.tui.drive import app_for, hostile_flow, running, screen_text, until, until_text
+from tests.tui.drive import app_for, header, hostile_flow, running, screen_text, until, until_text
 from tui.app import BatonApp
 from tui.feed import Feed
 from tui.screens.home import HomeScreen
@@ -37,9 +37,12 @@ async def test_hostile_output_is_shown_literally_everywhere(store: Store) -> Non
             screen = app.run_screen
             await pilot.press("escape")
             await until(pilot, lambda: app.screen is screen)
-            await pilot.pause(0.3)
+            await until(
+                pilot,
+                lambda: "hostile [bold]name[/bold]" in header(app) and all(x in screen_text(app) for x in LITERAL),
+                what="the literal name in the header and the reply in its pane",
+            )
             text = screen_text(app)
-            assert "hostile [bold]name[/bold]" in text.splitlines()[0]
             pane = screen.query_one(PaneGrid).panes["evil"]
             assert all(literal in pane.shown_text() for literal in LITERAL)
             for literal in LITERAL:

@@ -14,7 +14,18 @@ from textual.worker import Worker, WorkerState
 from core.runner import RunOptions
 from sessions.store import Store
 from tests.helpers import workflow
-from tests.tui.drive import GATED, REVIEWED, Messages, app_for, fan_out, running, screen_text, until, until_text
+from tests.tui.drive import (
+    GATED,
+    REVIEWED,
+    Messages,
+    app_for,
+    fan_out,
+    header,
+    running,
+    screen_text,
+    until,
+    until_text,
+)
 from tui.app import BatonApp
 from tui.screens.review import ReviewScreen
 from tui.screens.run import RunScreen
@@ -37,9 +48,8 @@ async def test_demo_streams_into_panes_and_completes(store: Store, messages: Mes
             screen = run_screen(app)
             await until(pilot, lambda: "research/papers" in screen.query_one(PaneGrid).panes, what="a pane per agent")
             await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60, what="the session to end")
-            await pilot.pause(0.3)
+            await until(pilot, lambda: "completed" in header(app), what="completed in the header")
             text = screen_text(app)
-            assert "completed" in text.splitlines()[0]
             for path in ("triage", "papers", "news", "critics", "write", "publish"):
                 assert path in text
             view = screen.feed.view
@@ -131,11 +141,6 @@ async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) 
         await session.finish()
 
 
-def header(app: BatonApp) -> str:
-    """The header line as it is on screen now (it refreshes on the next tick after the view changes)."""
-    return screen_text(app).splitlines()[0]
-
-
 async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
     async with running(store, GATED) as session:
         app = app_for(session, auto_review=False)
@@ -192,7 +197,7 @@ async def test_detach_leaves_the_runner_going(store: Store) -> None:
         async with app.run_test(size=SIZE) as pilot:
             screen = run_screen(app)
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
-            await until(pilot, lambda: "1 waiting" in screen_text(app).splitlines()[0])
+            await until(pilot, lambda: "1 waiting" in header(app))
             await pilot.press("q")
         assert app.return_value == "detached"
         assert session.task is not None and not session.task.done()
