@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shlex
 import signal
 import sys
 import time
@@ -186,7 +187,7 @@ class LineViewer:
                 )
             )
             if not self.interactive:
-                sid, target = self.view.session_id[:8], inert(e.step.rsplit("/", 1)[-1])
+                sid, target = self.view.session_id, shlex.quote(inert(e.step))
                 self._say(
                     Text(
                         f"    no terminal to ask on: answer from another one with `baton attach {sid}` "
