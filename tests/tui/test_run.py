@@ -270,3 +270,25 @@ async def test_runner_lost_then_resumed_from_the_run_screen(store: Store, db_pat
         await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
         await pilot.press("q")
     assert app.return_value == "completed"
+
+
+async def test_a_full_pane_moves_on_to_show_the_latest_text(store: Store) -> None:
+    async with running(store, fan_out(2, tokens_per_s=400, tokens=400), options=RunOptions(auto="approve")) as session:
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = run_screen(app)
+            await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60, what="completion")
+            grid = screen.query_one(PaneGrid)
+            for pane in grid.shown_panes():
+                tail = pane.tail
+                text = pane.shown_text()
+                area = tail.size.width * tail.size.height
+                assert area > 0 and len(text) > 2 * area, "the reply overflows its pane"
+                last_words = text.split()[-1]
+                await until(
+                    pilot,
+                    lambda tail=tail, last=last_words: last in screen_text(app) and not tail.jump_pending,
+                    what=f"the last words of {pane.step} in view",
+                )
+            await pilot.press("q")
+        await session.finish()

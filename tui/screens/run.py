@@ -170,6 +170,7 @@ class RunScreen(SteeringScreen):
                 if shown is not None:
                     shown.show_text(self.feed.panes[step])
                     self._dirty_text.discard(step)
+            self._jumps(list(visible.values()))
             self._show_focus(structure)
             if bar:
                 self._last_bar = now
