@@ -61,7 +61,6 @@ MAX_SOURCE = 1000
 """Longest rule accepted: rules are one-liners, and a cap keeps the parser's recursion bounded."""
 
 _FORBIDDEN: dict[type[ast.AST], str] = {
-    ast.Attribute: "attribute access ('.name')",
     ast.Subscript: "indexing ('x[0]')",
     ast.Slice: "slicing ('x[1:2]')",
     ast.BinOp: "arithmetic ('+', '-', '*', ...)",

@@ -421,15 +421,6 @@ class Store:
 
     # --- live text -------------------------------------------------------------------------------
 
-    async def add_deltas(self, session_id: str, rows: Sequence[tuple[str, str, str]]) -> None:
-        """Append batched live text: (step, call_id, text) rows."""
-        text = [(session_id, s, c, self.redact(t)) for s, c, t in rows]
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT INTO deltas (session_id, step, call_id, text) VALUES (?,?,?,?)", text)
-
-        await self.transaction(insert)
-
     async def deltas(self, session_id: str, after_id: int = 0) -> list[Delta]:
         """Live text rows after `after_id`."""
         rows = await self._all(
@@ -442,17 +433,6 @@ class Store:
         """Highest live-text row id of a session."""
         row = await self._one("SELECT COALESCE(MAX(id), 0) FROM deltas WHERE session_id = ?", (session_id,))
         return int(row[0])
-
-    async def drop_deltas(self, session_id: str, call_ids: Iterable[str]) -> None:
-        """Forget live text of calls whose full text is persisted."""
-        ids = [(session_id, c) for c in call_ids]
-        if not ids:
-            return
-
-        def delete(conn: sqlite3.Connection) -> None:
-            conn.executemany("DELETE FROM deltas WHERE session_id = ? AND call_id = ?", ids)
-
-        await self.transaction(delete)
 
     # --- leases ----------------------------------------------------------------------------------
 

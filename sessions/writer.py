@@ -67,7 +67,6 @@ class SessionWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._error: BaseException | None = None
         self.committed = 0
-        self.transactions = 0
 
     def unprojected(self, envelopes: Sequence[ev.Envelope]) -> None:
         """Mark what recorded events change as dirty: events a crashed runner committed after its last
@@ -160,7 +159,6 @@ class SessionWriter:
             return
         self._next_seq += len(events)
         self.committed += len(events)
-        self.transactions += 1
         for env in envelopes:
             self.view.apply(env)
             self._dirty.note(env, self.view)

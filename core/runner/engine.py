@@ -18,7 +18,6 @@ from typing import Any
 from core import events as ev
 from core.commands import Command
 from core.llm.types import LLMClient
-from core.runner import needs
 from core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
 from core.runner.dispatch import run_step
 from core.runner.history import History
@@ -134,7 +133,6 @@ class Runner:
         self.status = "new"
         rt = self.rt
         rt.reroute_targets = self.reroute_targets
-        rt.skip_needs = self.skip_needs
         rt.jump_events = self._jump_events
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -340,10 +338,6 @@ class Runner:
             if j is not None and j > i and not unmet_from(spec, j, have):
                 out.append(target)
         return out
-
-    def skip_needs(self, path: str) -> list[str]:
-        """Keys a step would write that nothing has yet and a later step needs: a skip must supply them."""
-        return needs.skip_needs(self.spec, self.rt.root.state, path)
 
     def _jump_events(self, path: str, target: str, output: Any, by: str) -> list[ev.Event]:
         if path not in self._index:

@@ -35,7 +35,6 @@ class FocusView(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.step = ""
-        self.final_shown: object = None
         self._final_key: tuple[str, int, str] | None = None
         self._title: Content | None = None
         self._subtitle: Content | None = None
@@ -60,10 +59,10 @@ class FocusView(Vertical):
             self._subtitle = self.border_subtitle = subtitle
         finished = step is not None and step.status in ("completed", "degraded", "awaiting") and step.output is not None
         if finished and step is not None:
-            key = (path, step.round, str(step.output)[:64] + str(len(str(step.output))))
+            shown = str(step.output)
+            key = (path, step.round, shown[:64] + str(len(shown)))
             if key != self._final_key:
                 self._final_key = key
-                self.final_shown = step.output
                 self.query_one("#focus-markdown", Markdown).update(output_markdown(step.output))
             self.add_class("-final")
             return
