@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.bus import Bus
@@ -231,8 +236,6 @@ def supplied_value(raw: str) -> Any:
 
 def editor_command() -> str | None:
     """`$VISUAL`, else `$EDITOR`, else None."""
-    import os
-
     return os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
 
 
@@ -241,11 +244,6 @@ def run_editor(initial: str, suffix: str = ".md") -> str | None:
 
     None when there is no editor, it failed, or the text is unchanged or empty.
     """
-    import shlex
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
     editor = editor_command()
     if editor is None:
         return None

@@ -22,7 +22,7 @@ from core.economics import usd
 from core.llm.types import LLMClient
 from core.runner.engine import initial_state
 from core.runner.forecast import CallShape, Pass, one_pass, request, user_message
-from core.spec.graph import successors
+from core.spec.graph import successors, top_index
 from core.spec.load import Workflow
 from core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
 from core.state import size_chars
@@ -32,6 +32,7 @@ from tui.sanitize import inert
 READ_OVERHEAD = 8
 PER_WRITE_OVERHEAD = 4
 Span = tuple[float, float | None]
+"""A low and a high figure; the high one is unknown (None) when it cannot be bounded."""
 
 
 @dataclass
@@ -44,7 +45,7 @@ class StepEstimate:
     calls: tuple[int, int]
     prompt_tokens: tuple[int, int | None]
     output_tokens: tuple[int, int]
-    usd: tuple[float, float | None] | None
+    usd: Span | None
     conditional: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -56,7 +57,7 @@ class Estimate:
     workflow: str
     path: str
     steps: list[StepEstimate]
-    total: tuple[float, float | None] | None
+    total: Span | None
     runs: int
     unpriced: list[str] = field(default_factory=list)
 
@@ -242,7 +243,7 @@ def estimate(
     always = _on_every_path(spec)
     rows = []
     for i, (step, acc) in enumerate(zip(spec.steps, accs, strict=True)):
-        priced: tuple[float, float | None] | None = None if acc.unknown_price else (acc.cost[0], acc.cost[1])
+        priced: Span | None = None if acc.unknown_price else (acc.cost[0], acc.cost[1])
         rows.append(
             StepEstimate(
                 step.id,
@@ -259,16 +260,16 @@ def estimate(
     return Estimate(spec.name, workflow.path, rows, _total(spec, rows), runs, sorted(est.unpriced))
 
 
-def _total(spec: WorkflowSpec, rows: list[StepEstimate]) -> tuple[float, float | None] | None:
+def _total(spec: WorkflowSpec, rows: list[StepEstimate]) -> Span | None:
     """The cheapest and the dearest path through the routes (steps only move forward)."""
-    index = {s.id: i for i, s in enumerate(spec.steps)}
-    best: dict[int, tuple[float, float | None] | None] = {}
+    index = top_index(spec)
+    best: dict[int, Span | None] = {}
     for i in range(len(spec.steps) - 1, -1, -1):
         own = rows[i].usd
         if own is None:
             best[i] = None
             continue
-        after: list[tuple[float, float | None] | None] = [
+        after: list[Span | None] = [
             (0.0, 0.0) if target == END else best[index[target]] for target in successors(spec, i)
         ]
         if any(a is None for a in after):
@@ -284,7 +285,7 @@ def _total(spec: WorkflowSpec, rows: list[StepEstimate]) -> tuple[float, float |
 
 def _on_every_path(spec: WorkflowSpec) -> set[int]:
     """Top-level steps that run whichever route is taken."""
-    index = {s.id: i for i, s in enumerate(spec.steps)}
+    index = top_index(spec)
     must: dict[int, set[int]] = {}
     for i in range(len(spec.steps) - 1, -1, -1):
         sets = [set() if t == END else must[index[t]] for t in successors(spec, i)]
@@ -299,7 +300,7 @@ def _tokens(span: tuple[int, int | None]) -> str:
     return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
-def _money(span: tuple[float, float | None] | None, scale: int = 1) -> str:
+def _money(span: Span | None, scale: int = 1) -> str:
     if span is None:
         return "unknown price"
     low, high = span[0] * scale, (None if span[1] is None else span[1] * scale)

@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
-import subprocess
-import tempfile
-from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import WordCompleter
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings
 
-
-def _editor() -> str | None:
-    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+from tui import decisions
 
 
 async def edit_text(initial: str, suffix: str = ".md") -> str | None:
     """Edit `initial` in `$VISUAL`/`$EDITOR` (or a multi-line prompt); None when left unchanged or empty."""
-    editor = _editor()
-    if editor is None:
-        text = await multiline("edit (Esc then Enter to finish)", initial)
-    else:
-        text = await asyncio.to_thread(_run_editor, editor, initial, suffix)
+    if decisions.editor_command() is not None:
+        return await asyncio.to_thread(decisions.run_editor, initial, suffix)
+    text = await multiline("edit (Esc then Enter to finish)", initial)
     if text is None or not text.strip() or text == initial:
         return None
     return text
-
-
-def _run_editor(editor: str, initial: str, suffix: str) -> str | None:
-    fd, name = tempfile.mkstemp(suffix=suffix, prefix="baton-")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(initial)
-        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
-            return None
-        return path.read_text(encoding="utf-8")
-    finally:
-        path.unlink(missing_ok=True)
 
 
 async def multiline(label: str, initial: str = "") -> str | None:
@@ -66,7 +44,7 @@ async def line(label: str, words: list[str] | None = None, default: str = "") ->
 
 async def feedback(label: str) -> str | None:
     """Reviewer feedback: `$EDITOR` when set, else one line (an empty line opens a multi-line editor)."""
-    if _editor() is not None:
+    if decisions.editor_command() is not None:
         return await edit_text(f"# {label}: write your feedback below, save and quit.\n\n", suffix=".txt")
     text = await line(f"{label}> ")
     if text is not None and not text.strip():
