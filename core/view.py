@@ -16,6 +16,8 @@ from core.timeline import Timeline
 
 OPEN_STATUSES = ("pending", "running", "awaiting")
 DONE_STATUSES = ("completed", "degraded", "skipped")
+SESSION_ENDED = ("completed", "degraded", "failed", "paused", "cancelled")
+"""Session statuses in which no runner is working on it (a paused one may be resumed)."""
 
 
 @dataclass
@@ -246,9 +248,7 @@ def _session_paused(v: SessionView, e: ev.SessionPaused, ts: float, seq: int) ->
     v.status = "cancelled" if e.reason.startswith("cancel") else "paused"
     v.reason = e.reason
     v.ended_at = ts
-    for step in v.steps.values():
-        if step.status == "running":
-            step.status = "cancelled"
+    _cancel_running(v)
 
 
 def _session_completed(v: SessionView, e: ev.SessionCompleted, ts: float, seq: int) -> None:
@@ -260,6 +260,11 @@ def _session_completed(v: SessionView, e: ev.SessionCompleted, ts: float, seq: i
 def _session_failed(v: SessionView, e: ev.SessionFailed, ts: float, seq: int) -> None:
     _close_run(v, ts)
     v.status, v.error, v.ended_at = "failed", e.error, ts
+    _cancel_running(v)
+
+
+def _cancel_running(v: SessionView) -> None:
+    """Steps still running when the run stopped will not finish in it."""
     for step in v.steps.values():
         if step.status == "running":
             step.status = "cancelled"

@@ -18,10 +18,8 @@ from core import events as ev
 from core.bus import Bus, RunnerLost
 from core.commands import Command
 from core.secrets import redact
-from core.view import SessionView
+from core.view import SESSION_ENDED, SessionView
 from tui.decisions import send_and_wait
-
-TERMINAL = ("completed", "degraded", "failed", "paused", "cancelled")
 
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:
@@ -45,7 +43,7 @@ async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | No
                 elif isinstance(update, RunnerLost):
                     _line(stream, {"session": bus.session_id, "kind": "RunnerLost", "reason": update.reason})
                     return "lost"
-            if view.status in TERMINAL:
+            if view.status in SESSION_ENDED:
                 return view.status
     finally:
         if reader is not None:

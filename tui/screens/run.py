@@ -23,12 +23,13 @@ from textual.widgets import Footer, Tree
 from core import events as ev
 from core.bus import Bus
 from core.economics import usd
+from core.view import SESSION_ENDED
 from tui import decisions
 from tui.feed import Feed
 from tui.keymap import binding
 from tui.sanitize import inert, one_line
 from tui.screens.launcher import Launcher
-from tui.screens.steering import ENDED, SteeringScreen
+from tui.screens.steering import SteeringScreen
 from tui.widgets.agent_pane import AgentPane
 from tui.widgets.focus_view import FocusView
 from tui.widgets.inspector import Inspector
@@ -269,7 +270,7 @@ class RunScreen(SteeringScreen):
 
     def _notice_end(self) -> None:
         view = self.feed.view
-        if view.status in ENDED and self._ended_noticed != f"{view.status}{view.last_seq}":
+        if view.status in SESSION_ENDED and self._ended_noticed != f"{view.status}{view.last_seq}":
             self._ended_noticed = f"{view.status}{view.last_seq}"
             cost = usd(view.cost_usd, view.cost_unknown_calls > 0)
             hint = "q to leave" + (" · r to resume" if view.status in ("paused", "cancelled", "failed") else "")

@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from core.bus import Bus
 from core.commands import Command
+from core.view import SESSION_ENDED
 from tui import decisions
 from tui.feed import Feed
 from tui.sanitize import inert, one_line
@@ -23,8 +24,6 @@ from tui.widgets.step_tree import StepTree, step_id
 
 if TYPE_CHECKING:
     from tui.app import BatonApp
-
-ENDED = ("completed", "degraded", "failed", "paused", "cancelled")
 
 
 class SteeringScreen(Screen[str]):
@@ -105,7 +104,7 @@ class SteeringScreen(Screen[str]):
             self.notify(f"refused: {inert(verdict.reason)}", severity="error", markup=False)
             return
         for _ in range(200):
-            if self.feed.view.status in ENDED:
+            if self.feed.view.status in SESSION_ENDED:
                 break
             await asyncio.sleep(0.05)
         self.leave()
@@ -148,7 +147,7 @@ class SteeringScreen(Screen[str]):
     def final_status(self) -> str:
         """What the viewer returns: the session's end state, `lost`, or `detached`."""
         status = self.feed.view.status
-        if status in ENDED:
+        if status in SESSION_ENDED:
             return status
         if self.feed.lost:
             return "lost"
