@@ -167,19 +167,7 @@ async def _attempts(
             last.category = "breaker_open"
             wait = breaker.wait(rt.clock.now())
             if attempt < retry.attempts and wait <= retry.max_wait_s and not rt.has_fallback_after(request.alias, plan):
-                rt.sink.post(
-                    [
-                        ev.RetryScheduled(
-                            step=path,
-                            model=request.model,
-                            attempt=attempt,
-                            wait_s=wait,
-                            error=last.message,
-                            error_type="breaker_open",
-                        )
-                    ]
-                )
-                totals.retry_entry(attempt, wait, "breaker open")
+                _schedule(rt, path, "", request, attempt, wait, last, totals, tag="breaker open")
                 await rt.clock.sleep(wait)
                 continue
             totals.timeline.append(f"{request.alias}: breaker open")
@@ -358,6 +346,7 @@ def _schedule(
     wait: float,
     error: ModelError,
     totals: CallResult,
+    tag: str = "",
 ) -> None:
     rt.sink.post(
         [
@@ -373,7 +362,7 @@ def _schedule(
             )
         ]
     )
-    totals.retry_entry(attempt, wait)
+    totals.retry_entry(attempt, wait, tag)
 
 
 def _post_breaker(rt: Runtime, path: str, breaker: Breaker, state: str, reason: str = "") -> None:
@@ -390,7 +379,7 @@ class _Live:
 
     def __init__(self, rt: Runtime, path: str, call_id: str) -> None:
         self._delta = functools.partial(rt.sink.delta, path, call_id)
-        self._stream = StreamRedactor()
+        self._stream = StreamRedactor(rt.redact)
 
     def text(self, chunk: str) -> None:
         """One streamed chunk."""
