@@ -44,16 +44,21 @@ def run_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
         conn.execute("PRAGMA synchronous=FULL")
     try:
         conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return _commit(conn, work)
     finally:
         if durable:
             conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def _commit(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Inside a begun transaction: `work`, then COMMIT; roll back if anything fails."""
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return result
 
 
@@ -67,14 +72,7 @@ def try_transaction_now(conn: sqlite3.Connection, work: Callable[[sqlite3.Connec
         if _busy(exc):
             return False, None
         raise
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return True, result
+    return True, _commit(conn, work)
 
 
 def try_read_now(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tuple[bool, list[Any]]:

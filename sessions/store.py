@@ -212,10 +212,14 @@ class Store:
             if done:
                 self.inline_commits += 1
                 return cast(T, result)
+        return await self._on_thread(lambda conn: run_transaction(conn, work, durable))
+
+    async def _on_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` on the connection's thread with the busy timeout set, counted as queued meanwhile (so
+        nothing runs inline ahead of it) and settled even if the caller is cancelled."""
         self._queued += 1
         try:
-            job = waiting(lambda conn: run_transaction(conn, work, durable), BUSY_TIMEOUT_MS)
-            return await settle(on_thread(self.conn, job))
+            return await settle(on_thread(self.conn, waiting(fn, BUSY_TIMEOUT_MS)))
         finally:
             self._queued -= 1
 
@@ -230,12 +234,7 @@ class Store:
             done, rows = try_read_now(self._raw, sql, params)
             if done:
                 return rows
-        self._queued += 1
-        try:
-            job = waiting(lambda conn: conn.execute(sql, params).fetchall(), BUSY_TIMEOUT_MS)
-            return await settle(on_thread(self.conn, job))
-        finally:
-            self._queued -= 1
+        return await self._on_thread(lambda conn: conn.execute(sql, params).fetchall())
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (cheap change detection for tailing)."""
