@@ -102,6 +102,14 @@ def parse(source: str) -> Expr:
     return Expr(text, tree, frozenset(names))
 
 
+def names_in(source: str) -> set[str]:
+    """The names a rule uses; none when it does not parse (load-time checks report that on their own)."""
+    try:
+        return set(parse(source).names)
+    except ExprError:
+        return set()
+
+
 _ALLOWED = (
     ast.Expression,
     ast.BoolOp,

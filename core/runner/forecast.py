@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.llm.types import LLMRequest
 from core.runner import prompts
+from core.runner.needs import step_id
 from core.spec.graph import successors, top_index
 from core.spec.model import (
     END,
@@ -197,7 +198,7 @@ def pass_range(
 
 def next_step(spec: WorkflowSpec, path: str, jump: str | None) -> Step | None:
     """The top-level step that runs after `path` (a top-level step, or one nested in it)."""
-    top = path.split("/", 1)[0].split("[", 1)[0].split("#", 1)[0]
+    top = step_id(path.split("/", 1)[0])
     index = top_index(spec)
     if top not in index:
         return None

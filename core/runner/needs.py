@@ -68,7 +68,7 @@ def skip_needs(spec: WorkflowSpec, state: Mapping[str, Any], path: str) -> list[
             for sibling in children(parent):
                 needed |= needed_reads(sibling)
             if parent.until is not None:
-                needed |= _names(parent.until)
+                needed |= expr.names_in(parent.until)
         elif isinstance(parent, SequenceStep):
             after = False
             for sibling in parent.steps:
@@ -94,10 +94,3 @@ def writes_of(spec: WorkflowSpec, path: str) -> set[str]:
         if info.step.id == name:
             return all_writes(info.step)
     return set()
-
-
-def _names(source: str) -> set[str]:
-    try:
-        return set(expr.parse(source).names)
-    except expr.ExprError:
-        return set()

@@ -9,6 +9,7 @@ since.
 from __future__ import annotations
 
 from core.runner.context import Scope, StepOutcome
+from core.runner.needs import step_id
 from core.runner.outputs import skip
 from core.runner.runtime import Ask, Runtime
 from core.spec.flow import unmet_from
@@ -76,8 +77,7 @@ def targets_before(rt: Runtime, path: str) -> list[str]:
 
 def breakpoint_reason(rt: Runtime, path: str) -> str | None:
     """`breakpoint` when the step (by id or path) has one, `step_mode` when stepping, else None."""
-    step_id = path.rsplit("/", 1)[-1].split("[", 1)[0].split("#", 1)[0]
-    if path in rt.breakpoints or step_id in rt.breakpoints:
+    if path in rt.breakpoints or step_id(path.rsplit("/", 1)[-1]) in rt.breakpoints:
         return "breakpoint"
     if rt.step_mode:
         return "step_mode"

@@ -652,11 +652,7 @@ def _check_reads(spec: WorkflowSpec, step: Step, path: DataPath, have: set[str])
 
 def _until_available(spec: WorkflowSpec, step: LoopStep, path: DataPath, have: set[str]) -> list[Finding]:
     assert step.until is not None
-    try:
-        names = expr.parse(step.until).names
-    except expr.ExprError:
-        return []
-    unset = sorted(n for n in names if n in spec.state and n not in have)
+    unset = sorted(n for n in expr.names_in(step.until) if n in spec.state and n not in have)
     if not unset:
         return []
     return [

@@ -59,15 +59,8 @@ def needed_reads(step: Step) -> set[str]:
             own |= needed_reads(step.judge) - written
             written |= guaranteed_writes(step.judge)
         if isinstance(step, LoopStep) and step.until is not None:
-            own |= _rule_names(step.until) - written
+            own |= expr.names_in(step.until) - written
     return own
-
-
-def _rule_names(source: str) -> set[str]:
-    try:
-        return set(expr.parse(source).names)
-    except expr.ExprError:
-        return set()
 
 
 def unmet_from(spec: WorkflowSpec, start: int, have: set[str]) -> list[tuple[str, str]]:
