@@ -64,6 +64,14 @@ class SessionInUse(StoreError):
         self.host = host
 
 
+def shown_status(status: str, alive: bool | None) -> str:
+    """A session's status as shown to a person: `interrupted` when it claims to run but no runner holds
+    it (`alive` False; None when not checked)."""
+    if status in ("new", "running") and alive is False:
+        return "interrupted"
+    return status
+
+
 @dataclass
 class SessionRow:
     """The `sessions` projection: what a list of sessions shows."""

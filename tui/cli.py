@@ -356,7 +356,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
         from rich.text import Text
 
         from core.economics import usd
-        from sessions.store import Store
+        from sessions.store import Store, shown_status
         from tui.report import ago, duration
         from tui.sanitize import one_line
 
@@ -373,7 +373,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
                         {
                             "id": r.id,
                             "workflow": r.workflow,
-                            "status": _status(r.status, alive.get(r.id)),
+                            "status": shown_status(r.status, alive.get(r.id)),
                             "created_at": r.created_at,
                             "cost_usd": r.cost_usd,
                             "inbox": r.inbox,
@@ -392,7 +392,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
             table.add_row(
                 r.id,
                 Text(one_line(r.workflow, 30)),
-                _status(r.status, alive.get(r.id)),
+                shown_status(r.status, alive.get(r.id)),
                 ago(now - r.created_at),
                 duration(r.active_s),
                 usd(r.cost_usd, r.cost_unknown > 0),
@@ -402,12 +402,6 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
         return 0
 
     _run(go())
-
-
-def _status(status: str, alive: bool | None) -> str:
-    if status in ("new", "running") and alive is False:
-        return "interrupted"
-    return status
 
 
 @main.command()
@@ -427,7 +421,7 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         from rich.text import Text
 
         from core.secrets import redact
-        from sessions.store import Store
+        from sessions.store import Store, shown_status
         from tui.report import steps_table, summary
         from tui.sanitize import inert, one_line
 
@@ -451,7 +445,8 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         console = Console(highlight=False)
         head = Text()
         head.append(f"session {view.session_id}", style="bold")
-        head.append(f" · {inert(view.workflow)} · {_status(view.status, alive if view.status == 'running' else None)}")
+        status = shown_status(view.status, alive if view.status == "running" else None)
+        head.append(f" · {inert(view.workflow)} · {status}")
         if view.parent:
             head.append(f" · forked from {view.parent} at {inert(view.fork_step)}")
         console.print(head)

@@ -18,7 +18,7 @@ from core.runner import RunOptions
 from core.spec.load import Workflow
 from sessions.bus import StoreBus
 from sessions.create import create_session
-from sessions.store import SessionInUse, SessionRow, Store
+from sessions.store import SessionInUse, SessionRow, Store, shown_status
 from tui.launch import (
     LaunchError,
     bundled_flows,
@@ -51,9 +51,7 @@ class SessionEntry:
     @property
     def status(self) -> str:
         """`interrupted` when it claims to run but no runner holds it."""
-        if self.row.status in ("new", "running") and self.alive is False:
-            return "interrupted"
-        return self.row.status
+        return shown_status(self.row.status, self.alive)
 
 
 def _value_text(value: Any) -> str:
