@@ -161,7 +161,7 @@ class RunScreen(SteeringScreen):
                 self._choose_focus(grid)
                 self.step_tree.sync(view, self.baton.theme_variables)
                 for pane in grid.shown_panes():
-                    pane.show_step(view.steps.get(pane.step), self.feed.panes[pane.step])
+                    pane.show_step(view.steps.get(pane.step))
                 label = grid.label()
                 if label != self._grid_label:
                     self._grid_label = grid.border_title = label

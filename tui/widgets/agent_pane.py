@@ -35,7 +35,7 @@ def pane_title(step: str, model: str, width: int = 40) -> Content:
     return Content.assemble(*parts)
 
 
-def pane_status(view: StepView | None, pane: PaneText) -> Content:
+def pane_status(view: StepView | None) -> Content:
     """`completed · 25→191 tok · $0.0029` on the bottom border (nothing that changes per token: a border
     change repaints the whole pane)."""
     if view is None:
@@ -117,7 +117,7 @@ class AgentPane(Vertical):
             self._log.write("".join(self._early))
             self._early.clear()
 
-    def show_step(self, view: StepView | None, pane: PaneText) -> None:
+    def show_step(self, view: StepView | None) -> None:
         """Status class, title and bottom line."""
         status = view.status if view is not None else "pending"
         if status != self.status:
@@ -128,7 +128,7 @@ class AgentPane(Vertical):
         if key != self._title_key:
             self._title_key = key
             self.border_title = pane_title(*key)
-        subtitle = pane_status(view, pane)
+        subtitle = pane_status(view)
         if subtitle != self._status_key:
             self._status_key = subtitle
             self.border_subtitle = subtitle

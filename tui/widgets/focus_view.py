@@ -54,7 +54,7 @@ class FocusView(Vertical):
         title = pane_title(path, step.model if step else "", 60) if path else Content("focus")
         if title != self._title:
             self._title = self.border_title = title
-        subtitle = pane_status(step, pane) if pane is not None else Content("")
+        subtitle = pane_status(step) if pane is not None else Content("")
         if subtitle != self._subtitle:
             self._subtitle = self.border_subtitle = subtitle
         finished = step is not None and step.status in ("completed", "degraded", "awaiting") and step.output is not None
