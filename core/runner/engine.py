@@ -317,8 +317,9 @@ class Runner:
 
     # --- flow questions the steps ask ------------------------------------------------------------
 
-    def reroute_targets(self, path: str) -> list[str]:
-        """Top-level steps a person may jump to from `path`: forward, and with every read satisfied."""
+    def reroute_targets(self, path: str, ran: bool = True) -> list[str]:
+        """Top-level steps a person may jump to from `path`: forward, and with every read satisfied — by
+        the state and, when the step has run (`ran`), its own writes."""
         if path not in self._index:
             return []
         spec, rt = self.spec, self.rt
@@ -326,7 +327,9 @@ class Runner:
         step = spec.steps[i]
         candidates = step.reroute if step.reroute is not None else [s.id for s in spec.steps[i + 1 :]] + [END]
         default = set(successors(spec, i))
-        have = {k for k, v in rt.root.state.items() if v is not None} | guaranteed_writes(step)
+        have = {k for k, v in rt.root.state.items() if v is not None}
+        if ran:
+            have |= guaranteed_writes(step)
         out = []
         for target in candidates:
             if target in default and step.reroute is None:

@@ -13,7 +13,7 @@ import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core import events as ev
 from core.commands import Command
@@ -25,6 +25,16 @@ from core.runner.history import History
 from core.secrets import Redactor, default_redactor
 from core.spec.load import Workflow
 from core.spec.model import ModelSpec, WorkflowSpec
+
+
+class RerouteTargets(Protocol):
+    """Top-level steps a person may jump to from a step (see `Runner.reroute_targets`)."""
+
+    def __call__(self, path: str, ran: bool = True) -> list[str]: ...
+
+
+def _no_targets(path: str, ran: bool = True) -> list[str]:
+    return []
 
 
 class ConfigError(Exception):
@@ -100,7 +110,7 @@ class Runtime:
         self.tools: dict[str, Callable[..., Any]] = {}
         self.tool_shapes: dict[str, tuple[bool, bool]] = {}
         self.checkpoints = Checkpoints(self)
-        self.reroute_targets: Callable[[str], list[str]] = lambda path: []
+        self.reroute_targets: RerouteTargets = _no_targets
         self.skip_needs: Callable[[str], list[str]] = lambda path: needs.skip_needs(self.spec, self.root.state, path)
         self.jump_events: Callable[[str, str, Any, str], list[ev.Event]] = lambda path, target, output, by: []
 

@@ -12,9 +12,6 @@ from core.runner.context import Scope, StepOutcome
 from core.runner.needs import step_id
 from core.runner.outputs import skip
 from core.runner.runtime import Ask, Runtime
-from core.spec.flow import unmet_from
-from core.spec.graph import top_index
-from core.spec.model import END
 
 
 def reason_before(rt: Runtime, path: str) -> str | None:
@@ -70,9 +67,7 @@ async def pause_before(rt: Runtime, path: str, scope: Scope, kind: str, role: st
 def targets_before(rt: Runtime, path: str) -> list[str]:
     """Reroute targets from a step that has not run: its own writes will not exist, so a target must
     do without them."""
-    have = {k for k, v in rt.root.state.items() if v is not None}
-    index = top_index(rt.spec)
-    return [t for t in rt.reroute_targets(path) if t == END or not unmet_from(rt.spec, index[t], have)]
+    return rt.reroute_targets(path, ran=False)
 
 
 def breakpoint_reason(rt: Runtime, path: str) -> str | None:
