@@ -61,8 +61,7 @@ class History:
             if e.decision != "pause":
                 self.decisions[e.checkpoint_id] = e
         elif isinstance(e, ev.LLMCallFinished):
-            if e.status == "ok" and e.request_hash and not e.replayed:
-                self.calls_by_hash.setdefault(e.request_hash, e)
+            self._remember_answer(e)
             if e.cost_usd:
                 self.cost_by_path[e.step] = self.cost_by_path.get(e.step, 0.0) + e.cost_usd
             self.tokens_in += e.tokens_in
@@ -85,9 +84,13 @@ class History:
     def add_recorded_calls(self, envelopes: Iterable[ev.Envelope]) -> None:
         """Answers recorded in an ancestor session (a fork replays unchanged calls at $0)."""
         for env in envelopes:
-            e = env.event
-            if isinstance(e, ev.LLMCallFinished) and e.status == "ok" and e.request_hash and not e.replayed:
-                self.calls_by_hash.setdefault(e.request_hash, e)
+            if isinstance(env.event, ev.LLMCallFinished):
+                self._remember_answer(env.event)
+
+    def _remember_answer(self, e: ev.LLMCallFinished) -> None:
+        """An answer a later identical request may replay: the first one actually received for it."""
+        if e.status == "ok" and e.request_hash and not e.replayed:
+            self.calls_by_hash.setdefault(e.request_hash, e)
 
     def output(self, path: str, round_: int) -> ev.StepOutput | None:
         """The output recorded for round `round_` of a step (before its checkpoint decided)."""

@@ -504,7 +504,7 @@ def _step_review(info: StepInfo) -> list[Finding]:
     """A review policy must be able to open a checkpoint on this kind of step (none is silently ignored)."""
     step, review = info.step, info.step.review
     at = (*info.data_path, "review")
-    kind = f"{'an' if step.kind[:1] in 'aeiou' else 'a'} {step.kind} step"
+    kind = f"{a_type(step.kind)} step"
     asked = [f for f in ("when", "before_tools", "cost_over", "sample") if getattr(review, f) is not None]
     if review.mode in ("always", "on_failure"):
         asked.insert(0, review.mode)
