@@ -86,7 +86,7 @@ def shape(spec: WorkflowSpec, step: Step, path: str, role: str = "top") -> CallS
             writes=tuple(step.writes),
         )
     if isinstance(step, RouterStep) and step.model is not None:
-        routes = "\n".join(f"- {label}: {_describe(spec, target)}" for label, target in step.routes.items())
+        routes = prompts.route_lines(spec, step.routes)
         return CallShape(
             path,
             step.model or default,
@@ -246,10 +246,3 @@ def _calls(p: Pass) -> list[CallShape]:
     for child in p.children:
         out += _calls(child)
     return out
-
-
-def _describe(spec: WorkflowSpec, target: str) -> str:
-    for step in spec.steps:
-        if step.id == target:
-            return f"{target} — {step.description}" if step.description else target
-    return target

@@ -171,7 +171,7 @@ async def run_router(rt: Runtime, step: RouterStep, path: str, scope: Scope, var
             jump=step.routes[label],
         )
     labels = list(step.routes)
-    described = "\n".join(f"- {lbl}: {_describe_target(rt, target)}" for lbl, target in step.routes.items())
+    described = prompts.route_lines(rt.spec, step.routes)
     task = ModelTask(
         path=path,
         kind="router",
@@ -192,13 +192,6 @@ async def run_router(rt: Runtime, step: RouterStep, path: str, scope: Scope, var
 
 def _orchestration(step: StepBase, default: bool) -> bool:
     return default if step.orchestration is None else step.orchestration
-
-
-def _describe_target(rt: Runtime, target: str) -> str:
-    for step in rt.spec.steps:
-        if step.id == target:
-            return f"{target} — {step.description}" if step.description else target
-    return target
 
 
 async def run_gate(

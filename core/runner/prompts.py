@@ -12,7 +12,7 @@ from typing import Any
 
 from core.runner.context import StepFailure
 from core.spec.graph import PLACEHOLDER_RE
-from core.spec.model import StateKey, StepBase
+from core.spec.model import StateKey, StepBase, WorkflowSpec
 from core.state import CHARS_PER_TOKEN, estimate_tokens, render_value, size_chars
 from core.structured import enum_values
 
@@ -151,3 +151,12 @@ def messages(system: str, user: str) -> list[dict[str, Any]]:
 def placeholder_names(template: str) -> list[str]:
     """Names used in a template."""
     return PLACEHOLDER_RE.findall(template)
+
+
+def route_lines(spec: WorkflowSpec, routes: Mapping[str, str]) -> str:
+    """A router's routes as its model sees them: `- label: target — the target's description`."""
+    described = {step.id: step.description for step in spec.steps}
+    return "\n".join(
+        f"- {label}: {target} — {described[target]}" if described.get(target) else f"- {label}: {target}"
+        for label, target in routes.items()
+    )
