@@ -33,7 +33,7 @@ import pexpect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import events as ev  # noqa: E402
+from baton.core import events as ev  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r")
 TARGET_MS = 100.0
@@ -68,7 +68,7 @@ def workflow(steps: int) -> str:
 def baton() -> list[str]:
     """The installed command, else the module."""
     script = ROOT / ".venv" / "bin" / "baton"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "baton.tui.cli"]
 
 
 def stamps(db: sqlite3.Connection, session_id: str, kind: type[ev.Event]) -> dict[str, float]:

@@ -31,7 +31,7 @@ def baton_command(explicit: str | None) -> list[str]:
     if found.exists():
         return [str(found)]
     which = shutil.which("baton")
-    return [which] if which else [sys.executable, "-m", "tui.cli"]
+    return [which] if which else [sys.executable, "-m", "baton.tui.cli"]
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:

@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 for _key, _value in (("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("LITELLM_MODE", "PRODUCTION"), ("HF_HUB_OFFLINE", "1")):
     os.environ.setdefault(_key, _value)
 
-from core import events as ev  # noqa: E402
-from core.llm.gateway import LiteLLMGateway  # noqa: E402
-from core.runner import RunOptions  # noqa: E402
-from core.spec.load import load_text  # noqa: E402
-from sessions.create import create_session  # noqa: E402
-from sessions.host import SessionHost  # noqa: E402
-from sessions.store import Store  # noqa: E402
+from baton.core import events as ev  # noqa: E402
+from baton.core.llm.gateway import LiteLLMGateway  # noqa: E402
+from baton.core.runner import RunOptions  # noqa: E402
+from baton.core.spec.load import load_text  # noqa: E402
+from baton.sessions.create import create_session  # noqa: E402
+from baton.sessions.host import SessionHost  # noqa: E402
+from baton.sessions.store import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BRANCHES = 40
@@ -144,7 +144,7 @@ def main() -> None:
             ("baton show ID --json", ["show", sid, "--json"]),
             ("baton attach ID --json", ["attach", sid, "--json"]),
         ):
-            argv = [sys.executable, "-m", "tui.cli", *command]
+            argv = [sys.executable, "-m", "baton.tui.cli", *command]
             results[label] = [timed_process(argv, env) for _ in range(args.repeat)]
         print(f"{'how':32} {'min s':>8} {'median s':>9}")
         for label, samples in results.items():

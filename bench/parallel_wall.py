@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 for _key, _value in (("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("LITELLM_MODE", "PRODUCTION"), ("HF_HUB_OFFLINE", "1")):
     os.environ.setdefault(_key, _value)
 
-from core.llm.gateway import LiteLLMGateway  # noqa: E402
-from core.runner import RunOptions  # noqa: E402
-from core.spec.load import load_text  # noqa: E402
-from sessions.create import create_session  # noqa: E402
-from sessions.host import SessionHost  # noqa: E402
-from sessions.store import Store  # noqa: E402
+from baton.core.llm.gateway import LiteLLMGateway  # noqa: E402
+from baton.core.runner import RunOptions  # noqa: E402
+from baton.core.spec.load import load_text  # noqa: E402
+from baton.sessions.create import create_session  # noqa: E402
+from baton.sessions.host import SessionHost  # noqa: E402
+from baton.sessions.store import Store  # noqa: E402
 
 
 def flow(branches: int, latency: float) -> str:

@@ -22,15 +22,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import events as ev
-from core.llm.gateway import LiteLLMGateway
-from core.llm.types import LLMRequest
-from core.runner.calls import CallPlan, call
-from core.runner.context import RealClock, RunOptions
-from core.runner.history import History
-from core.runner.runtime import Runtime
-from core.spec.load import load_text
-from core.spec.model import ModelSpec, RetryPolicy, TimeoutPolicy
+from baton.core import events as ev
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.llm.types import LLMRequest
+from baton.core.runner.calls import CallPlan, call
+from baton.core.runner.context import RealClock, RunOptions
+from baton.core.runner.history import History
+from baton.core.runner.runtime import Runtime
+from baton.core.spec.load import load_text
+from baton.core.spec.model import ModelSpec, RetryPolicy, TimeoutPolicy
 from tests.fakes.openai_server import FakeOpenAI
 
 FLOW = """\

@@ -104,7 +104,7 @@ def runner_pid(db: Path) -> int:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             line = cmdline(int(entry.name))
-            if b"sessions.runner_main" in line and mine in line:
+            if b"baton.sessions.runner_main" in line and mine in line:
                 return int(entry.name)
     return 0
 

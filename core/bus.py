@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.commands import Command
-from core.events import Envelope, TokenDelta
+from baton.core.commands import Command
+from baton.core.events import Envelope, TokenDelta
 
 
 @dataclass(frozen=True)

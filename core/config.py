@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core import paths
-from core.spec.model import ModelSpec, WorkflowSpec
+from baton.core import paths
+from baton.core.spec.model import ModelSpec, WorkflowSpec
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {
     "fast": ModelSpec(model="mock/fast"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.view import CallView, SessionView, StepView
+from baton.core.view import CallView, SessionView, StepView
 
 
 @dataclass

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from core.view import SessionView, StepView
+from baton.core.view import SessionView, StepView
 
 _NS = 1_000_000_000
 

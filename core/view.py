@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import events as ev
-from core.llm.types import short_error
-from core.state import apply_ops
-from core.timeline import Timeline
+from baton.core import events as ev
+from baton.core.llm.types import short_error
+from baton.core.state import apply_ops
+from baton.core.timeline import Timeline
 
 OPEN_STATUSES = ("pending", "running", "awaiting")
 DONE_STATUSES = ("completed", "degraded", "skipped")

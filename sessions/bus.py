@@ -7,10 +7,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.bus import RunnerLost, Update
-from core.commands import Command
-from core.events import TERMINAL_SESSION_EVENTS, Envelope, TokenDelta
-from sessions.store import Store
+from baton.core.bus import RunnerLost, Update
+from baton.core.commands import Command
+from baton.core.events import TERMINAL_SESSION_EVENTS, Envelope, TokenDelta
+from baton.sessions.store import Store
 
 STARTUP_GRACE_S = 15.0
 

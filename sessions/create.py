@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.runner import RunOptions
-from core.spec.load import Workflow
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.core.spec.load import Workflow
+from baton.sessions.store import Store
 
 
 async def create_session(

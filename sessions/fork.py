@@ -11,10 +11,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from core import events as ev
-from core.state import make_op
-from sessions import projection
-from sessions.store import Store, StoreError
+from baton.core import events as ev
+from baton.core.state import make_op
+from baton.sessions import projection
+from baton.sessions.store import Store, StoreError
 
 
 def _under(path: str, top: str) -> bool:

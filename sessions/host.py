@@ -12,18 +12,18 @@ import json
 import logging
 from typing import Any
 
-from core.commands import Command
-from core.config import Config, known_aliases, load_config, resolve_models
-from core.llm.types import LLMClient
-from core.runner import History, Runner, RunOptions
-from core.runner.context import Clock
-from core.spec.load import Workflow, load_text
-from core.spec.problems import WorkflowInvalid
-from core.view import SessionView
-from sessions.bus import LocalBus
-from sessions.sqlite import settle
-from sessions.store import LEASE_TTL_S, Store
-from sessions.writer import SessionWriter
+from baton.core.commands import Command
+from baton.core.config import Config, known_aliases, load_config, resolve_models
+from baton.core.llm.types import LLMClient
+from baton.core.runner import History, Runner, RunOptions
+from baton.core.runner.context import Clock
+from baton.core.spec.load import Workflow, load_text
+from baton.core.spec.problems import WorkflowInvalid
+from baton.core.view import SessionView
+from baton.sessions.bus import LocalBus
+from baton.sessions.sqlite import settle
+from baton.sessions.store import LEASE_TTL_S, Store
+from baton.sessions.writer import SessionWriter
 
 log = logging.getLogger("baton.host")
 COMMAND_POLL_S = 0.02
@@ -101,7 +101,7 @@ class SessionHost:
         self.writer = await writer.start()
         llm = self._llm
         if llm is None:
-            from core.llm.gateway import LiteLLMGateway
+            from baton.core.llm.gateway import LiteLLMGateway
 
             llm = LiteLLMGateway()
         history = History.from_envelopes(envelopes)

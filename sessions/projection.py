@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import events as ev
-from core.view import SessionView
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.view import SessionView
+from baton.sessions.store import Store
 
 _WHOLE_SESSION = frozenset({"SessionResumed", "SessionPaused", "SessionCompleted", "SessionFailed", "Forked"})
 

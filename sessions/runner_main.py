@@ -14,12 +14,12 @@ import logging
 import signal
 import sys
 
-from core.paths import log_path, private_file
-from core.runner import RunOptions
-from core.secrets import default_redactor
-from core.spec.problems import WorkflowInvalid
-from sessions.host import SessionHost
-from sessions.store import SessionInUse, Store, StoreError
+from baton.core.paths import log_path, private_file
+from baton.core.runner import RunOptions
+from baton.core.secrets import default_redactor
+from baton.core.spec.problems import WorkflowInvalid
+from baton.sessions.host import SessionHost
+from baton.sessions.store import SessionInUse, Store, StoreError
 
 EXIT = {"completed": 0, "degraded": 5, "paused": 4, "cancelled": 4, "failed": 1}
 

@@ -20,13 +20,13 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from core import events as ev
-from core import paths
-from core.commands import Command
-from core.secrets import Redactor, default_redactor
-from core.view import SessionView
-from sessions.schema import LATEST, MIGRATIONS
-from sessions.sqlite import (
+from baton.core import events as ev
+from baton.core import paths
+from baton.core.commands import Command
+from baton.core.secrets import Redactor, default_redactor
+from baton.core.view import SessionView
+from baton.sessions.schema import LATEST, MIGRATIONS
+from baton.sessions.sqlite import (
     integrity_ok,
     on_thread,
     pid_alive,

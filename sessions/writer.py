@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core import events as ev
-from core.view import SessionView
-from sessions import projection
-from sessions.sqlite import settle
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.view import SessionView
+from baton.sessions import projection
+from baton.sessions.sqlite import settle
+from baton.sessions.store import Store
 
 log = logging.getLogger("baton.store")
 

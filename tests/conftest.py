@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.store import Store
+from baton.sessions.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

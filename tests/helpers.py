@@ -10,14 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.commands import Command, decide
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from core.spec.load import Workflow, load_text, load_workflow
-from core.view import CheckpointView, SessionView
-from sessions.create import create_session
-from sessions.host import SessionHost
-from sessions.store import Store
+from baton.core.commands import Command, decide
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.core.spec.load import Workflow, load_text, load_workflow
+from baton.core.view import CheckpointView, SessionView
+from baton.sessions.create import create_session
+from baton.sessions.host import SessionHost
+from baton.sessions.store import Store
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 

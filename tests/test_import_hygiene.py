@@ -22,7 +22,7 @@ UI = ("textual", "rich", "prompt_toolkit")
 PROBE = """
 import importlib, json, pkgutil, sys
 names = []
-for package in ("core", "sessions"):
+for package in ("baton.core", "baton.sessions"):
     root = importlib.import_module(package)
     names.append(package)
     for info in pkgutil.walk_packages(root.__path__, package + "."):
@@ -43,9 +43,9 @@ def _probe(*skip: str) -> dict[str, list[str]]:
 
 
 def test_core_and_sessions_never_import_a_ui_library_nor_litellm() -> None:
-    result = _probe("core.llm.offline_provider")
-    assert "sessions.store" in result["imported"] and "core.runner.engine" in result["imported"]
-    assert "core.llm.gateway" in result["imported"] and "sessions.runner_main" in result["imported"]
+    result = _probe("baton.core.llm.offline_provider")
+    assert "baton.sessions.store" in result["imported"] and "baton.core.runner.engine" in result["imported"]
+    assert "baton.core.llm.gateway" in result["imported"] and "baton.sessions.runner_main" in result["imported"]
     for name in (*UI, "litellm"):
         assert name not in result["loaded"], f"{name} was imported by core/sessions"
 
@@ -54,7 +54,7 @@ def test_the_offline_provider_loads_litellm_but_no_ui() -> None:
     """The provider is loaded only by the gateway's lazy loader, with litellm. (litellm's httpx pulls in
     rich through its own command-line module, so rich is not checked here.)"""
     result = _probe()
-    assert "core.llm.offline_provider" in result["imported"] and "litellm" in result["loaded"]
+    assert "baton.core.llm.offline_provider" in result["imported"] and "litellm" in result["loaded"]
     for name in ("textual", "prompt_toolkit"):
         assert name not in result["loaded"], f"{name} was imported with the offline provider"
 
@@ -62,7 +62,7 @@ def test_the_offline_provider_loads_litellm_but_no_ui() -> None:
 def _imported_by(args: list[str], env: dict[str, str], cwd: Path = ROOT, timeout: float = 120) -> tuple[set[str], str]:
     """Top-level modules the real `baton` command imported (from `-X importtime`), and its stdout."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tui.cli", *args],
+        [sys.executable, "-X", "importtime", "-m", "baton.tui.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -1,5 +1,6 @@
-"""`pip wheel .` ships every package and the bundled data; installed into a fresh virtual environment it
-gives a `baton` command that works from any directory (nothing read from the source tree)."""
+"""`pip wheel .` ships one package, `baton`, with every part and the bundled data; installed into a fresh
+virtual environment beside an unrelated distribution that owns a top-level `core` package, it gives a
+`baton` command that works from any directory (nothing read from the source tree, nothing shadowed)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tests.conftest import ROOT, baton_env
 
 PACKAGES = ("core", "sessions", "tui", "themes", "flows")
 
+FOREIGN_CORE = "foreign-core"
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -31,20 +34,45 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_the_wheel_contains_every_package_and_the_bundled_data(wheel: Path) -> None:
+def test_the_wheel_installs_only_the_baton_package(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
+    assert {n.split("/", 1)[0] for n in names} == {"baton", "baton-0.1.0.dist-info"}
     for package in PACKAGES:
-        assert f"{package}/__init__.py" in names or any(n.startswith(f"{package}/") for n in names), package
-    for required in ("core/runner/engine.py", "sessions/store.py", "sessions/runner_main.py", "tui/cli.py"):
+        assert f"baton/{package}/__init__.py" in names, package
+    for required in (
+        "baton/__init__.py",
+        "baton/__main__.py",
+        "baton/core/runner/engine.py",
+        "baton/sessions/store.py",
+        "baton/sessions/runner_main.py",
+        "baton/tui/cli.py",
+    ):
         assert required in names, required
-    bundled = {Path(n).name for n in names if n.startswith("flows/")}
+    bundled = {Path(n).name for n in names if n.startswith("baton/flows/")}
     for flow in ("demo", "agent", "parallel", "map", "router", "supervisor", "loop", "tool", "gate"):
         assert f"{flow}.yaml" in bundled, flow
     assert "baton_tools.py" in bundled
-    assert any(n.startswith("themes/") and n.endswith(".toml") for n in names)
-    assert not any(n.startswith(("tests/", "bench/")) for n in names)
+    assert any(n.startswith("baton/themes/") and n.endswith(".toml") for n in names)
+    assert any(n.endswith(".tcss") for n in names)
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "baton = tui.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "baton = baton.tui.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+def _foreign_core(where: Path) -> Path:
+    """A wheel of an unrelated distribution that ships a top-level package named `core` (written by hand:
+    a wheel is a zip file with its metadata)."""
+    built = where / "foreign_core-1.0-py3-none-any.whl"
+    info = "foreign_core-1.0.dist-info"
+    files = {
+        "core/__init__.py": "OWNER = 'foreign'\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {FOREIGN_CORE}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(built, "w") as archive:
+        for name, text in {**files, f"{info}/RECORD": record}.items():
+            archive.writestr(name, text)
+    return built
 
 
 @pytest.mark.slow
@@ -62,7 +90,17 @@ def test_an_installed_baton_runs_from_another_directory(wheel: Path, tmp_path: P
     # of baton is not visible (a path line in a .pth file does not process that directory's .pth files).
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+            str(_foreign_core(tmp_path)),
+        ],
         check=True,
         timeout=300,
         capture_output=True,
@@ -74,14 +112,27 @@ def test_an_installed_baton_runs_from_another_directory(wheel: Path, tmp_path: P
     baton = str(venv / "bin" / "baton")
 
     where = subprocess.run(
-        [str(python), "-c", "import core, flows, tui; print(core.__file__, flows.__file__, tui.__file__)"],
+        [str(python), "-c", "import baton, core; print(baton.__file__, core.OWNER)"],
         cwd=elsewhere,
         env=env,
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
-    assert all(p.startswith(site) for p in where), where
+    assert where[0].startswith(site) and where[1] == "foreign", where
+    installed = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from importlib.metadata import files; print(*{str(f).split('/')[0] for f in files('baton')})",
+        ],
+        cwd=elsewhere,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert sorted(n for n in installed if n != "..") == ["baton", "baton-0.1.0.dist-info"], installed
 
     out = subprocess.run([baton, "validate", "demo"], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -89,6 +140,17 @@ def test_an_installed_baton_runs_from_another_directory(wheel: Path, tmp_path: P
 
     out = subprocess.run([baton, "--help"], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "validate" in out.stdout
+
+    demo = subprocess.run(
+        [baton, "run", "demo", "--auto", "approve", "--json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert demo.returncode == 0, (demo.stdout[-2000:], demo.stderr[-2000:])
+    assert '"kind": "SessionCompleted"' in demo.stdout
 
     run = subprocess.run(
         [baton, "run", "tool", "--auto", "approve", "--json"],

@@ -63,7 +63,7 @@ def test_canary_keys_never_reach_any_byte_baton_writes(tmp_path: Path, private_h
 
     def baton(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [sys.executable, "-m", "tui.cli", *args], cwd=work, env=env, capture_output=True, timeout=120
+            [sys.executable, "-m", "baton.tui.cli", *args], cwd=work, env=env, capture_output=True, timeout=120
         )
 
     assert baton("sessions").returncode == 0  # creates the database
@@ -129,7 +129,7 @@ def test_streamed_text_never_shows_part_of_a_secret(seed: int) -> None:
     the end is exactly the redacted whole."""
     import random
 
-    from core.secrets import Redactor, StreamRedactor
+    from baton.core.secrets import Redactor, StreamRedactor
 
     redactor = Redactor({"OPENAI_API_KEY": "zz-canary-123456789"})
     rng = random.Random(seed)
@@ -146,7 +146,7 @@ def test_streamed_text_never_shows_part_of_a_secret(seed: int) -> None:
 
 
 def test_prose_streams_through_without_delay() -> None:
-    from core.secrets import Redactor, StreamRedactor
+    from baton.core.secrets import Redactor, StreamRedactor
 
     stream = StreamRedactor(Redactor({"OPENAI_API_KEY": "zz-canary-123456789"}))
     chunks = ["Because the ", "grid needs ", "storage, ", "batteries ", "help."]
@@ -159,8 +159,8 @@ async def test_a_key_the_model_echoes_never_reaches_a_viewer(
 ) -> None:
     """A provider's answer repeats a key from the environment: the live text an in-process viewer gets,
     the finished text and the state all show it redacted."""
-    from core.runner import RunOptions
-    from core.secrets import default_redactor
+    from baton.core.runner import RunOptions
+    from baton.core.secrets import default_redactor
     from tests.fakes.harness import fake_flow, start
 
     key = "zz-" + secrets.token_hex(12)

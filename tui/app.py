@@ -16,21 +16,21 @@ from typing import Any
 
 from textual.app import App
 
-from core.bus import Bus
-from core.config import Config, ConfigInvalid, load_config, save_ui_setting
-from core.view import SessionView
-from sessions.store import Store
-from tui.keymap import binding, binding_ids, check_keymap
-from tui.launch import user_name
-from tui.probe import Probe
-from tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
-from tui.screens.home import HomeScreen
-from tui.screens.launcher import Launcher
-from tui.screens.palette import ActionsProvider
-from tui.screens.review import ReviewScreen
-from tui.screens.run import RunScreen
-from tui.screens.trace import TraceScreen
-from tui.themes_loader import DEFAULT_THEME, bundled_themes, user_themes, variable_defaults
+from baton.core.bus import Bus
+from baton.core.config import Config, ConfigInvalid, load_config, save_ui_setting
+from baton.core.view import SessionView
+from baton.sessions.store import Store
+from baton.tui.keymap import binding, binding_ids, check_keymap
+from baton.tui.launch import user_name
+from baton.tui.probe import Probe
+from baton.tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.home import HomeScreen
+from baton.tui.screens.launcher import Launcher
+from baton.tui.screens.palette import ActionsProvider
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.run import RunScreen
+from baton.tui.screens.trace import TraceScreen
+from baton.tui.themes_loader import DEFAULT_THEME, bundled_themes, user_themes, variable_defaults
 
 
 class BatonApp(App[Any]):
@@ -233,7 +233,7 @@ def print_outcome(view: SessionView, status: str) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from tui.report import summary
+    from baton.tui.report import summary
 
     console = Console(highlight=False)
     if status == "detached":

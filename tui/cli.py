@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
-    from core.bus import Bus
-    from core.runner import RunOptions
-    from sessions.store import Store
+    from baton.core.bus import Bus
+    from baton.core.runner import RunOptions
+    from baton.sessions.store import Store
 
 EXIT_HELP = """\b
 Exit codes: 0 completed · 1 failed · 2 invalid input · 3 session in use
@@ -32,8 +32,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> NoReturn:
-    from sessions.store import SessionInUse, StoreError
-    from tui.launch import LaunchError
+    from baton.sessions.store import SessionInUse, StoreError
+    from baton.tui.launch import LaunchError
 
     try:
         code = asyncio.run(coro)
@@ -49,7 +49,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> NoReturn:
 
 
 def _db(ctx: click.Context) -> Path:
-    from core.paths import default_db
+    from baton.core.paths import default_db
 
     value = ctx.obj.get("db") if ctx.obj else None
     return Path(value) if value else default_db()
@@ -73,7 +73,7 @@ def main(ctx: click.Context, db: str | None) -> None:
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is None:
         if _tui_available() and sys.stdout.isatty() and sys.stdin.isatty():
-            from tui.app import open_home
+            from baton.tui.app import open_home
 
             sys.exit(open_home(_db(ctx)))
         click.echo(ctx.get_help())
@@ -82,14 +82,14 @@ def main(ctx: click.Context, db: str | None) -> None:
 def _tui_available() -> bool:
     from importlib.util import find_spec
 
-    return find_spec("tui.app") is not None
+    return find_spec("baton.tui.app") is not None
 
 
 def _run_options(
     auto: str | None, decisions: str | None, step_mode: bool, breakpoints: tuple[str, ...], max_usd: float | None
 ) -> RunOptions:
-    from core.runner import RunOptions
-    from tui.launch import load_decisions, user_name
+    from baton.core.runner import RunOptions
+    from baton.tui.launch import load_decisions, user_name
 
     return RunOptions(
         auto=auto,
@@ -169,9 +169,9 @@ async def _start(
     in_process: bool,
     step_mode: bool,
 ) -> int:
-    from sessions.create import create_session
-    from sessions.store import Store
-    from tui.launch import config_or_exit, load_flow, parse_inputs
+    from baton.sessions.create import create_session
+    from baton.sessions.store import Store
+    from baton.tui.launch import config_or_exit, load_flow, parse_inputs
 
     config = config_or_exit()
     workflow = load_flow(flow, config)
@@ -191,8 +191,8 @@ async def _start(
 
 
 def _check_breakpoints(workflow: Any, breakpoints: tuple[str, ...]) -> None:
-    from core.spec.graph import iter_steps
-    from tui.launch import LaunchError
+    from baton.core.spec.graph import iter_steps
+    from baton.tui.launch import LaunchError
 
     ids = [info.step.id for info in iter_steps(workflow.spec)]
     for name in breakpoints:
@@ -211,9 +211,9 @@ async def _host_and_view(
     detach: bool,
     in_process: bool,
 ) -> int:
-    from sessions.bus import StoreBus
-    from sessions.host import SessionHost
-    from tui.launch import EXIT_CODES, spawn_runner, wait_started
+    from baton.sessions.bus import StoreBus
+    from baton.sessions.host import SessionHost
+    from baton.tui.launch import EXIT_CODES, spawn_runner, wait_started
 
     if in_process and not detach:
         host = SessionHost(store, session_id, options=options, models=models, local=True)
@@ -237,10 +237,10 @@ async def _host_and_view(
 
 
 async def _view(bus: Bus, line: bool, as_json: bool, interactive: bool) -> str:
-    from tui.launch import user_name
+    from baton.tui.launch import user_name
 
     if as_json:
-        from tui.jsonl import run_json
+        from baton.tui.jsonl import run_json
 
         return await run_json(bus, by=user_name())
     if (
@@ -250,10 +250,10 @@ async def _view(bus: Bus, line: bool, as_json: bool, interactive: bool) -> str:
         and sys.stdin.isatty()
         and os.environ.get("BATON_LINE") != "1"
     ):
-        from tui.app import view_session
+        from baton.tui.app import view_session
 
         return str(await view_session(bus))
-    from tui.line.viewer import LineViewer
+    from baton.tui.line.viewer import LineViewer
 
     return await LineViewer(bus, interactive=interactive, by=user_name()).run()
 
@@ -267,9 +267,9 @@ def attach(ctx: click.Context, session: str, line: bool, as_json: bool) -> None:
     """Watch (and answer) a running or finished session."""
 
     async def go() -> int:
-        from sessions.bus import StoreBus
-        from sessions.store import Store
-        from tui.launch import EXIT_CODES
+        from baton.sessions.bus import StoreBus
+        from baton.sessions.store import Store
+        from baton.tui.launch import EXIT_CODES
 
         store = await Store.open(_db(ctx))
         try:
@@ -310,8 +310,8 @@ def resume(
     """Continue a paused, cancelled, crashed or finished session. Completed steps are not re-run."""
 
     async def go() -> int:
-        from core.runner import RunOptions
-        from sessions.store import SessionInUse, Store
+        from baton.core.runner import RunOptions
+        from baton.sessions.store import SessionInUse, Store
 
         store = await Store.open(_db(ctx))
         try:
@@ -355,10 +355,10 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        from core.economics import usd
-        from sessions.store import Store, shown_status
-        from tui.report import ago, duration
-        from tui.sanitize import one_line
+        from baton.core.economics import usd
+        from baton.sessions.store import Store, shown_status
+        from baton.tui.report import ago, duration
+        from baton.tui.sanitize import one_line
 
         store = await Store.open(_db(ctx))
         try:
@@ -420,10 +420,10 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         from rich.console import Console
         from rich.text import Text
 
-        from core.secrets import redact
-        from sessions.store import Store, shown_status
-        from tui.report import steps_table, summary
-        from tui.sanitize import inert, one_line
+        from baton.core.secrets import redact
+        from baton.sessions.store import Store, shown_status
+        from baton.tui.report import steps_table, summary
+        from baton.tui.sanitize import inert, one_line
 
         store = await Store.open(_db(ctx))
         try:
@@ -474,7 +474,7 @@ def rm(ctx: click.Context, session_ids: tuple[str, ...], yes: bool, force: bool)
     """Delete sessions and everything recorded for them."""
 
     async def go() -> int:
-        from sessions.store import Store
+        from baton.sessions.store import Store
 
         store = await Store.open(_db(ctx))
         try:
@@ -500,10 +500,10 @@ def rm(ctx: click.Context, session_ids: tuple[str, ...], yes: bool, force: bool)
 @click.argument("flows", nargs=-1, required=True)
 def validate(flows: tuple[str, ...]) -> None:
     """Check workflow files: `file:line:col: message` per problem, exit 2 if any."""
-    from core.config import ConfigInvalid, known_aliases, load_config
-    from core.spec.load import load_workflow
-    from core.spec.problems import WorkflowInvalid
-    from tui.launch import LaunchError, resolve_flow
+    from baton.core.config import ConfigInvalid, known_aliases, load_config
+    from baton.core.spec.load import load_workflow
+    from baton.core.spec.problems import WorkflowInvalid
+    from baton.tui.launch import LaunchError, resolve_flow
 
     try:
         aliases = known_aliases(load_config())
@@ -549,10 +549,10 @@ def decide(
     """Answer the open checkpoint TARGET (a checkpoint id or a step) of SESSION."""
 
     async def go() -> int:
-        from sessions.bus import StoreBus
-        from sessions.store import Store
-        from tui import decisions
-        from tui.launch import user_name
+        from baton.sessions.bus import StoreBus
+        from baton.sessions.store import Store
+        from baton.tui import decisions
+        from baton.tui.launch import user_name
 
         store = await Store.open(_db(ctx))
         try:
@@ -624,9 +624,9 @@ def fork(
     the parent already answered are replayed from its record at $0."""
 
     async def go() -> int:
-        from core.spec.load import load_text
-        from sessions.fork import fork_session
-        from sessions.store import Store
+        from baton.core.spec.load import load_text
+        from baton.sessions.fork import fork_session
+        from baton.sessions.store import Store
 
         store = await Store.open(_db(ctx))
         try:
@@ -647,7 +647,7 @@ def fork(
 
 
 def _state_values(workflow: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
-    from core.state import coerce_input
+    from baton.core.state import coerce_input
 
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -673,9 +673,9 @@ def export(ctx: click.Context, session: str, fmt: str, content: bool, output: An
     async def go() -> int:
         import json
 
-        from core.export import spans
-        from core.secrets import redact
-        from sessions.store import Store
+        from baton.core.export import spans
+        from baton.core.secrets import redact
+        from baton.sessions.store import Store
 
         store = await Store.open(_db(ctx))
         try:
@@ -697,7 +697,7 @@ def export(ctx: click.Context, session: str, fmt: str, content: bool, output: An
 @click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
 def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, ...], as_json: bool) -> None:
     """A per-step and total cost range for FLOW, before running it."""
-    from tui.estimate import run_estimate
+    from baton.tui.estimate import run_estimate
 
     sys.exit(run_estimate(flow, list(inputs), runs, _models(models), as_json))
 
@@ -705,7 +705,7 @@ def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, .
 @main.command(name="flows")
 def list_flows() -> None:
     """List bundled and local workflows."""
-    from tui.launch import bundled_flows, local_flows
+    from baton.tui.launch import bundled_flows, local_flows
 
     for path in bundled_flows():
         click.echo(f"{path.stem:16} (bundled) {path}")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.bus import Bus
-from core.commands import Command, decide
-from core.economics import usd
-from core.state import size_chars
-from core.view import CheckpointView, SessionView
-from tui.sanitize import inert
+from baton.core.bus import Bus
+from baton.core.commands import Command, decide
+from baton.core.economics import usd
+from baton.core.state import size_chars
+from baton.core.view import CheckpointView, SessionView
+from baton.tui.sanitize import inert
 
 OPTION_KEYS: dict[str, tuple[str, str]] = {
     "approve": ("a", "approve"),

@@ -18,15 +18,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from core.economics import usd
-from core.llm.types import LLMClient
-from core.runner.engine import initial_state
-from core.runner.forecast import CallShape, Pass, one_pass, request, user_message
-from core.spec.graph import successors, top_index
-from core.spec.load import Workflow
-from core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
-from core.state import size_chars
-from tui.sanitize import inert
+from baton.core.economics import usd
+from baton.core.llm.types import LLMClient
+from baton.core.runner.engine import initial_state
+from baton.core.runner.forecast import CallShape, Pass, one_pass, request, user_message
+from baton.core.spec.graph import successors, top_index
+from baton.core.spec.load import Workflow
+from baton.core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
+from baton.core.state import size_chars
+from baton.tui.sanitize import inert
 
 # Tokens a read adds around its value in a prompt (a `### key` heading, list bullets) beyond the value.
 READ_OVERHEAD = 8
@@ -374,9 +374,9 @@ def run_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str]
     import click
     from rich.console import Console
 
-    from core.config import resolve_models
-    from core.llm.gateway import LiteLLMGateway
-    from tui.launch import LaunchError, config_or_exit, load_flow, parse_inputs
+    from baton.core.config import resolve_models
+    from baton.core.llm.gateway import LiteLLMGateway
+    from baton.tui.launch import LaunchError, config_or_exit, load_flow, parse_inputs
 
     try:
         config = config_or_exit()

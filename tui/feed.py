@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core import events as ev
-from core.bus import RunnerLost, Update
-from core.view import SessionView
-from tui.sanitize import inert
+from baton.core import events as ev
+from baton.core.bus import RunnerLost, Update
+from baton.core.view import SessionView
+from baton.tui.sanitize import inert
 
 
 @dataclass

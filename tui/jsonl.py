@@ -14,12 +14,12 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from core import events as ev
-from core.bus import Bus, RunnerLost
-from core.commands import Command
-from core.secrets import redact
-from core.view import SESSION_ENDED, SessionView
-from tui.decisions import send_and_wait
+from baton.core import events as ev
+from baton.core.bus import Bus, RunnerLost
+from baton.core.commands import Command
+from baton.core.secrets import redact
+from baton.core.view import SESSION_ENDED, SessionView
+from baton.tui.decisions import send_and_wait
 
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:

@@ -17,12 +17,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from core.config import Config, known_aliases, load_config
-from core.paths import log_path
-from core.runner import RunOptions, check_inputs
-from core.spec.load import Workflow, load_workflow
-from core.state import coerce_input
-from sessions.store import Store
+from baton.core.config import Config, known_aliases, load_config
+from baton.core.paths import log_path
+from baton.core.runner import RunOptions, check_inputs
+from baton.core.spec.load import Workflow, load_workflow
+from baton.core.state import coerce_input
+from baton.sessions.store import Store
 
 EXIT_CODES = {"completed": 0, "failed": 1, "invalid": 2, "in_use": 3, "paused": 4, "cancelled": 4, "degraded": 5}
 
@@ -37,7 +37,7 @@ class LaunchError(Exception):
 
 def bundled_dir() -> Path:
     """Where the bundled workflows are installed."""
-    return Path(str(resources.files("flows")))
+    return Path(str(resources.files("baton.flows")))
 
 
 def bundled_flows() -> list[Path]:
@@ -114,25 +114,16 @@ def spawn_runner(
     db: Path, session_id: str, options: RunOptions | None = None, models: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start the session's runner in the background, in its own process group, logging to its file."""
-    args = [sys.executable, "-m", "sessions.runner_main", "--db", str(db), "--session", session_id]
+    args = [sys.executable, "-m", "baton.sessions.runner_main", "--db", str(db), "--session", session_id]
     if options is not None:
         args += ["--options", json.dumps(options.to_json())]
     for alias, model in (models or {}).items():
         args += ["--model", f"{alias}={model}"]
     log = open(log_path(session_id), "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=_child_env()
-        )
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     finally:
         log.close()
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
 
 
 async def wait_started(
@@ -154,7 +145,7 @@ async def wait_started(
 
 def config_or_exit() -> Config:
     """The config file, or a `LaunchError` naming its problem."""
-    from core.config import ConfigInvalid
+    from baton.core.config import ConfigInvalid
 
     try:
         return load_config()
@@ -164,7 +155,7 @@ def config_or_exit() -> Config:
 
 def load_flow(name: str, config: Config) -> Workflow:
     """Resolve and load a workflow, or raise `LaunchError` with every problem."""
-    from core.spec.problems import WorkflowInvalid
+    from baton.core.spec.problems import WorkflowInvalid
 
     path = resolve_flow(name)
     try:

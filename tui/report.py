@@ -11,9 +11,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from core.economics import Summary, summarize, usd
-from core.view import SessionView, StepView
-from tui.sanitize import inert, one_line
+from baton.core.economics import Summary, summarize, usd
+from baton.core.view import SessionView, StepView
+from baton.tui.sanitize import inert, one_line
 
 ICONS = {
     "pending": ("·", "dim"),

@@ -17,7 +17,7 @@ from typing import Any
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from core import paths
+from baton.core import paths
 
 DEFAULT_THEME = "baton-dark"
 COLOR_KEYS = (
@@ -195,7 +195,7 @@ def load_theme_file(path: Path) -> Theme:
 
 def bundled_dir() -> Path:
     """Where the bundled theme files are installed."""
-    return Path(str(resources.files("themes")))
+    return Path(str(resources.files("baton.themes")))
 
 
 def user_dir() -> Path:

@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any
 
-from core.llm.types import LLMRequest, LLMResult, ModelError, OnText
-from core.secrets import REDACTED, Redactor, default_redactor
+from baton.core.llm.types import LLMRequest, LLMResult, ModelError, OnText
+from baton.core.secrets import REDACTED, Redactor, default_redactor
 
 OFFLINE_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -328,7 +328,7 @@ def _load() -> Any:
     litellm.drop_params = True
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    from core.llm.offline_provider import OfflineProvider, register_prices
+    from baton.core.llm.offline_provider import OfflineProvider, register_prices
 
     provider = OfflineProvider()
     _OFFLINE[:] = [provider]

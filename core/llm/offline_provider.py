@@ -19,7 +19,7 @@ import litellm
 from litellm import exceptions as lx
 from litellm.llms.custom_llm import CustomLLM
 
-from core.llm import offline
+from baton.core.llm import offline
 
 PRICES: dict[str, dict[str, Any]] = {
     # USD per token; roughly the shape of real cheap/strong models so demo costs look familiar.

@@ -1,9 +1,9 @@
 """The async runner: executes a workflow spec as a session, emitting events to a sink."""
 
-from core.runner.context import Paused, RealClock, RunOptions, Scope, SessionStop, Sink, StepOutcome
-from core.runner.engine import Runner, check_inputs, initial_state, resolve_tools
-from core.runner.history import History
-from core.runner.runtime import ConfigError
+from baton.core.runner.context import Paused, RealClock, RunOptions, Scope, SessionStop, Sink, StepOutcome
+from baton.core.runner.engine import Runner, check_inputs, initial_state, resolve_tools
+from baton.core.runner.history import History
+from baton.core.runner.runtime import ConfigError
 
 __all__ = [
     "ConfigError",

@@ -16,18 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core import events as ev
-from core.llm.types import LLMRequest, LLMResult, ModelError, short_error
-from core.runner.context import StepFailure
-from core.runner.guards import Breaker, BudgetVerdict, backoff, scopes_for
-from core.secrets import StreamRedactor
-from core.spec.model import RetryPolicy, TimeoutPolicy
-from core.state import estimate_tokens
-from core.structured import OutputInvalid
-from core.timeline import Timeline
+from baton.core import events as ev
+from baton.core.llm.types import LLMRequest, LLMResult, ModelError, short_error
+from baton.core.runner.context import StepFailure
+from baton.core.runner.guards import Breaker, BudgetVerdict, backoff, scopes_for
+from baton.core.secrets import StreamRedactor
+from baton.core.spec.model import RetryPolicy, TimeoutPolicy
+from baton.core.state import estimate_tokens
+from baton.core.structured import OutputInvalid
+from baton.core.timeline import Timeline
 
 if TYPE_CHECKING:
-    from core.runner.runtime import Runtime
+    from baton.core.runner.runtime import Runtime
 
 # Failures no other model and no static result can fix: a person decides.
 HUMAN_ONLY = frozenset({"content_policy"})

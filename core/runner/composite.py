@@ -13,15 +13,15 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from core import events as ev
-from core import expr
-from core.runner import prompts
-from core.runner.context import Paused, Scope, SessionStop, StepOutcome, combine, slot
-from core.runner.model_step import ModelTask, run_model
-from core.runner.outputs import complete
-from core.runner.runtime import Ask, Runtime
-from core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep
-from core.structured import manager_fields
+from baton.core import events as ev
+from baton.core import expr
+from baton.core.runner import prompts
+from baton.core.runner.context import Paused, Scope, SessionStop, StepOutcome, combine, slot
+from baton.core.runner.model_step import ModelTask, run_model
+from baton.core.runner.outputs import complete
+from baton.core.runner.runtime import Ask, Runtime
+from baton.core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep
+from baton.core.structured import manager_fields
 
 Run = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Awaitable[StepOutcome]]
 
@@ -176,7 +176,7 @@ async def run_supervisor(
     rt: Runtime, step: SupervisorStep, path: str, scope: Scope, variables: dict[str, Any], run: Run
 ) -> StepOutcome:
     """Manager decides (structured) → only the chosen workers run → synthesis."""
-    from core.runner.dispatch import replayed
+    from baton.core.runner.dispatch import replayed
 
     rt.sink.post([ev.StepStarted(step=path, step_kind="supervisor", orchestration=True)])
     ids = [w.id for w in step.workers]

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core import events as ev
-from core.spec.model import StateKey
-from core.state import apply_ops, make_op
+from baton.core import events as ev
+from baton.core.spec.model import StateKey
+from baton.core.state import apply_ops, make_op
 
 slot: contextvars.ContextVar[asyncio.Semaphore | None] = contextvars.ContextVar("baton_slot", default=None)
 """The concurrency slot a fan-out child holds; released while the child waits for a person."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.runner import composite, leaf
-from core.runner.context import Scope, StepOutcome
-from core.runner.runtime import Runtime
-from core.runner.stepping import pause_before
-from core.spec.model import (
+from baton.core.runner import composite, leaf
+from baton.core.runner.context import Scope, StepOutcome
+from baton.core.runner.runtime import Runtime
+from baton.core.runner.stepping import pause_before
+from baton.core.spec.model import (
     AgentStep,
     GateStep,
     LoopStep,

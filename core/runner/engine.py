@@ -15,19 +15,19 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core import events as ev
-from core.commands import Command
-from core.llm.types import LLMClient
-from core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
-from core.runner.dispatch import run_step
-from core.runner.history import History
-from core.runner.runtime import ConfigError, Runtime
-from core.secrets import Redactor
-from core.spec.flow import unmet_from
-from core.spec.graph import guaranteed_writes, iter_steps, successors, top_index
-from core.spec.load import Workflow
-from core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
-from core.state import empty_value, make_op, type_ok
+from baton.core import events as ev
+from baton.core.commands import Command
+from baton.core.llm.types import LLMClient
+from baton.core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
+from baton.core.runner.dispatch import run_step
+from baton.core.runner.history import History
+from baton.core.runner.runtime import ConfigError, Runtime
+from baton.core.secrets import Redactor
+from baton.core.spec.flow import unmet_from
+from baton.core.spec.graph import guaranteed_writes, iter_steps, successors, top_index
+from baton.core.spec.load import Workflow
+from baton.core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
+from baton.core.state import empty_value, make_op, type_ok
 
 log = logging.getLogger("baton.runner")
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.llm.types import LLMRequest
-from core.runner import prompts
-from core.runner.needs import step_id
-from core.spec.graph import successors, top_index
-from core.spec.model import (
+from baton.core.llm.types import LLMRequest
+from baton.core.runner import prompts
+from baton.core.runner.needs import step_id
+from baton.core.spec.graph import successors, top_index
+from baton.core.spec.model import (
     END,
     AgentStep,
     LoopStep,
@@ -29,11 +29,11 @@ from core.spec.model import (
     SupervisorStep,
     WorkflowSpec,
 )
-from core.state import apply_ops
-from core.structured import JUDGE_FIELDS, manager_fields, router_fields
+from baton.core.state import apply_ops
+from baton.core.structured import JUDGE_FIELDS, manager_fields, router_fields
 
 if TYPE_CHECKING:
-    from core.runner.runtime import Runtime
+    from baton.core.runner.runtime import Runtime
 
 Range = tuple[float, float]
 
@@ -69,7 +69,7 @@ class Pass:
 
 def shape(spec: WorkflowSpec, step: Step, path: str, role: str = "top") -> CallShape | None:
     """The model call of a leaf step (None when it calls no model: tools, gates, rules-only routers)."""
-    from core.runner.leaf import JUDGE_SYSTEM, ROUTER_SYSTEM
+    from baton.core.runner.leaf import JUDGE_SYSTEM, ROUTER_SYSTEM
 
     default = spec.defaults.model or ""
     if isinstance(step, AgentStep):
@@ -104,7 +104,7 @@ def shape(spec: WorkflowSpec, step: Step, path: str, role: str = "top") -> CallS
 
 def one_pass(spec: WorkflowSpec, step: Step, path: str, role: str = "top") -> Pass:
     """Every model call one run of `step` can make, nested as the step nests."""
-    from core.runner.composite import MANAGER_SYSTEM
+    from baton.core.runner.composite import MANAGER_SYSTEM
 
     leaf = shape(spec, step, path, role)
     if leaf is not None:

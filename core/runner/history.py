@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core import events as ev
+from baton.core import events as ev
 
 
 @dataclass

@@ -9,17 +9,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from core import events as ev
-from core import expr
-from core.runner import prompts
-from core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
-from core.runner.model_step import ModelTask, run_model
-from core.runner.outputs import check_writes, complete, skip
-from core.runner.runtime import Ask, Runtime, text_diff
-from core.runner.stepping import pause_before, reason_before, targets_before
-from core.spec.model import AgentStep, GateStep, RouterStep, StepBase, ToolStep
-from core.state import type_ok
-from core.structured import JUDGE_FIELDS, router_fields
+from baton.core import events as ev
+from baton.core import expr
+from baton.core.runner import prompts
+from baton.core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
+from baton.core.runner.model_step import ModelTask, run_model
+from baton.core.runner.outputs import check_writes, complete, skip
+from baton.core.runner.runtime import Ask, Runtime, text_diff
+from baton.core.runner.stepping import pause_before, reason_before, targets_before
+from baton.core.spec.model import AgentStep, GateStep, RouterStep, StepBase, ToolStep
+from baton.core.state import type_ok
+from baton.core.structured import JUDGE_FIELDS, router_fields
 
 JUDGE_SYSTEM = (
     "You are a strict reviewer. Decide whether the work meets the bar described in the prompt. "

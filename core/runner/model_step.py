@@ -13,16 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import events as ev
-from core.runner import prompts
-from core.runner.calls import BudgetBlocked, CallPlan, CallResult, call
-from core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
-from core.runner.forecast import next_forecast
-from core.runner.outputs import check_writes, complete, skip
-from core.runner.runtime import Ask, Runtime, text_diff
-from core.runner.stepping import reason_before, targets_before
-from core.spec.model import ReviewSpec
-from core.structured import OutputInvalid, json_schema, parse_reply, validate
+from baton.core import events as ev
+from baton.core.runner import prompts
+from baton.core.runner.calls import BudgetBlocked, CallPlan, CallResult, call
+from baton.core.runner.context import Scope, SessionStop, StepFailure, StepOutcome
+from baton.core.runner.forecast import next_forecast
+from baton.core.runner.outputs import check_writes, complete, skip
+from baton.core.runner.runtime import Ask, Runtime, text_diff
+from baton.core.runner.stepping import reason_before, targets_before
+from baton.core.spec.model import ReviewSpec
+from baton.core.structured import OutputInvalid, json_schema, parse_reply, validate
 
 
 @dataclass
@@ -337,7 +337,7 @@ def _review_reason(rt: Runtime, task: ModelTask, output: Any, inputs: prompts.In
     if review.mode == "on_failure" and degraded:
         return "on_failure"
     if review.when:
-        from core import expr
+        from baton.core import expr
 
         env = {**inputs.env(), **(output if isinstance(output, dict) else {})}
         try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core import expr
-from core.spec.flow import needed_reads
-from core.spec.graph import all_writes, children, guaranteed_writes, iter_steps
-from core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep, WorkflowSpec
+from baton.core import expr
+from baton.core.spec.flow import needed_reads
+from baton.core.spec.graph import all_writes, children, guaranteed_writes, iter_steps
+from baton.core.spec.model import LoopStep, MapStep, ParallelStep, SequenceStep, Step, SupervisorStep, WorkflowSpec
 
 
 def step_id(segment: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core import events as ev
-from core.runner.context import Scope, StepFailure, StepOutcome
-from core.runner.runtime import Runtime
-from core.spec.model import StateKey
-from core.state import CHARS_PER_TOKEN, estimate_tokens, type_ok
+from baton.core import events as ev
+from baton.core.runner.context import Scope, StepFailure, StepOutcome
+from baton.core.runner.runtime import Runtime
+from baton.core.spec.model import StateKey
+from baton.core.state import CHARS_PER_TOKEN, estimate_tokens, type_ok
 
 
 def check_writes(rt: Runtime, writes: dict[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.runner.context import StepFailure
-from core.spec.graph import PLACEHOLDER_RE
-from core.spec.model import StateKey, StepBase, WorkflowSpec
-from core.state import CHARS_PER_TOKEN, estimate_tokens, render_value, size_chars
-from core.structured import enum_values
+from baton.core.runner.context import StepFailure
+from baton.core.spec.graph import PLACEHOLDER_RE
+from baton.core.spec.model import StateKey, StepBase, WorkflowSpec
+from baton.core.state import CHARS_PER_TOKEN, estimate_tokens, render_value, size_chars
+from baton.core.structured import enum_values
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core import events as ev
-from core.commands import Command
-from core.llm.types import LLMClient, LLMRequest
-from core.runner import needs
-from core.runner.context import Clock, Paused, RunOptions, Scope, SessionStop, Sink, StepFailure, slot
-from core.runner.guards import Breakers, Ledger
-from core.runner.history import History
-from core.secrets import Redactor, default_redactor
-from core.spec.load import Workflow
-from core.spec.model import ModelSpec, WorkflowSpec
+from baton.core import events as ev
+from baton.core.commands import Command
+from baton.core.llm.types import LLMClient, LLMRequest
+from baton.core.runner import needs
+from baton.core.runner.context import Clock, Paused, RunOptions, Scope, SessionStop, Sink, StepFailure, slot
+from baton.core.runner.guards import Breakers, Ledger
+from baton.core.runner.history import History
+from baton.core.secrets import Redactor, default_redactor
+from baton.core.spec.load import Workflow
+from baton.core.spec.model import ModelSpec, WorkflowSpec
 
 
 class RerouteTargets(Protocol):
@@ -372,7 +372,7 @@ class Checkpoints:
 
     def _supplied(self, path: str, supplied: dict[str, Any]) -> dict[str, Any]:
         """Values supplied in place of a skipped step: only keys it writes, valid for the state schema."""
-        from core.runner.outputs import check_writes
+        from baton.core.runner.outputs import check_writes
 
         schema = self.rt.spec.state
         writable = needs.writes_of(self.rt.spec, path)

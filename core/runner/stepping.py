@@ -8,10 +8,10 @@ since.
 
 from __future__ import annotations
 
-from core.runner.context import Scope, StepOutcome
-from core.runner.needs import step_id
-from core.runner.outputs import skip
-from core.runner.runtime import Ask, Runtime
+from baton.core.runner.context import Scope, StepOutcome
+from baton.core.runner.needs import step_id
+from baton.core.runner.outputs import skip
+from baton.core.runner.runtime import Ask, Runtime
 
 
 def reason_before(rt: Runtime, path: str) -> str | None:

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core import expr
-from core.spec.flow import propagate
-from core.spec.graph import (
+from baton.core import expr
+from baton.core.spec.flow import propagate
+from baton.core.spec.graph import (
     DataPath,
     StepInfo,
     all_writes,
@@ -24,7 +24,7 @@ from core.spec.graph import (
     successors,
     top_index,
 )
-from core.spec.model import (
+from baton.core.spec.model import (
     END,
     AgentStep,
     GateStep,
@@ -40,8 +40,8 @@ from core.spec.model import (
     ToolStep,
     WorkflowSpec,
 )
-from core.state import empty_value, type_ok
-from core.structured import JUDGE_FIELDS, OutputInvalid, enum_values, manager_fields, router_fields, validate
+from baton.core.state import empty_value, type_ok
+from baton.core.structured import JUDGE_FIELDS, OutputInvalid, enum_values, manager_fields, router_fields, validate
 
 CALL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 CHAIN_WARNING = 4

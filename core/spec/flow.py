@@ -6,9 +6,9 @@ person may reroute to, and which values a skipped step must be replaced with).
 
 from __future__ import annotations
 
-from core import expr
-from core.spec.graph import guaranteed_writes, successors, top_index
-from core.spec.model import (
+from baton.core import expr
+from baton.core.spec.graph import guaranteed_writes, successors, top_index
+from baton.core.spec.model import (
     END,
     LoopStep,
     MapStep,

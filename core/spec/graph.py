@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from core.spec.model import (
+from baton.core.spec.model import (
     END,
     AgentStep,
     LoopStep,

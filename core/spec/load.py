@@ -14,10 +14,10 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from core.spec import checks
-from core.spec.model import STEP_KINDS, WorkflowSpec
-from core.spec.problems import Problem, WorkflowInvalid
-from core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
+from baton.core.spec import checks
+from baton.core.spec.model import STEP_KINDS, WorkflowSpec
+from baton.core.spec.problems import Problem, WorkflowInvalid
+from baton.core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
 
 
 @dataclass(frozen=True)

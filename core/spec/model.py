@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from core.llm.offline import FaultKind
-from core.state import REDUCERS, TYPE_NAMES
-from core.structured import enum_values
+from baton.core.llm.offline import FaultKind
+from baton.core.state import REDUCERS, TYPE_NAMES
+from baton.core.structured import enum_values
 
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 END = "end"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
-from core.view import SessionView
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.view import SessionView
+from baton.sessions.store import Store
 from tests.helpers import Session, workflow
 
 MODELS = """

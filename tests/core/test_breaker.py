@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from core import events as ev
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from core.runner.guards import Breaker, Breakers
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.core.runner.guards import Breaker, Breakers
+from baton.sessions.store import Store
 from tests.fakes.harness import canary, fake, gateway, start
 from tests.fakes.openai_server import FakeOpenAI, Fault
 from tests.helpers import workflow

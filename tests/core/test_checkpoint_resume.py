@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
-from core.commands import Command, decide
-from core.runner import RunOptions
+from baton.core import events as ev
+from baton.core.commands import Command, decide
+from baton.core.runner import RunOptions
 from tests.core.hitl_support import (
     AGENT,
     calls,

@@ -16,14 +16,14 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from core.economics import summarize, usd
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.economics import summarize, usd
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.report import summary
 from tests.fakes.harness import canary, fake, start
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import workflow
-from tui.report import summary
 
 __all__ = ["canary", "fake"]
 
@@ -129,7 +129,7 @@ async def test_the_worked_example(store: Store, fake: FakeOpenAI, priced: LiteLL
 
 
 def test_no_router_means_no_routing_claim() -> None:
-    from core.view import SessionView
+    from baton.core.view import SessionView
 
     s = summarize(SessionView("x"))
     assert s.routing_savings_usd is None and s.orchestration_cost_share is None

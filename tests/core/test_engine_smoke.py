@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
 from tests.helpers import run, workflow
 
 BUNDLED = ["demo", "agent", "parallel", "map", "router", "supervisor", "loop", "tool", "gate"]
@@ -47,7 +47,7 @@ steps:
 async def test_parallel_branches_really_overlap(store: Store) -> None:
     """Every branch's call has started before the first one finishes (the wall time of 8 × 1 s is in
     bench/parallel_wall.py); the fan-in keeps the declared branch order."""
-    from core import events as ev
+    from baton.core import events as ev
 
     status, view = await run(store, workflow(EIGHT), options=RunOptions(auto="approve"))
     assert status == "completed"

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.config import resolve_models
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from core.view import SessionView
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.config import resolve_models
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.core.view import SessionView
+from baton.sessions.store import Store
+from baton.tui.estimate import estimate
 from tests.conftest import ROOT, baton_env
 from tests.fakes.harness import canary, fake, gateway, start
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import run, workflow
-from tui.estimate import estimate
 
 __all__ = ["canary", "fake", "gateway"]
 
@@ -76,7 +76,7 @@ async def test_prompt_tokens_of_the_low_end_are_exact_when_everything_is_known(s
 def test_baton_estimate_prints_a_range_per_step_and_in_total(tmp_path: Path, private_home: Path) -> None:
     env = baton_env(private_home, tmp_path / "baton.db")
     out = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "estimate", "demo", "--runs", "100"],
+        [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "--runs", "100"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -89,7 +89,7 @@ def test_baton_estimate_prints_a_range_per_step_and_in_total(tmp_path: Path, pri
         assert step in out.stdout
     assert "total per run: $" in out.stdout and "at 100 runs: $" in out.stdout
     as_json = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "estimate", "demo", "--json", "-i", "topic=tidal power"],
+        [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "--json", "-i", "topic=tidal power"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -101,7 +101,7 @@ def test_baton_estimate_prints_a_range_per_step_and_in_total(tmp_path: Path, pri
     low, high = data["total_usd"]
     assert 0 < low < high
     bad = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "estimate", "demo", "-i", "nope=1"],
+        [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "-i", "nope=1"],
         capture_output=True,
         text=True,
         cwd=ROOT,

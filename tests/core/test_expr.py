@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.expr import FUNCTIONS, MAX_SOURCE, ExprError, parse
+from baton.core.expr import FUNCTIONS, MAX_SOURCE, ExprError, parse
 
 
 @pytest.mark.parametrize(

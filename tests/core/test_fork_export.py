@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core.export import spans
-from core.runner import RunOptions
-from sessions.fork import fork_session
-from sessions.store import Store, StoreError
+from baton.core.export import spans
+from baton.core.runner import RunOptions
+from baton.sessions.fork import fork_session
+from baton.sessions.store import Store, StoreError
 from tests.helpers import Session, run, workflow
 
 

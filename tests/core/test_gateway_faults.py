@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from core.llm.gateway import LiteLLMGateway
-from core.llm.types import LLMRequest, ModelError
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.llm.types import LLMRequest, ModelError
 from tests.fakes.harness import CANARY, KEY_ENV, PRICES, canary, captured_logs, fake, gateway
 from tests.fakes.openai_server import FakeOpenAI, Fault
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.commands import decide
-from core.runner import RunOptions
+from baton.core import events as ev
+from baton.core.commands import decide
+from baton.core.runner import RunOptions
 from tests.core.hitl_support import (
     AGENT,
     MODELS,

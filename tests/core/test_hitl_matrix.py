@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
-from core.runner import RunOptions
+from baton.core import events as ev
+from baton.core.runner import RunOptions
 from tests.core.hitl_support import (
     AGENT,
     calls,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import events as ev
-from core.runner import RunOptions
-from core.spec.problems import WorkflowInvalid
+from baton.core import events as ev
+from baton.core.runner import RunOptions
+from baton.core.spec.problems import WorkflowInvalid
 from tests.core.hitl_support import (
     AGENT,
     MODELS,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.commands import Command
+from baton.core import events as ev
+from baton.core.commands import Command
 from tests.core.hitl_support import (
     AGENT,
     MODELS,
@@ -517,7 +517,7 @@ async def test_step_mode_command_and_breakpoint_command_while_running(start) -> 
 
 
 async def test_step_mode_edit_prompt_survives_a_rejection(start) -> None:
-    from core.runner import RunOptions
+    from baton.core.runner import RunOptions
 
     s = await start(AGENT, options=RunOptions(step_mode=True))
     cp = await s.checkpoint("write")
@@ -540,7 +540,7 @@ async def test_step_mode_edit_prompt_survives_a_rejection(start) -> None:
 
 
 async def test_breakpoint_on_a_composite_step_and_skip_from_it(start) -> None:
-    from core.runner import RunOptions
+    from baton.core.runner import RunOptions
 
     flow = PARALLEL.replace("\n          review: always", "")
     s = await start(flow, options=RunOptions(breakpoints={"views"}))
@@ -556,7 +556,7 @@ async def test_breakpoint_on_a_composite_step_and_skip_from_it(start) -> None:
 
 
 async def test_step_mode_stops_before_a_rules_router(start) -> None:
-    from core.runner import RunOptions
+    from baton.core.runner import RunOptions
 
     s = await start("router", inputs={"question": "Is it up?"}, options=RunOptions(step_mode=True))
     cp = await s.checkpoint("triage")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.llm.offline import FAULT_KINDS, Fault, no_repeats, plan, split_chunks, topic_phrase
-from core.spec.model import MockSpec
-from core.structured import JUDGE_FIELDS, json_schema, manager_fields, parse_reply, router_fields, validate
+from baton.core.llm.offline import FAULT_KINDS, Fault, no_repeats, plan, split_chunks, topic_phrase
+from baton.core.spec.model import MockSpec
+from baton.core.structured import JUDGE_FIELDS, json_schema, manager_fields, parse_reply, router_fields, validate
 
 
 def ask(prompt: str, system: str = "") -> list[dict[str, Any]]:
@@ -242,8 +242,8 @@ def test_validate_accepts_what_plan_says_for_every_schema_kind() -> None:
 
 async def test_a_repetitive_scripted_reply_streams_whole_through_litellm() -> None:
     """litellm aborts a stream after 100 identical chunks in a row; the offline model never sends that."""
-    from core.llm.gateway import LiteLLMGateway
-    from core.llm.types import LLMRequest
+    from baton.core.llm.gateway import LiteLLMGateway
+    from baton.core.llm.types import LLMRequest
 
     text = "ok " * 300 + "done"
     pieces: list[str] = []

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
 from tests.fakes.harness import (
     CANARY,
     Run,

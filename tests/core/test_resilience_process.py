@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from sessions.store import Store
+from baton.sessions.store import Store
 from tests.conftest import ROOT, baton_env
 from tests.fakes.harness import CANARY, KEY_ENV, db_bytes, fake
 from tests.fakes.openai_server import FakeOpenAI
@@ -72,7 +72,7 @@ async def test_a_background_runner_keeps_the_key_out_of_every_byte(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tui.cli",
+        "baton.tui.cli",
         "run",
         str(flow),
         "--auto",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.spec.load import load_text, load_workflow
-from core.spec.problems import Problem, WorkflowInvalid
+from baton.core.spec.load import load_text, load_workflow
+from baton.core.spec.problems import Problem, WorkflowInvalid
 
 BAD = Path(__file__).resolve().parent.parent / "fixtures" / "workflows" / "bad"
 BUILTIN = ["fast", "strong"]

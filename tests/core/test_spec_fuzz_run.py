@@ -19,11 +19,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from core.spec.load import load_text
-from core.spec.problems import WorkflowInvalid
-from sessions.store import Store
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.core.spec.load import load_text
+from baton.core.spec.problems import WorkflowInvalid
+from baton.sessions.store import Store
 from tests.helpers import run
 
 STATE = {

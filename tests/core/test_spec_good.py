@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.runner import RunOptions
-from core.spec.load import Workflow, from_spec, load_text, load_workflow, spec_text, text_hash
-from core.spec.model import (
+from baton.core.runner import RunOptions
+from baton.core.spec.load import Workflow, from_spec, load_text, load_workflow, spec_text, text_hash
+from baton.core.spec.model import (
     AgentStep,
     GateStep,
     InputSpec,
@@ -23,8 +23,8 @@ from core.spec.model import (
     StateKey,
     WorkflowSpec,
 )
-from core.spec.problems import WorkflowInvalid
-from sessions.store import Store
+from baton.core.spec.problems import WorkflowInvalid
+from baton.sessions.store import Store
 from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent.parent

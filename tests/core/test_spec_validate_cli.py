@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.spec.yaml_source import MAX_BYTES, SourceError, read_capped
+from baton.core.spec.yaml_source import MAX_BYTES, SourceError, read_capped
 from tests.conftest import baton_env
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -25,7 +25,7 @@ GOOD = ROOT / "tests" / "fixtures" / "workflows" / "good"
 def validate(home: Path, *files: str | Path, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `baton validate` in a fresh interpreter, as the installed command would."""
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", "validate", *map(str, files)],
+        [sys.executable, "-m", "baton.tui.cli", "validate", *map(str, files)],
         cwd=cwd,
         env=baton_env(home, home / "baton.db", PYTHONPATH=str(ROOT), **env),
         capture_output=True,

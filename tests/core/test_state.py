@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import events as ev
-from core.runner.context import Scope, combine
-from core.spec.model import StateKey
-from core.state import (
+from baton.core import events as ev
+from baton.core.runner.context import Scope, combine
+from baton.core.spec.model import StateKey
+from baton.core.state import (
     apply_op,
     apply_ops,
     coerce_input,
@@ -24,7 +24,7 @@ from core.state import (
     size_chars,
     type_ok,
 )
-from core.view import SessionView
+from baton.core.view import SessionView
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.llm.offline import structured
-from core.spec.model import output_type_problem
-from core.structured import (
+from baton.core.llm.offline import structured
+from baton.core.spec.model import output_type_problem
+from baton.core.structured import (
     JUDGE_FIELDS,
     OutputInvalid,
     enum_values,

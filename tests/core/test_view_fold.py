@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import events as ev
-from core.view import SessionView
+from baton.core import events as ev
+from baton.core.view import SessionView
 
 
 class Log:

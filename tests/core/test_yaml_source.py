@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.spec.yaml_source import (
+from baton.core.spec.yaml_source import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_NODES,

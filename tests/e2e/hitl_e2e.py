@@ -19,8 +19,8 @@ from typing import Any
 
 import pexpect
 
-from core import events as ev
-from sessions.store import Store
+from baton.core import events as ev
+from baton.sessions.store import Store
 from tests.conftest import ROOT, baton_env
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r")
@@ -29,7 +29,7 @@ ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r")
 def baton_argv() -> list[str]:
     """The installed `baton` command (or the module, when the venv has no script)."""
     script = ROOT / ".venv" / "bin" / "baton"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "baton.tui.cli"]
 
 
 def write_flow(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
+from baton.core import events as ev
 from tests.conftest import ROOT, baton_env
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ class Baton:
 
     def __call__(self, *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tui.cli", *args],
+            [sys.executable, "-m", "baton.tui.cli", *args],
             cwd=self.cwd,
             env={**self.env, "PYTHONPATH": str(ROOT)},
             input=stdin,

@@ -89,7 +89,7 @@ def test_a_killed_run_resumes_without_rerunning_completed_steps(drill: Baton, db
 
 def test_a_cancelled_run_resumes_without_rerunning_completed_steps(drill: Baton, db_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "run", str(h.FLOW), "--auto", "approve", "--json"],
+        [sys.executable, "-m", "baton.tui.cli", "run", str(h.FLOW), "--auto", "approve", "--json"],
         cwd=drill.cwd,
         env={**drill.env, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from sessions.store import Store
+from baton.core import events as ev
+from baton.sessions.store import Store
 from tests.conftest import ROOT
 from tests.core.hitl_support import AGENT, MODELS
 from tests.core.test_hitl_steps import PARALLEL
@@ -199,7 +199,7 @@ def test_a_decision_persisted_before_the_kill_is_applied_once_by_the_next_runner
 
     asyncio.run(persist_decision())
     runner = subprocess.run(
-        [sys.executable, "-m", "sessions.runner_main", "--db", str(db), "--session", session_id],
+        [sys.executable, "-m", "baton.sessions.runner_main", "--db", str(db), "--session", session_id],
         env=env,
         cwd=ROOT,
         capture_output=True,

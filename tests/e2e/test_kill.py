@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from core.view import SessionView
+from baton.core.view import SessionView
 from tests.conftest import baton_env
 from tests.e2e.kill_flow import harness as h
 

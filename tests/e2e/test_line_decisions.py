@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
+from baton.core import events as ev
 from tests.core.hitl_support import AGENT
 from tests.core.test_hitl_steps import MAP
 from tests.e2e.hitl_e2e import (

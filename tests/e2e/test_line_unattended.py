@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
+from baton.core import events as ev
 from tests.core.hitl_support import AGENT
 from tests.e2e.hitl_e2e import (
     Terminal,

@@ -239,7 +239,7 @@ def test_killing_the_viewer_leaves_the_runner_running(terminal: Terminal, db_pat
     assert len(viewers) == 1, "the viewer process"
     viewer = viewers[0]
     runners = [
-        p for p in _all_pids() if b"sessions.runner_main" in _cmdline(p) and str(db_path).encode() in _cmdline(p)
+        p for p in _all_pids() if b"baton.sessions.runner_main" in _cmdline(p) and str(db_path).encode() in _cmdline(p)
     ]
     assert len(runners) == 1, "the runner process"
     os.kill(viewer, signal.SIGKILL)

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from core import events as ev
-from core.bus import RunnerLost
-from core.llm.gateway import LiteLLMGateway
-from core.runner import RunOptions
-from core.spec.load import Workflow
-from sessions.create import create_session
-from sessions.host import SessionHost
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.bus import RunnerLost
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.core.runner import RunOptions
+from baton.core.spec.load import Workflow
+from baton.sessions.create import create_session
+from baton.sessions.host import SessionHost
+from baton.sessions.store import Store
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import Session, workflow
 

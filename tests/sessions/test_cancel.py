@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from core.llm.gateway import LiteLLMGateway
-from sessions.host import SessionHost
-from sessions.store import Store
+from baton.core.llm.gateway import LiteLLMGateway
+from baton.sessions.host import SessionHost
+from baton.sessions.store import Store
 from tests.e2e.kill_flow import harness as h
 
 TRIALS = 30
@@ -112,8 +112,8 @@ async def test_cancelling_the_runner_at_random_awaits_never_leaves_a_transaction
 
 LEFT_RUNNING = """
 import asyncio, sys
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
 from tests.helpers import Session
 
 async def main() -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from core.runner import RunOptions
-from sessions import host as host_module
-from sessions.host import SessionHost
-from sessions.schema import LATEST
-from sessions.store import SessionInUse, Store
+from baton.core.runner import RunOptions
+from baton.sessions import host as host_module
+from baton.sessions.host import SessionHost
+from baton.sessions.schema import LATEST
+from baton.sessions.store import SessionInUse, Store
 from tests.conftest import ROOT, baton_env
 from tests.e2e.kill_flow import harness as h
 from tests.helpers import FLOWS, Session
@@ -63,7 +63,7 @@ def test_a_second_runner_is_refused_and_a_killed_runners_lease_is_taken_over(db_
         assert f"session {sid} in use by pid {first.pid}" in _log(private_home, sid)
 
         cli = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "resume", sid, "--json"],
+            [sys.executable, "-m", "baton.tui.cli", "resume", sid, "--json"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -73,7 +73,7 @@ def test_a_second_runner_is_refused_and_a_killed_runners_lease_is_taken_over(db_
         assert cli.returncode == 3, cli
         assert f"session {sid} in use by pid {first.pid}" in cli.stderr
         rm = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "rm", sid, "--yes"],
+            [sys.executable, "-m", "baton.tui.cli", "rm", sid, "--yes"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -139,7 +139,7 @@ async def test_a_runner_whose_lease_is_taken_over_stops(
 
 def _runner(db: Path, sid: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sessions.runner_main", "--db", str(db), "--session", sid],
+        [sys.executable, "-m", "baton.sessions.runner_main", "--db", str(db), "--session", sid],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -189,7 +189,7 @@ def test_the_runner_log_is_private(db_path: Path, private_home: Path) -> None:
             sys.executable,
             "-c",
             "import os, runpy, sys; os.umask(0o022); sys.argv = sys.argv[1:];"
-            " runpy.run_module('sessions.runner_main', run_name='__main__')",
+            " runpy.run_module('baton.sessions.runner_main', run_name='__main__')",
             "runner",
             "--db",
             str(db_path),

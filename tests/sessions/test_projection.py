@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from core.runner import RunOptions
-from core.view import SessionView
-from sessions import projection
-from sessions.host import SessionHost
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.core.view import SessionView
+from baton.sessions import projection
+from baton.sessions.host import SessionHost
+from baton.sessions.store import Store
 from tests.helpers import Session, run
 
 

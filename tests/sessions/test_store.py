@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.commands import Command
-from sessions import store as store_module
-from sessions.schema import LATEST
-from sessions.sqlite import raw
-from sessions.store import BUSY_TIMEOUT_MS, Store, StoreError, integrity_ok
+from baton.core import events as ev
+from baton.core.commands import Command
+from baton.sessions import store as store_module
+from baton.sessions.schema import LATEST
+from baton.sessions.sqlite import raw
+from baton.sessions.store import BUSY_TIMEOUT_MS, Store, StoreError, integrity_ok
 from tests.conftest import ROOT
 
 INSERT_EVENT = (
@@ -158,7 +158,7 @@ def test_the_cli_refuses_a_newer_schema_without_a_traceback(db_path: Path, priva
     from tests.conftest import baton_env
 
     out = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "sessions"],
+        [sys.executable, "-m", "baton.tui.cli", "sessions"],
         cwd=ROOT,
         env=baton_env(private_home, db_path),
         capture_output=True,
@@ -209,8 +209,8 @@ async def test_migrations_run_forward_in_order_and_a_failed_one_changes_nothing(
 _MODES = """
 import asyncio, json, os, stat, sys
 os.umask(0o022)
-from core import events as ev
-from sessions.store import Store
+from baton.core import events as ev
+from baton.sessions.store import Store
 async def main():
     store = await Store.open(sys.argv[1] if sys.argv[1] != "-" else None)
     try:

@@ -12,11 +12,11 @@ from typing import Any
 from textual.message import Message
 from textual.pilot import Pilot
 
-from core.commands import Command
-from sessions.store import Store
+from baton.core.commands import Command
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
 from tests.helpers import Session, fan_out, workflow
 from tests.tui.screen import screen_text
-from tui.app import BatonApp
 
 HOSTILE = (
     "plain start [/bold] and [link=http://x]y[/link] then \x1b]52;c;aGFja2Vk\x07 and \x1b]0;title\x07 "

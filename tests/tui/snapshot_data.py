@@ -15,14 +15,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from core.commands import Command
-from core.runner import RunOptions
-from core.view import SessionView
-from sessions.create import create_session
-from sessions.store import Store
+from baton.core.commands import Command
+from baton.core.runner import RunOptions
+from baton.core.view import SessionView
+from baton.sessions.create import create_session
+from baton.sessions.store import Store
+from baton.tui.launch import spawn_runner
 from tests.helpers import Session, run, workflow
 from tests.tui.drive import GATED
-from tui.launch import spawn_runner
 
 T0 = 1_767_225_600.0
 """2026-01-01 00:00 UTC: when the pinned sessions start."""
@@ -170,7 +170,7 @@ def _pin(db: Path, made: dict[str, str]) -> None:
 def _envelopes(conn: sqlite3.Connection, session_id: str) -> list:  # type: ignore[type-arg]
     import json
 
-    from core import events as ev
+    from baton.core import events as ev
 
     rows = conn.execute(
         "SELECT seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,)

@@ -9,15 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 
-from core import events as ev
-from core.bus import RunnerLost
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.bus import RunnerLost
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.feed import Feed
+from baton.tui.widgets.tail import TailView
 from tests.conftest import ROOT
 from tests.helpers import run, workflow
 from tests.tui.drive import REVIEWED, fan_out
-from tui.feed import Feed
-from tui.widgets.tail import TailView
 
 
 def _split(text: str, size: int) -> list[str]:

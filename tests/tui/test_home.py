@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, OptionList
 
-from core.commands import Command
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.commands import Command
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.screens.dialogs import ConfirmScreen, FormScreen
+from baton.tui.screens.home import HomeScreen
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.run import RunScreen
 from tests.helpers import run, workflow
 from tests.tui.drive import GATED, REVIEWED, Messages, running, screen_text, until, until_text
-from tui.app import BatonApp
-from tui.screens.dialogs import ConfirmScreen, FormScreen
-from tui.screens.home import HomeScreen
-from tui.screens.review import ReviewScreen
-from tui.screens.run import RunScreen
 
 SIZE = (170, 45)
 FIELD_FLOW = """

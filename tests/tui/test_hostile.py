@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.feed import Feed
+from baton.tui.screens.home import HomeScreen
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.trace import TraceScreen
+from baton.tui.widgets.pane_grid import PaneGrid
 from tests.helpers import run, workflow
 from tests.tui.drive import app_for, header, hostile_flow, running, screen_text, until, until_text
-from tui.app import BatonApp
-from tui.feed import Feed
-from tui.screens.home import HomeScreen
-from tui.screens.review import ReviewScreen
-from tui.screens.trace import TraceScreen
-from tui.widgets.pane_grid import PaneGrid
 
 LITERAL = ("[/bold]", "[link=http://x]y[/link]", "␛]52;c;aGFja2Vk␇", "␛]0;title␇", "␛[2J", "⟨RLO⟩evil⟨PDF⟩")
 RAW = ("\x1b", "\x07", "\u202e")

@@ -7,18 +7,18 @@ from pathlib import Path
 from textual.binding import Binding
 from textual.command import CommandPalette
 
-from core.config import config_path
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.config import config_path
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.keymap import check_keymap
+from baton.tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.home import HomeScreen
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.run import RunScreen
+from baton.tui.screens.trace import TraceScreen
 from tests.helpers import run, workflow
 from tests.tui.drive import GATED, REVIEWED, app_for, running, screen_text, until, until_text
-from tui.app import BatonApp
-from tui.keymap import check_keymap
-from tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
-from tui.screens.home import HomeScreen
-from tui.screens.review import ReviewScreen
-from tui.screens.run import RunScreen
-from tui.screens.trace import TraceScreen
 
 SCREENS = [BatonApp, HomeScreen, RunScreen, ReviewScreen, TraceScreen, ConfirmScreen, PickerScreen, TextEditScreen]
 

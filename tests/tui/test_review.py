@@ -9,13 +9,13 @@ import pytest
 from textual.widgets import OptionList, TextArea
 from textual.worker import Worker, WorkerState
 
-from core import events as ev
-from sessions.store import Store
+from baton.core import events as ev
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.run import RunScreen
 from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, app_for, running, screen_text, until, until_text
-from tui.app import BatonApp
-from tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
-from tui.screens.review import ReviewScreen
-from tui.screens.run import RunScreen
 
 SIZE = (160, 48)
 

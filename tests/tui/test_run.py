@@ -11,8 +11,14 @@ import pytest
 from textual.widgets import Tree
 from textual.worker import Worker, WorkerState
 
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.run import RunScreen
+from baton.tui.widgets.agent_pane import AgentPane
+from baton.tui.widgets.pane_grid import PaneGrid
+from baton.tui.widgets.step_tree import StepTree
 from tests.helpers import workflow
 from tests.tui.drive import (
     GATED,
@@ -26,12 +32,6 @@ from tests.tui.drive import (
     until,
     until_text,
 )
-from tui.app import BatonApp
-from tui.screens.review import ReviewScreen
-from tui.screens.run import RunScreen
-from tui.widgets.agent_pane import AgentPane
-from tui.widgets.pane_grid import PaneGrid
-from tui.widgets.step_tree import StepTree
 
 SIZE = (180, 50)
 
@@ -241,8 +241,8 @@ async def test_sixteen_agents_fit_the_compact_grid(store: Store) -> None:
 
 @pytest.mark.slow
 async def test_runner_lost_then_resumed_from_the_run_screen(store: Store, db_path: Path) -> None:
-    from sessions.create import create_session
-    from tui.launch import spawn_runner
+    from baton.sessions.create import create_session
+    from baton.tui.launch import spawn_runner
 
     session_id = await create_session(store, workflow(REVIEWED), {}, RunOptions(), {})
     process = spawn_runner(db_path, session_id)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from baton.tui.app import BatonApp
+from baton.tui.screens.review import ReviewScreen
+from baton.tui.screens.trace import TraceScreen
 from tests.tui.drive import screen_text, until
 from tests.tui.snapshot_data import IDS, NOW, build
-from tui.app import BatonApp
-from tui.screens.review import ReviewScreen
-from tui.screens.trace import TraceScreen
 
 THEMES = ["baton-dark", "baton-light", "baton-high-contrast"]
 SIZE = (150, 42)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.config import config_path, load_config
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core import paths
+from baton.core.config import config_path, load_config
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.app import BatonApp
+from baton.tui.screens.home import HomeScreen
+from baton.tui.themes_loader import APP_VARIABLES, DEFAULT_THEME, ThemeInvalid, bundled_themes, parse_theme, user_themes
 from tests.helpers import run, workflow
 from tests.tui.drive import GATED, screen_text, until, until_text
-from tui.app import BatonApp
-from tui.screens.home import HomeScreen
-from tui.themes_loader import APP_VARIABLES, DEFAULT_THEME, ThemeInvalid, bundled_themes, parse_theme, user_themes
 
 GOOD = """
 name = "mine"

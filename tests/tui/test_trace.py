@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from core.runner import RunOptions
-from sessions.store import Store
+from baton.core.runner import RunOptions
+from baton.sessions.store import Store
+from baton.tui.screens.run import RunScreen
+from baton.tui.screens.trace import TraceScreen, trace_rows
 from tests.tui.drive import Messages, app_for, running, until, until_text
-from tui.screens.run import RunScreen
-from tui.screens.trace import TraceScreen, trace_rows
 
 RETRIED = """
 name: flaky

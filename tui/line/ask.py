@@ -9,7 +9,7 @@ from prompt_toolkit.completion import WordCompleter
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings
 
-from tui import decisions
+from baton.tui import decisions
 
 
 async def edit_text(initial: str, suffix: str = ".md") -> str | None:

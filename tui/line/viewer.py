@@ -21,14 +21,14 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from core import events as ev
-from core.bus import Bus, RunnerLost
-from core.commands import Command
-from core.view import CheckpointView, SessionView
-from tui import decisions
-from tui.line import ask
-from tui.report import duration, step_line, summary
-from tui.sanitize import inert, one_line
+from baton.core import events as ev
+from baton.core.bus import Bus, RunnerLost
+from baton.core.commands import Command
+from baton.core.view import CheckpointView, SessionView
+from baton.tui import decisions
+from baton.tui.line import ask
+from baton.tui.report import duration, step_line, summary
+from baton.tui.sanitize import inert, one_line
 
 STREAM_LINES = 8
 REFRESH_S = 0.08

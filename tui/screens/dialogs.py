@@ -17,8 +17,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.keymap import binding
-from tui.sanitize import inert
+from baton.tui.keymap import binding
+from baton.tui.sanitize import inert
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -23,16 +23,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.economics import usd
-from core.spec.load import Workflow
-from tui.keymap import binding
-from tui.report import ago, duration
-from tui.sanitize import inert, one_line
-from tui.screens.dialogs import ConfirmScreen, FormScreen
-from tui.screens.launcher import FlowEntry, Launcher, SessionEntry
+from baton.core.economics import usd
+from baton.core.spec.load import Workflow
+from baton.tui.keymap import binding
+from baton.tui.report import ago, duration
+from baton.tui.sanitize import inert, one_line
+from baton.tui.screens.dialogs import ConfirmScreen, FormScreen
+from baton.tui.screens.launcher import FlowEntry, Launcher, SessionEntry
 
 if TYPE_CHECKING:
-    from tui.app import BatonApp
+    from baton.tui.app import BatonApp
 
 COLUMNS = ("session", "workflow", "status", "started", "duration", "cost", "waiting")
 STATUS_VARIABLES = {
@@ -199,7 +199,7 @@ class HomeScreen(Screen[None]):
 
     def open_session(self, session_id: str) -> None:
         """Push the Run screen for a session; come back here when it is left."""
-        from tui.screens.run import RunScreen
+        from baton.tui.screens.run import RunScreen
 
         screen = RunScreen(self.launcher.bus(session_id), launcher=self.launcher, naive=self.baton.naive)
         self.app.push_screen(screen, self._back_home)
@@ -254,7 +254,7 @@ class HomeScreen(Screen[None]):
 
     def _workflow(self, path: str) -> Workflow | str:
         if path not in self._workflows:
-            from tui.launch import LaunchError
+            from baton.tui.launch import LaunchError
 
             try:
                 self._workflows[path] = self.launcher.load(Path(path))

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config import Config, ConfigInvalid, load_config
-from core.paths import log_path
-from core.runner import RunOptions
-from core.spec.load import Workflow
-from sessions.bus import StoreBus
-from sessions.create import create_session
-from sessions.store import SessionInUse, SessionRow, Store, shown_status
-from tui.launch import (
+from baton.core.config import Config, ConfigInvalid, load_config
+from baton.core.paths import log_path
+from baton.core.runner import RunOptions
+from baton.core.spec.load import Workflow
+from baton.sessions.bus import StoreBus
+from baton.sessions.create import create_session
+from baton.sessions.store import SessionInUse, SessionRow, Store, shown_status
+from baton.tui.launch import (
     LaunchError,
     bundled_flows,
     load_flow,
@@ -29,7 +29,7 @@ from tui.launch import (
     user_name,
     wait_started,
 )
-from tui.screens.dialogs import Field
+from baton.tui.screens.dialogs import Field
 
 
 @dataclass(frozen=True)

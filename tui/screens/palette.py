@@ -15,7 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
 from textual.markup import escape
 
-from tui.sanitize import inert
+from baton.tui.sanitize import inert
 
 
 class HasCommands(Protocol):

@@ -19,14 +19,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.view import CheckpointView
-from tui import decisions
-from tui.keymap import binding
-from tui.sanitize import inert, one_line
-from tui.screens.dialogs import Field, FormScreen, PickerScreen, TextEditScreen
+from baton.core.view import CheckpointView
+from baton.tui import decisions
+from baton.tui.keymap import binding
+from baton.tui.sanitize import inert, one_line
+from baton.tui.screens.dialogs import Field, FormScreen, PickerScreen, TextEditScreen
 
 if TYPE_CHECKING:
-    from tui.screens.run import RunScreen
+    from baton.tui.screens.run import RunScreen
 
 OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget")
 Part = str | tuple[str, str]

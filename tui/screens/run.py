@@ -20,22 +20,22 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Tree
 
-from core import events as ev
-from core.bus import Bus
-from core.economics import usd
-from core.view import SESSION_ENDED
-from tui import decisions
-from tui.feed import Feed
-from tui.keymap import binding
-from tui.sanitize import inert, one_line
-from tui.screens.launcher import Launcher
-from tui.screens.steering import SteeringScreen
-from tui.widgets.agent_pane import AgentPane
-from tui.widgets.focus_view import FocusView
-from tui.widgets.inspector import Inspector
-from tui.widgets.pane_grid import PaneGrid
-from tui.widgets.session_bar import SessionBar
-from tui.widgets.step_tree import StepTree
+from baton.core import events as ev
+from baton.core.bus import Bus
+from baton.core.economics import usd
+from baton.core.view import SESSION_ENDED
+from baton.tui import decisions
+from baton.tui.feed import Feed
+from baton.tui.keymap import binding
+from baton.tui.sanitize import inert, one_line
+from baton.tui.screens.launcher import Launcher
+from baton.tui.screens.steering import SteeringScreen
+from baton.tui.widgets.agent_pane import AgentPane
+from baton.tui.widgets.focus_view import FocusView
+from baton.tui.widgets.inspector import Inspector
+from baton.tui.widgets.pane_grid import PaneGrid
+from baton.tui.widgets.session_bar import SessionBar
+from baton.tui.widgets.step_tree import StepTree
 
 FRAME_S = 1 / 25
 STRUCTURE_S = 0.1
@@ -291,7 +291,7 @@ class RunScreen(SteeringScreen):
 
     def action_review(self, checkpoint_id: str = "") -> None:
         """Open the Review screen on the oldest (or a given) waiting checkpoint."""
-        from tui.screens.review import ReviewScreen
+        from baton.tui.screens.review import ReviewScreen
 
         waiting = self.feed.view.open_checkpoints
         if not waiting:
@@ -317,7 +317,7 @@ class RunScreen(SteeringScreen):
 
     def action_trace(self) -> None:
         """Open the Trace screen."""
-        from tui.screens.trace import TraceScreen
+        from baton.tui.screens.trace import TraceScreen
 
         self.app.push_screen(TraceScreen(self))
 

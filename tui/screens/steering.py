@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.screen import Screen
 
-from core.bus import Bus
-from core.commands import Command
-from core.view import SESSION_ENDED
-from tui import decisions
-from tui.feed import Feed
-from tui.sanitize import inert, one_line
-from tui.screens.launcher import Launcher
-from tui.widgets.step_tree import StepTree, step_id
+from baton.core.bus import Bus
+from baton.core.commands import Command
+from baton.core.view import SESSION_ENDED
+from baton.tui import decisions
+from baton.tui.feed import Feed
+from baton.tui.sanitize import inert, one_line
+from baton.tui.screens.launcher import Launcher
+from baton.tui.widgets.step_tree import StepTree, step_id
 
 if TYPE_CHECKING:
-    from tui.app import BatonApp
+    from baton.tui.app import BatonApp
 
 
 class SteeringScreen(Screen[str]):
@@ -78,7 +78,7 @@ class SteeringScreen(Screen[str]):
 
     def action_cancel(self) -> None:
         """Cancel now (asks first)."""
-        from tui.screens.dialogs import ConfirmScreen
+        from baton.tui.screens.dialogs import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -89,7 +89,7 @@ class SteeringScreen(Screen[str]):
 
     def action_stop(self) -> None:
         """Cancel the session, then leave."""
-        from tui.screens.dialogs import ConfirmScreen
+        from baton.tui.screens.dialogs import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -14,15 +14,15 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.economics import summarize, usd
-from core.view import SessionView
-from tui.keymap import binding
-from tui.report import duration
-from tui.sanitize import one_line
-from tui.widgets.step_tree import ICONS, STATUS_VARIABLES
+from baton.core.economics import summarize, usd
+from baton.core.view import SessionView
+from baton.tui.keymap import binding
+from baton.tui.report import duration
+from baton.tui.sanitize import one_line
+from baton.tui.widgets.step_tree import ICONS, STATUS_VARIABLES
 
 if TYPE_CHECKING:
-    from tui.screens.run import RunScreen
+    from baton.tui.screens.run import RunScreen
 
 BAR = 32
 REFRESH_S = 0.5

@@ -9,11 +9,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Log
 
-from core.economics import usd
-from core.view import StepView
-from tui.feed import PaneText
-from tui.sanitize import inert, one_line
-from tui.widgets.tail import TailView
+from baton.core.economics import usd
+from baton.core.view import StepView
+from baton.tui.feed import PaneText
+from baton.tui.sanitize import inert, one_line
+from baton.tui.widgets.tail import TailView
 
 STATUS_CLASSES = (
     "-pending",

@@ -9,11 +9,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Markdown
 
-from core.view import StepView
-from tui.feed import PaneText
-from tui.sanitize import inert
-from tui.widgets.agent_pane import pane_status, pane_title
-from tui.widgets.tail import TailView
+from baton.core.view import StepView
+from baton.tui.feed import PaneText
+from baton.tui.sanitize import inert
+from baton.tui.widgets.agent_pane import pane_status, pane_title
+from baton.tui.widgets.tail import TailView
 
 
 def output_markdown(output: object) -> str:

@@ -10,11 +10,11 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from core.economics import usd
-from core.view import SessionView, StepView
-from tui.decisions import size_label
-from tui.report import duration
-from tui.sanitize import inert, one_line
+from baton.core.economics import usd
+from baton.core.view import SessionView, StepView
+from baton.tui.decisions import size_label
+from baton.tui.report import duration
+from baton.tui.sanitize import inert, one_line
 
 PROMPT_LINES = 30
 OUTPUT_LINES = 60

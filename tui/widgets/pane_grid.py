@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.containers import Container
 from textual.content import Content
 
-from tui.widgets.agent_pane import AgentPane
+from baton.tui.widgets.agent_pane import AgentPane
 
 PAGE = 4
 COMPACT_PAGE = 16

@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from core.economics import usd
-from core.view import SessionView
-from tui.report import duration
-from tui.sanitize import one_line
+from baton.core.economics import usd
+from baton.core.view import SessionView
+from baton.tui.report import duration
+from baton.tui.sanitize import one_line
 
 Part = str | tuple[str, str]
 STATUS_STYLE = {

@@ -16,9 +16,9 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from core.economics import usd
-from core.view import SessionView, StepView
-from tui.sanitize import one_line
+from baton.core.economics import usd
+from baton.core.view import SessionView, StepView
+from baton.tui.sanitize import one_line
 
 ICONS = {
     "pending": "·",

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import events as ev
-from core.runner import RunOptions
-from core.spec.load import load_workflow
-from core.view import SessionView
-from sessions.create import create_session
-from sessions.store import Store
+from baton.core import events as ev
+from baton.core.runner import RunOptions
+from baton.core.spec.load import load_workflow
+from baton.core.view import SessionView
+from baton.sessions.create import create_session
+from baton.sessions.store import Store
 
 ROOT = Path(__file__).resolve().parents[3]
 FLOW = Path(__file__).resolve().parent / "kill.yaml"
@@ -60,7 +60,7 @@ def create(db: Path, flow: Path = FLOW, options: RunOptions | None = None) -> st
 def spawn(db: Path, session_id: str, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     """The real background runner, as `baton run` starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "sessions.runner_main", "--db", str(db), "--session", session_id, *extra],
+        [sys.executable, "-m", "baton.sessions.runner_main", "--db", str(db), "--session", session_id, *extra],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
