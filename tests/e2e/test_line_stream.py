@@ -5,14 +5,25 @@ terminal to answer on, and a missing input is asked for when there is a terminal
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from baton.core import events as ev
-from tests.e2e.hitl_e2e import Terminal, baton_argv, env_for, of_kind, only_session, session_events, write_flow
+from tests.e2e.hitl_e2e import (
+    Terminal,
+    baton_argv,
+    env_for,
+    of_kind,
+    only_session,
+    runner_pid,
+    session_events,
+    write_flow,
+)
 from tests.e2e.test_tui_journeys import BATON, _wait_file
 from tests.e2e.test_tui_journeys import Terminal as Tmux
 
@@ -243,3 +254,18 @@ def session_ids(db: Path) -> list[str]:
     from tests.e2e.hitl_e2e import all_sessions
 
     return all_sessions(db)
+
+
+def test_a_lost_runner_is_said_and_how_to_continue(
+    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+) -> None:
+    flow = write_flow(tmp_path, SLOW.replace("tokens_per_s: 12", "tokens_per_s: 3"))
+    t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t.expect(r"▸ write · slow")
+    sid = only_session(db)
+    pid = runner_pid(db, sid)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    t.expect(r"⚠ no runner holds this session")
+    t.expect(rf"continue it with: baton resume {sid}")
+    assert t.wait_exit() == 1
