@@ -269,3 +269,15 @@ def test_a_lost_runner_is_said_and_how_to_continue(
     t.expect(r"⚠ no runner holds this session")
     t.expect(rf"continue it with: baton resume {sid}")
     assert t.wait_exit() == 1
+
+
+def test_a_tool_checkpoint_shows_its_arguments_once_as_arguments(
+    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+) -> None:
+    env = env_for(private_home, db, BATON_PUBLISH_FILE=str(tmp_path / "published.jsonl"))
+    t = _terminal(terminals, ["run", "tool", "--line"], env)
+    screen = t.expect(r"decision>")
+    assert "── arguments ──" in screen and "── output ──" not in screen
+    assert screen.count('"text": "baton keeps a person') == 1
+    t.line("a")
+    assert t.wait_exit() == 0

@@ -37,8 +37,9 @@ async def inputs_for_run(workflow: Workflow, pairs: list[str], *, can_ask: bool,
         return given
     if not (can_ask and sys.stdin.isatty() and sys.stdout.isatty()):
         return parse_inputs(workflow, pairs)  # raises with every problem, the missing inputs among them
-    answered = await _full_screen_form(workflow, given) if full_screen else None
-    if answered is None:
+    if full_screen and importlib.util.find_spec(FORM_MODULE) is not None:
+        answered = await _full_screen_form(workflow, given)
+    else:
         answered = await ask_missing(workflow, given)
     if answered is None:
         raise LaunchError("no session started: the workflow's inputs were not given")
@@ -52,9 +53,7 @@ async def inputs_for_run(workflow: Workflow, pairs: list[str], *, can_ask: bool,
 
 
 async def _full_screen_form(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any] | None:
-    """The full-screen inputs form, when this install has one."""
-    if importlib.util.find_spec(FORM_MODULE) is None:
-        return None
+    """The full-screen inputs form (the one Home's `n` shows); None when the person cancels it."""
     form = importlib.import_module(FORM_MODULE)
     result = form.ask_inputs(workflow, given)
     if inspect.isawaitable(result):
