@@ -74,6 +74,8 @@ class Stream:
         """The followed text as it was when rows were last taken (what `done` counts in)."""
         self.announced = False
         self.again = False
+        self.generation = -1
+        """The pane generation `shown` belongs to."""
         self.seen: set[str] = set()
         """Calls whose text is printed to its end, or was finished before this viewer came."""
         self.printed: dict[str, str] = {}
@@ -131,7 +133,7 @@ class Stream:
         if pane is None or self.width is None or not self.announced:
             return []
         text = pane.text
-        if not text.startswith(self.shown[: self.done]):
+        if not self._continues(pane, text):
             return []
         width = self.width
         return [row(r) for line in text[self.done :].split("\n") for r in (wrap(line, width) or [""])]
@@ -170,6 +172,12 @@ class Stream:
 
     def _follow(self, step: str) -> None:
         self.step, self.done, self.shown, self.announced, self.again = step, 0, "", False, False
+        self.generation = -1
+
+    def _continues(self, pane: PaneText, text: str) -> bool:
+        """Whether `text` goes on from what was printed: within one generation of a pane it only grows, so
+        only a new generation (a new call, a corrected final text) is compared character by character."""
+        return pane.generation == self.generation or text.startswith(self.shown[: self.done])
 
     def _end(self, pane: PaneText) -> list[Text]:
         """The rest of the followed text; the step is followed no more."""
@@ -184,11 +192,11 @@ class Stream:
     def _rows(self, pane: PaneText, final: bool) -> list[Text]:
         text = pane.text
         out: list[Text] = []
-        if not text.startswith(self.shown[: self.done]):
+        if not self._continues(pane, text):
             # a new attempt, or a final text unlike what streamed: start over under a new header
             self.again = self.again or self.announced
             self.done, self.announced = 0, False
-        self.shown = text
+        self.shown, self.generation = text, pane.generation
         if not text[self.done :]:
             return out
         if not self.announced:
