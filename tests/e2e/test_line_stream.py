@@ -277,3 +277,20 @@ def test_a_tool_checkpoint_shows_its_arguments_once_as_arguments(
     assert screen.count('"text": "baton keeps a person') == 1
     t.line("a")
     assert t.wait_exit() == 0
+
+
+def test_the_status_line_says_waiting_for_you_while_only_a_checkpoint_is_left(
+    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+) -> None:
+    flow = write_flow(tmp_path, GATE)
+    t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t.expect(r"decision>")
+    t.line("l")
+    t.expect(r"put off until the next one opens")
+    t.expect(r"waiting for you · \$[\d.]+ · [\d.]+s · 1 waiting")
+    t.send("\x03")
+    t.expect(r"\[Enter\] back to the inbox \(1 waiting\)")
+    t.line("")
+    t.expect(r"decision>")
+    t.line("a")
+    assert t.wait_exit() == 0

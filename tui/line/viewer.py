@@ -85,8 +85,7 @@ class LineViewer:
         """Watch until the session ends, pauses, or the person detaches; returns the final status."""
         consumer = asyncio.ensure_future(self._consume())
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self._interrupt.set)
+        self._catch_ctrl_c()
         try:
             if self.console.is_terminal:
                 self._live = self._new_live()
@@ -203,7 +202,14 @@ class LineViewer:
         if self._live is not None:
             self._live.stop()
 
+    def _catch_ctrl_c(self) -> None:
+        """Ctrl-C opens the menu (detach, pause, cancel, …). Again after every prompt: prompt-toolkit takes
+        SIGINT while it asks and leaves the default behind (an abrupt exit)."""
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupt.set)
+
     def _resume_live(self) -> None:
+        self._catch_ctrl_c()
         self._prompting = False
         if self._live is not None:
             # A fresh Live: a restarted one would move the cursor up over the lines printed meanwhile.
