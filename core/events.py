@@ -42,9 +42,9 @@ class Envelope:
     event: Event
 
     def to_json(self) -> dict[str, JSON]:
-        """The documented JSON-lines shape: `{"session", "seq", "ts", "kind", "step", ...payload}`."""
+        """The documented JSON-lines shape: `{"session_id", "seq", "ts", "kind", "step", ...payload}`."""
         out: dict[str, JSON] = {
-            "session": self.session_id,
+            "session_id": self.session_id,
             "seq": self.seq,
             "ts": round(self.ts, 6),
             "kind": self.event.kind,
@@ -486,10 +486,12 @@ def _payload_spec(cls: type[Event]) -> tuple[tuple[str, ...], Callable[[Event], 
 
 
 def envelope_from_json(obj: Mapping[str, JSON]) -> Envelope:
-    """Parse the JSON-lines shape written by `Envelope.to_json`."""
-    payload = {k: v for k, v in obj.items() if k not in ("session", "seq", "ts", "kind", "step")}
+    """Parse the JSON-lines shape written by `Envelope.to_json` (lines written before the session id was
+    named `session_id` call it `session`)."""
+    payload = {k: v for k, v in obj.items() if k not in ("session_id", "session", "seq", "ts", "kind", "step")}
     event = event_from_payload(str(obj["kind"]), str(obj.get("step", "")), payload)
-    return Envelope(str(obj["session"]), int(obj["seq"]), float(obj["ts"]), event)
+    session_id = obj["session_id"] if "session_id" in obj else obj["session"]
+    return Envelope(str(session_id), int(obj["seq"]), float(obj["ts"]), event)
 
 
 def _default(value: object) -> JSON:

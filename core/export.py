@@ -2,17 +2,21 @@
 
 `invoke_workflow` (the session) → `invoke_agent` (model steps) / `execute_tool` (tool steps) / `step`
 (composites and gates) → `chat` (each model call attempt). Prompts and answers are included only when
-asked for (`content=True`); credentials are never in the record to begin with.
+asked for (`content=True`), both as GenAI messages of one shape (`{"role", "parts": [{"type": "text",
+"content"}]}`); credentials are never in the record to begin with. A file that holds content is private
+to its owner (0600), like the session store it comes from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from baton.core.view import SessionView, StepView
+from baton.core.view import CallView, SessionView, StepView
 
 _NS = 1_000_000_000
 
@@ -37,6 +41,48 @@ def _parent_path(path: str) -> str:
 
 def _provider(model: str) -> str:
     return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def write_lines(path: Path, lines: Iterable[str], private: bool) -> None:
+    """Write one line per item to `path`; `private` creates it (or tightens it) to 0600 before any line
+    is written, so prompts and answers are never readable by others, not even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    if private:
+        os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line + "\n")
+
+
+def messages(raw: Any) -> list[dict[str, Any]]:
+    """Request messages (OpenAI chat shape) as GenAI messages: `{"role", "parts": [...]}`, each text a
+    `{"type": "text", "content"}` part, the same shape as the answer's."""
+    out: list[dict[str, Any]] = []
+    for message in raw if isinstance(raw, list) else []:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        parts: list[dict[str, Any]] = []
+        if isinstance(content, str):
+            parts.append(_text_part(content))
+        elif isinstance(content, list):
+            for piece in content:
+                if isinstance(piece, dict) and piece.get("type") == "text":
+                    parts.append(_text_part(str(piece.get("text", ""))))
+                elif isinstance(piece, dict):
+                    parts.append(dict(piece))
+        elif content is not None:
+            parts.append(_text_part(str(content)))
+        out.append({"role": str(message.get("role", "user")), "parts": parts})
+    return out
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "text", "content": text}
+
+
+def _answer(call: CallView) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "parts": [_text_part(call.text)]}]
 
 
 def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
@@ -68,7 +114,7 @@ def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
     for step in view.steps.values():
         if not step.path:
             continue
-        yield _step_span(step, trace, ids.get(_parent_path(step.path), root), ids[step.path])
+        yield _step_span(step, trace, ids.get(_parent_path(step.path), root), ids[step.path], view)
     for call in view.calls.values():
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -88,10 +134,8 @@ def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
         if call.error_type:
             attributes["error.type"] = call.error_type
         if content:
-            attributes["gen_ai.input.messages"] = json.dumps(call.request.get("messages", []), ensure_ascii=False)
-            attributes["gen_ai.output.messages"] = json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": call.text}]}], ensure_ascii=False
-            )
+            attributes["gen_ai.input.messages"] = json.dumps(messages(call.request.get("messages")), ensure_ascii=False)
+            attributes["gen_ai.output.messages"] = json.dumps(_answer(call), ensure_ascii=False)
         yield {
             "name": f"chat {call.model}",
             "trace_id": trace,
@@ -104,7 +148,7 @@ def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
         }
 
 
-def _step_span(step: StepView, trace: str, parent: str, span: str) -> dict[str, Any]:
+def _step_span(step: StepView, trace: str, parent: str, span: str, view: SessionView) -> dict[str, Any]:
     if step.calls:
         operation, name = "invoke_agent", f"invoke_agent {step.path}"
     elif step.kind == "tool":
@@ -129,13 +173,26 @@ def _step_span(step: StepView, trace: str, parent: str, span: str) -> dict[str, 
         attributes["gen_ai.tool.name"] = step.path
     if step.error:
         attributes["error.type"] = "step_failed"
+    if step.label and step.path.endswith("]"):
+        attributes["baton.step.label"] = step.label
+    start, end = _times(step, view)
     return {
         "name": name,
         "trace_id": trace,
         "span_id": span,
         "parent_span_id": parent,
-        "start_time_unix_nano": _ns(step.started_at),
-        "end_time_unix_nano": _ns(step.ended_at),
+        "start_time_unix_nano": _ns(start),
+        "end_time_unix_nano": _ns(end),
         "status": {"code": "ERROR" if step.status == "failed" else "OK", "message": step.error or step.note},
         "attributes": attributes,
     }
+
+
+def _times(step: StepView, view: SessionView) -> tuple[float | None, float | None]:
+    """A step's span from when it started running to when it ended; a step that never ran (skipped, or
+    still pending when the session stopped) is a span of no length when it ended, or when the session
+    did."""
+    if step.started_at is not None:
+        return step.started_at, step.ended_at
+    at = step.ended_at if step.ended_at is not None else (view.ended_at or view.started_at)
+    return at, at

@@ -6,6 +6,7 @@ the runner when it resumes. `apply` is pure and cheap; it never needs the workfl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,25 @@ OPEN_STATUSES = ("pending", "running", "awaiting")
 DONE_STATUSES = ("completed", "degraded", "skipped")
 SESSION_ENDED = ("completed", "degraded", "failed", "paused", "cancelled")
 """Session statuses in which no runner is working on it (a paused one may be resumed)."""
+WAITING = "waiting"
+"""The status shown for a running session that can do nothing until a person decides."""
+STATUS_TEXT = {WAITING: "waiting for you"}
+LABEL_WIDTH = 40
+"""At most this many characters of a map item's label in a step's title."""
+_ITEM = re.compile(r"\[(\d+)\]")
+_LAST_ITEM = re.compile(r"\[\d+\]\Z")
+_NESTING = ("/", "[", "#")
+"""What follows a step's path in the paths of the steps inside it (`a/b`, `m[3]`, `loop#2/x`)."""
+
+
+def status_text(status: str) -> str:
+    """A status as a person reads it (`waiting` is `waiting for you`)."""
+    return STATUS_TEXT.get(status, status)
+
+
+def encloses(outer: str, inner: str) -> bool:
+    """Whether step path `inner` is `outer` or a step inside it."""
+    return inner == outer or (inner.startswith(outer) and inner[len(outer) : len(outer) + 1] in _NESTING)
 
 
 @dataclass
@@ -93,6 +113,7 @@ class StepView(Timeline):
 
     path: str
     kind: str = ""
+    label: str = ""
     status: str = "pending"
     model: str = ""
     attempts: int = 0
@@ -117,6 +138,8 @@ class StepView(Timeline):
     calls: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     pending_entry: bool = False
+    item_labels: dict[str, int] = field(default_factory=dict)
+    """For a map: how many of its items carry each label (a label two items share names its index too)."""
 
     @property
     def latency_s(self) -> float | None:
@@ -179,6 +202,54 @@ class SessionView:
         """Completed, degraded or failed (a paused session is not finished)."""
         return self.status in ("completed", "degraded", "failed")
 
+    @property
+    def answered_unattended(self) -> bool:
+        """The runner answers every checkpoint itself (`--auto`, or a decisions file, which pauses the
+        session on a step it does not cover): nobody is asked, so nobody need be told how to answer."""
+        return bool(self.options.get("auto")) or self.options.get("decisions") is not None
+
+    @property
+    def blocked_on_person(self) -> bool:
+        """Checkpoints are open and nothing else runs: only a person's decision moves the session on.
+
+        A composite step (parallel, map, loop, supervisor) is `running` while a step inside it waits, so
+        a running step counts as work only when no open checkpoint is inside it.
+        """
+        waiting = [c.step for c in self.checkpoints.values() if c.is_open]
+        if not waiting:
+            return False
+        return not any(
+            s.status == "running" and not any(encloses(s.path, w) for w in waiting) for s in self.steps.values()
+        )
+
+    @property
+    def shown_status(self) -> str:
+        """The status a person is shown: `waiting` (for you) while a running session is blocked on its
+        open checkpoints, else the folded status."""
+        if self.status == "running" and self.blocked_on_person:
+            return WAITING
+        return self.status
+
+    def title(self, path: str) -> str:
+        """A step path as a person reads it: each map item by its label (`files[app.py]/lint`) instead of
+        its index, the index kept when the label is empty or shared with another item of the map."""
+        if "[" not in path:
+            return path
+
+        def named(match: re.Match[str]) -> str:
+            item = self.steps.get(path[: match.end()])
+            parent = self.steps.get(path[: match.start()])
+            label = item.label if item is not None else ""
+            if not label:
+                return match.group(0)
+            if len(label) > LABEL_WIDTH:
+                label = label[: LABEL_WIDTH - 1] + "…"
+            if parent is not None and parent.item_labels.get(item.label if item else "", 0) > 1:
+                return f"[{match.group(1)}: {label}]"
+            return f"[{label}]"
+
+        return _ITEM.sub(named, path)
+
     def step(self, path: str) -> StepView:
         """The view of a step path, created on first mention."""
         view = self.steps.get(path)
@@ -231,6 +302,8 @@ def _session_resumed(v: SessionView, e: ev.SessionResumed, ts: float, seq: int) 
         if step.status in ("running", "cancelled"):
             step.status = "pending"
     v.prices.update(e.prices)
+    if e.options:
+        v.options = dict(e.options)
     if "step_mode" in e.options:
         v.step_mode = bool(e.options["step_mode"])
     if e.options.get("breakpoints"):
@@ -285,6 +358,14 @@ def _forked(v: SessionView, e: ev.Forked, ts: float, seq: int) -> None:
 def _step_scheduled(v: SessionView, e: ev.StepScheduled, ts: float, seq: int) -> None:
     s = v.step(e.step)
     s.kind = s.kind or e.step_kind
+    if e.label and e.label != s.label:
+        item = _LAST_ITEM.search(e.step)
+        if item is not None:
+            counts = v.step(e.step[: item.start()]).item_labels
+            if s.label:
+                counts[s.label] -= 1
+            counts[e.label] = counts.get(e.label, 0) + 1
+        s.label = e.label
 
 
 def _step_started(v: SessionView, e: ev.StepStarted, ts: float, seq: int) -> None:
@@ -501,6 +582,9 @@ def _control(v: SessionView, e: ev.ControlChanged, ts: float, seq: int) -> None:
         else:
             v.breakpoints.discard(e.breakpoint)
 
+
+IGNORED_KINDS = frozenset({"TokenDelta"})
+"""Kinds the fold leaves alone: streamed text is never persisted (the finished text comes with its call)."""
 
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.SessionStarted: _session_started,

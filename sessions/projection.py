@@ -18,6 +18,29 @@ from baton.core.view import SessionView
 from baton.sessions.store import Store
 
 _WHOLE_SESSION = frozenset({"SessionResumed", "SessionPaused", "SessionCompleted", "SessionFailed", "Forked"})
+IGNORED_KINDS = frozenset(
+    {
+        "SessionStarted",
+        "StepScheduled",
+        "StepStarted",
+        "StepOutput",
+        "StepCompleted",
+        "StepFailed",
+        "StepSkipped",
+        "StepCancelled",
+        "Rerouted",
+        "TokenDelta",
+        "ToolCallIntent",
+        "ToolCallFinished",
+        "RetryScheduled",
+        "FallbackUsed",
+        "BreakerChanged",
+        "BudgetWarning",
+        "ControlChanged",
+    }
+)
+"""Kinds that mark nothing beyond what every event marks (the session's row, and the row of the step it
+names); streamed text never reaches the projection, and tool intents and controls have no table."""
 
 
 @dataclass

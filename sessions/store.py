@@ -24,7 +24,7 @@ from baton.core import events as ev
 from baton.core import paths
 from baton.core.commands import Command
 from baton.core.secrets import Redactor, default_redactor
-from baton.core.view import SessionView
+from baton.core.view import WAITING, SessionView
 from baton.sessions.schema import LATEST, MIGRATIONS
 from baton.sessions.sqlite import (
     integrity_ok,
@@ -64,11 +64,15 @@ class SessionInUse(StoreError):
         self.host = host
 
 
-def shown_status(status: str, alive: bool | None) -> str:
+def shown_status(status: str, alive: bool | None, waiting: bool = False) -> str:
     """A session's status as shown to a person: `interrupted` when it claims to run but no runner holds
-    it (`alive` False; None when not checked)."""
-    if status in ("new", "running") and alive is False:
-        return "interrupted"
+    it (`alive` False; None when not checked), `waiting` (for you) when its runner can do nothing until a
+    person decides (`waiting`: `SessionView.blocked_on_person`). `status_text` words it for a person."""
+    if status in ("new", "running"):
+        if alive is False:
+            return "interrupted"
+        if waiting:
+            return WAITING
     return status
 
 

@@ -74,7 +74,7 @@ def test_canary_keys_never_reach_any_byte_baton_writes(tmp_path: Path, private_h
         run = baton("run", str(flow), "--auto", "approve", "--json", "--input", f"note={note}")
         assert run.returncode == 1, run.stderr.decode()  # the auth failure ends the session as failed
         lines = [json.loads(line) for line in run.stdout.decode().splitlines()]
-        sid = lines[0]["session"]
+        sid = lines[0]["session_id"]
         failed = [x for x in lines if x["kind"] == "SessionFailed"]
         assert failed and "Incorrect API key provided: [redacted]" in failed[0]["error"], failed
         assert any(x["kind"] == "LLMCallFinished" and x["status"] == "ok" for x in lines), "the keyed call ran"

@@ -171,13 +171,16 @@ async def _start(
 ) -> int:
     from baton.sessions.create import create_session
     from baton.sessions.store import Store
-    from baton.tui.launch import config_or_exit, load_flow, parse_inputs
+    from baton.tui.launch import config_or_exit, load_flow
+    from baton.tui.line.inputs import inputs_for_run
 
     config = config_or_exit()
     workflow = load_flow(flow, config)
     for warning in workflow.warnings:
         click.echo(str(warning), err=True)
-    values = parse_inputs(workflow, list(inputs))
+    full_screen = not line and _tui_available() and os.environ.get("BATON_LINE") != "1"
+    unattended = as_json or auto is not None or decisions is not None
+    values = await inputs_for_run(workflow, list(inputs), can_ask=not unattended, full_screen=full_screen)
     _check_breakpoints(workflow, breakpoints)
     options = _run_options(auto, decisions, step_mode, breakpoints, max_usd)
     overrides = _models(models)
@@ -348,7 +351,6 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
     """List saved sessions."""
 
     async def go() -> int:
-        import json
         import time
 
         from rich.console import Console
@@ -356,6 +358,8 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
         from rich.text import Text
 
         from baton.core.economics import usd
+        from baton.core.jsonout import dumps
+        from baton.core.view import status_text
         from baton.sessions.store import Store, shown_status
         from baton.tui.report import ago, duration
         from baton.tui.sanitize import one_line
@@ -364,16 +368,18 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
         try:
             rows = await store.sessions(limit)
             alive = {r.id: await store.runner_alive(r.id) for r in rows if r.status in ("new", "running")}
+            waiting = {r.id for r in rows if alive.get(r.id) and r.inbox and (await store.view(r.id)).blocked_on_person}
         finally:
             await store.close()
+        shown = {r.id: shown_status(r.status, alive.get(r.id), r.id in waiting) for r in rows}
         if as_json:
             for r in rows:
                 click.echo(
-                    json.dumps(
+                    dumps(
                         {
-                            "id": r.id,
+                            "session_id": r.id,
                             "workflow": r.workflow,
-                            "status": shown_status(r.status, alive.get(r.id)),
+                            "status": shown[r.id],
                             "created_at": r.created_at,
                             "cost_usd": r.cost_usd,
                             "inbox": r.inbox,
@@ -392,7 +398,7 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
             table.add_row(
                 r.id,
                 Text(one_line(r.workflow, 30)),
-                shown_status(r.status, alive.get(r.id)),
+                status_text(shown[r.id]),
                 ago(now - r.created_at),
                 duration(r.active_s),
                 usd(r.cost_usd, r.cost_unknown > 0),
@@ -415,13 +421,14 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
 
     async def go() -> int:
         import dataclasses
-        import json
 
         from rich.console import Console
         from rich.text import Text
 
-        from baton.core.secrets import redact
+        from baton.core.jsonout import dumps
+        from baton.core.view import status_text
         from baton.sessions.store import Store, shown_status
+        from baton.tui.line.render import titled
         from baton.tui.report import steps_table, summary
         from baton.tui.sanitize import inert, one_line
 
@@ -430,36 +437,40 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
             session_id = await store.resolve(session)
             if events:
                 for env in await store.events(session_id):
-                    click.echo(redact(json.dumps(env.to_json(), ensure_ascii=False, default=str)))
+                    click.echo(dumps(env.to_json()))
                 return 0
             view = await store.view(session_id)
             alive = await store.runner_alive(session_id)
         finally:
             await store.close()
+        status = shown_status(view.status, alive if view.status == "running" else None, view.blocked_on_person)
         if as_json:
             data = dataclasses.asdict(view)
             data.pop("workflow_text", None)
+            data["status"] = status
             data["breakpoints"] = sorted(view.breakpoints)
-            click.echo(redact(json.dumps(data, ensure_ascii=False, default=str, indent=1)))
+            click.echo(dumps(data, indent=1))
             return 0
         console = Console(highlight=False)
         head = Text()
         head.append(f"session {view.session_id}", style="bold")
-        status = shown_status(view.status, alive if view.status == "running" else None)
-        head.append(f" · {inert(view.workflow)} · {status}")
+        head.append(f" · {inert(view.workflow)} · {status_text(status)}")
         if view.parent:
             head.append(f" · forked from {view.parent} at {inert(view.fork_step)}")
         console.print(head)
-        console.print(steps_table(view))
+        console.print(steps_table(titled(view)))
         if view.state:
             console.print(Text("state", style="bold"))
             for key, value in view.state.items():
                 console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
         for cp in view.open_checkpoints:
             console.print(
-                Text(f"⏸ waiting: {inert(cp.step)} ({cp.reason}) — baton attach {view.session_id}", style="yellow")
+                Text(
+                    f"⏸ waiting: {inert(view.title(cp.step))} ({cp.reason}) — baton attach {view.session_id}",
+                    style="yellow",
+                )
             )
-        console.print(summary(view, runs))
+        console.print(summary(titled(view), runs))
         return 0
 
     _run(go())
@@ -664,17 +675,21 @@ def _state_values(workflow: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
 @main.command()
 @click.argument("session")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option("--content", is_flag=True, help="Include prompts and answers (off by default).")
-@click.option("--output", "-o", type=click.File("w"), default="-", help="Where to write (default: stdout).")
+@click.option("--content", is_flag=True, help="Include prompts and answers (off by default; the file is then 0600).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where to write (default: stdout).",
+)
 @click.pass_context
-def export(ctx: click.Context, session: str, fmt: str, content: bool, output: Any) -> None:
+def export(ctx: click.Context, session: str, fmt: str, content: bool, output: str) -> None:
     """Export a session as OpenTelemetry GenAI spans, one JSON object a line."""
 
     async def go() -> int:
-        import json
-
-        from baton.core.export import spans
-        from baton.core.secrets import redact
+        from baton.core.export import spans, write_lines
+        from baton.core.jsonout import dumps
         from baton.sessions.store import Store
 
         store = await Store.open(_db(ctx))
@@ -682,8 +697,15 @@ def export(ctx: click.Context, session: str, fmt: str, content: bool, output: An
             view = await store.view(await store.resolve(session))
         finally:
             await store.close()
-        for span in spans(view, content=content):
-            output.write(redact(json.dumps(span, ensure_ascii=False, default=str)) + "\n")
+        lines = (dumps(span) for span in spans(view, content=content))
+        if output == "-":
+            for line in lines:
+                click.echo(line)
+            return 0
+        try:
+            write_lines(Path(output), lines, private=content)
+        except OSError as exc:
+            _fail(f"{output}: cannot write: {exc.strerror or exc}")
         return 0
 
     _run(go())

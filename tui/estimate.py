@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from baton.core.economics import usd
+from baton.core.jsonout import dumps
 from baton.core.llm.types import LLMClient
 from baton.core.runner.engine import initial_state
 from baton.core.runner.forecast import CallShape, Pass, one_pass, request, user_message
@@ -369,7 +370,6 @@ def as_json(e: Estimate) -> dict[str, Any]:
 def run_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str], json_out: bool) -> int:
     """`baton estimate`: print the estimate; returns the exit code (2 for a bad workflow or input)."""
     import asyncio
-    import json
 
     import click
     from rich.console import Console
@@ -389,7 +389,7 @@ def run_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str]
     asyncio.run(llm.warm_up())
     result = estimate(workflow, resolve_models(workflow.spec, config, models), llm, values, runs)
     if json_out:
-        click.echo(json.dumps(as_json(result), ensure_ascii=False))
+        click.echo(dumps(as_json(result)))
     else:
         Console(highlight=False).print(render(result))
     return 0

@@ -7,13 +7,44 @@ so it is tested without a terminal. Every string kept for display is already ine
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from baton.core import events as ev
 from baton.core.bus import RunnerLost, Update
 from baton.core.view import SessionView
 from baton.tui.sanitize import inert
+
+IGNORED_KINDS = frozenset(
+    {
+        "SessionPaused",
+        "SessionCompleted",
+        "SessionFailed",
+        "Forked",
+        "StepScheduled",
+        "StepStarted",
+        "StepOutput",
+        "StateUpdated",
+        "StepCompleted",
+        "StepFailed",
+        "StepSkipped",
+        "StepCancelled",
+        "Rerouted",
+        "ToolCallIntent",
+        "ToolCallFinished",
+        "RetryScheduled",
+        "FallbackUsed",
+        "BreakerChanged",
+        "BudgetWarning",
+        "DecisionMade",
+        "ControlChanged",
+    }
+)
+"""Kinds that change nothing but the fold (`SessionView`), which every event reaches: no pane text,
+no inbox announcement, no runner news."""
+
+EventListener = Callable[[ev.Envelope, bool], None]
+"""Told of each persisted event once the feed has folded it, and whether it came with the history."""
 
 
 @dataclass
@@ -77,8 +108,9 @@ class Changes:
 class Feed:
     """Folds a bus's updates into a `SessionView` plus per-agent text buffers."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, on_event: EventListener | None = None) -> None:
         self.view = SessionView(session_id)
+        self.on_event = on_event
         self.panes: dict[str, PaneText] = {}
         self.lost = ""
         self.batches = 0
@@ -99,9 +131,13 @@ class Feed:
                 self._pane(update.event.step)  # panes in the order their agents started
         for update in batch:
             if isinstance(update, ev.Envelope):
+                if update.seq <= self.view.last_seq:
+                    continue
                 self.view.apply(update)
                 changes.structure = True
                 self._on_event(update.event, history)
+                if self.on_event is not None:
+                    self.on_event(update, history)
             elif isinstance(update, ev.TokenDelta):
                 self._on_text(update)
             elif isinstance(update, RunnerLost):

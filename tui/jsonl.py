@@ -1,6 +1,6 @@
 """`--json`: the event stream as JSON lines, and decisions read from stdin, so a program can drive baton.
 
-Each persisted event is one line: `{"session", "seq", "ts", "kind", "step", ...payload}`. When stdin is
+Each persisted event is one line: `{"session_id", "seq", "ts", "kind", "step", ...payload}`. When stdin is
 not a terminal, each line read from it is a command: `{"checkpoint_id": "...", "decision": "approve"}`
 (or `"step"` instead of `"checkpoint_id"` to answer that step's open checkpoint; `{"kind": "pause"}`,
 `{"kind": "cancel"}`). Each command's fate is printed as `{"kind": "CommandResult", ...}`.
@@ -17,13 +17,13 @@ from typing import Any, TextIO
 from baton.core import events as ev
 from baton.core.bus import Bus, RunnerLost
 from baton.core.commands import Command
-from baton.core.secrets import redact
+from baton.core.jsonout import dumps
 from baton.core.view import SESSION_ENDED, SessionView
 from baton.tui.decisions import send_and_wait
 
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:
-    out.write(redact(json.dumps(obj, ensure_ascii=False, default=str)) + "\n")
+    out.write(dumps(obj) + "\n")
     out.flush()
 
 
@@ -41,7 +41,7 @@ async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | No
                     view.apply(update)
                     _line(stream, update.to_json())
                 elif isinstance(update, RunnerLost):
-                    _line(stream, {"session": bus.session_id, "kind": "RunnerLost", "reason": update.reason})
+                    _line(stream, {"session_id": bus.session_id, "kind": "RunnerLost", "reason": update.reason})
                     return "lost"
             if view.status in SESSION_ENDED:
                 return view.status
@@ -83,12 +83,26 @@ async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> N
             data = json.loads(raw)
             command = _command(data, view, by)
         except (ValueError, TypeError) as exc:
-            _line(out, {"kind": "CommandResult", "status": "rejected", "reason": f"unreadable command: {exc}"})
+            _line(
+                out,
+                {
+                    "session_id": bus.session_id,
+                    "kind": "CommandResult",
+                    "status": "rejected",
+                    "reason": f"unreadable command: {exc}",
+                },
+            )
             continue
         verdict = await send_and_wait(bus, command)
         _line(
             out,
-            {"kind": "CommandResult", "status": verdict.status, "reason": verdict.reason, "command": command.to_json()},
+            {
+                "session_id": bus.session_id,
+                "kind": "CommandResult",
+                "status": verdict.status,
+                "reason": verdict.reason,
+                "command": command.to_json(),
+            },
         )
 
 

@@ -65,8 +65,19 @@ def resolve_flow(name: str) -> Path:
     raise LaunchError(f"no workflow '{name}': not a file, and not a bundled one ({names})")
 
 
-def parse_inputs(workflow: Workflow, pairs: list[str]) -> dict[str, Any]:
-    """`key=value` pairs, typed by the workflow's state schema; every problem at once."""
+def missing_inputs(workflow: Workflow, values: Mapping[str, Any]) -> list[str]:
+    """Required inputs that have no value and no default (what `baton run` asks for in a terminal)."""
+    spec = workflow.spec
+    return [
+        key
+        for key, decl in spec.inputs.items()
+        if values.get(key) is None and decl.required and decl.default is None and spec.state[key].default is None
+    ]
+
+
+def parse_inputs(workflow: Workflow, pairs: list[str], allow_missing: bool = False) -> dict[str, Any]:
+    """`key=value` pairs, typed by the workflow's state schema; every problem at once (a missing input is
+    not one with `allow_missing`: the caller asks for it)."""
     spec = workflow.spec
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -83,7 +94,11 @@ def parse_inputs(workflow: Workflow, pairs: list[str]) -> dict[str, Any]:
             values[key] = coerce_input(raw, spec.state[key].type)
         except ValueError as exc:
             problems.append(f"input '{key}': {exc}")
-    problems += [p for p in check_inputs(spec, values) if not p.startswith("unknown input")]
+    problems += [
+        p
+        for p in check_inputs(spec, values)
+        if not p.startswith("unknown input") and not (allow_missing and p.startswith("missing input"))
+    ]
     if problems:
         raise LaunchError("\n".join(problems))
     return values

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from baton.core.export import spans
+from baton.core.export import messages, spans
 from baton.core.runner import RunOptions
 from baton.sessions.fork import fork_session
 from baton.sessions.store import Store, StoreError
@@ -65,3 +65,41 @@ async def test_export_spans_follow_genai_names_and_hide_content_unless_asked(sto
     assert all("gen_ai.input.messages" not in s["attributes"] for s in chats)
     with_content = [s for s in spans(view, content=True) if s["attributes"]["gen_ai.operation.name"] == "chat"]
     assert "solid-state" in json.dumps(with_content)
+
+
+async def test_export_content_has_one_message_shape_and_every_step_span_a_start(store: Store) -> None:
+    _, view = await run(store, workflow("demo", instant=True), options=RunOptions(auto="approve"))
+    out = list(spans(view, content=True))
+    skipped = [s for s in out if s["attributes"].get("baton.step.status") == "skipped"]
+    assert skipped, "the demo's router passes over a step"
+    for span in out:
+        start, end = span["start_time_unix_nano"], span["end_time_unix_nano"]
+        assert isinstance(start, int) and isinstance(end, int) and start <= end, span["name"]
+    for span in skipped:
+        assert span["start_time_unix_nano"] == span["end_time_unix_nano"], "a step that never ran takes no time"
+    chats = [s for s in out if s["attributes"]["gen_ai.operation.name"] == "chat"]
+    for call, chat in zip(view.calls.values(), chats, strict=True):
+        inputs = json.loads(chat["attributes"]["gen_ai.input.messages"])
+        outputs = json.loads(chat["attributes"]["gen_ai.output.messages"])
+        for message in inputs + outputs:
+            assert set(message) == {"role", "parts"}, message
+            assert all(set(p) == {"type", "content"} and p["type"] == "text" for p in message["parts"]), message
+        sent = call.request["messages"]
+        assert [(m["role"], m["parts"][0]["content"]) for m in inputs] == [(m["role"], m["content"]) for m in sent]
+        assert outputs == [{"role": "assistant", "parts": [{"type": "text", "content": call.text}]}]
+
+
+def test_request_messages_in_parts_keep_every_text_piece() -> None:
+    raw = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}}]},
+        "not a message",
+    ]
+    assert messages(raw) == [
+        {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+        {
+            "role": "user",
+            "parts": [{"type": "text", "content": "a"}, {"type": "image_url", "image_url": {"url": "u"}}],
+        },
+    ]
+    assert messages(None) == []

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from baton.core import events as ev
-from baton.core.view import SessionView
+from baton.core.view import SessionView, status_text
 
 
 class Log:
@@ -266,3 +266,69 @@ def test_the_json_lines_shape_folds_to_the_same_view() -> None:
     direct = log.view()
     assert again == direct
     assert again.cost_unknown_calls == 1 and again.cost_usd == pytest.approx(0.25)
+
+
+def test_a_running_session_that_only_waits_on_checkpoints_is_waiting_for_you() -> None:
+    log = Log()
+    log.add(ev.SessionStarted(workflow="w"))
+    log.add(ev.StepStarted(step="fan", step_kind="parallel"))
+    for branch in ("fan/a", "fan/b"):
+        log.add(ev.StepScheduled(step=branch, step_kind="agent", label=branch[4:]))
+        log.add(ev.StepStarted(step=branch, step_kind="agent"))
+    assert log.view().shown_status == "running"
+    log.add(opened("fan/a"))
+    view = log.view()
+    assert (view.blocked_on_person, view.shown_status) == (False, "running"), "fan/b still runs"
+    log.add(opened("fan/b"))
+    view = log.view()
+    assert view.steps["fan"].status == "running", "the parallel step runs while its branches wait"
+    assert (view.blocked_on_person, view.shown_status) == (True, "waiting")
+    assert status_text(view.shown_status) == "waiting for you"
+    log.add(ev.DecisionMade(step="fan/a", checkpoint_id="fan/a:review:1", decision="approve", by="ann"))
+    assert log.view().shown_status == "running", "a decided branch runs again"
+    log.add(ev.SessionPaused(reason="paused by ann"))
+    assert log.view().shown_status == "paused", "only a running session can be waiting"
+
+
+def test_a_step_that_runs_beside_a_checkpoint_keeps_the_session_running_even_with_a_similar_name() -> None:
+    log = Log()
+    log.add(ev.SessionStarted(workflow="w"))
+    log.add(ev.StepStarted(step="write", step_kind="agent"))
+    log.add(ev.StepStarted(step="writer", step_kind="agent"))
+    log.add(opened("write"))
+    assert log.view().shown_status == "running", "'writer' is not inside 'write'"
+    log.add(ev.StepCompleted(step="writer"))
+    assert log.view().shown_status == "waiting"
+
+
+def test_map_items_are_titled_by_their_labels() -> None:
+    log = Log()
+    log.add(ev.SessionStarted(workflow="w"))
+    log.add(ev.StepStarted(step="files", step_kind="map"))
+    for i, label in enumerate(["src/app.py", "README.md", "src/app.py", "", "x" * 60]):
+        log.add(ev.StepScheduled(step=f"files[{i}]", step_kind="sequence", label=label))
+    log.add(ev.StepScheduled(step="files[1]/lint", step_kind="agent", label="lint"))
+    view = log.view()
+    assert view.title("files[1]") == "files[README.md]"
+    assert view.title("files[1]/lint") == "files[README.md]/lint"
+    assert view.title("files[0]") == "files[0: src/app.py]", "a label two items share keeps the index"
+    assert view.title("files[2]") == "files[2: src/app.py]"
+    assert view.title("files[3]") == "files[3]", "no label: the index"
+    assert view.title("files[4]") == f"files[{'x' * 39}…]"
+    assert view.title("files[9]") == "files[9]" and view.title("plain/step") == "plain/step"
+    assert view.steps["files[1]"].label == "README.md"
+
+
+def test_a_session_answered_unattended_follows_its_latest_options() -> None:
+    log = Log()
+    log.add(ev.SessionStarted(workflow="w", options={"step_mode": False}))
+    assert not log.view().answered_unattended
+    log.add(ev.SessionPaused(reason="paused by ann"))
+    log.add(ev.SessionResumed(pid=2, options={"auto": "approve", "step_mode": False}))
+    assert log.view().answered_unattended
+    log.add(ev.SessionPaused(reason="paused by ann"))
+    log.add(ev.SessionResumed(pid=3, options={"decisions": {}, "decisions_file": "d.json"}))
+    assert log.view().answered_unattended, "a decisions file answers too (or pauses the session)"
+    log.add(ev.SessionPaused(reason="paused by ann"))
+    log.add(ev.SessionResumed(pid=4, options={"step_mode": True}))
+    assert not log.view().answered_unattended

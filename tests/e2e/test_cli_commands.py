@@ -15,7 +15,7 @@ from baton.core import events as ev
 from tests.conftest import ROOT, baton_env
 
 pytestmark = pytest.mark.e2e
-ENVELOPE_KEYS = ("session", "seq", "ts", "kind", "step")
+ENVELOPE_KEYS = ("session_id", "seq", "ts", "kind", "step")
 
 
 class Baton:
@@ -81,7 +81,7 @@ def test_run_json_completes_with_the_documented_shape(baton: Baton) -> None:
     events = events_of(out.stdout)
     assert events[0]["kind"] == "SessionStarted" and events[-1]["kind"] == "SessionCompleted"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert len({e["session"] for e in events}) == 1
+    assert len({e["session_id"] for e in events}) == 1
 
 
 @pytest.mark.slow
@@ -111,7 +111,7 @@ def test_exit_codes_of_a_session_lifecycle(baton: Baton) -> None:
     decisions.write_text(json.dumps({"approve_draft": "pause"}), encoding="utf-8")
     paused = baton("run", "gate", "--decisions", str(decisions), "--json")
     assert paused.returncode == 4, paused.stderr
-    paused_id = events_of(paused.stdout)[0]["session"]
+    paused_id = events_of(paused.stdout)[0]["session_id"]
     assert events_of(paused.stdout)[-1]["kind"] == "SessionPaused"
     approve = baton.cwd / "approve.json"
     approve.write_text(json.dumps({"approve_draft": "approve"}), encoding="utf-8")
@@ -121,7 +121,7 @@ def test_exit_codes_of_a_session_lifecycle(baton: Baton) -> None:
 
     # sessions and show
     listed = [json.loads(line) for line in baton("sessions", "--json").stdout.splitlines()]
-    by_id = {s["id"]: s for s in listed}
+    by_id = {s["session_id"]: s for s in listed}
     assert by_id[sid]["status"] == "completed" and by_id[paused_id]["status"] == "completed"
     assert len(listed) == 3
     table = baton("sessions")

@@ -59,7 +59,7 @@ def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, 
     decided = _baton(env, "decide", session, "sign_off", "approve")
     assert decided.returncode == 0, decided.stderr
     assert "queued" in decided.stdout and f"baton resume {session}" in decided.stdout
-    assert shown["status"] == "running"
+    assert shown["status"] == "waiting", "a runner waiting only on a checkpoint is waiting for a person"
     resumed = _baton(env, "resume", session, "--json")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     kinds = [json.loads(line)["kind"] for line in resumed.stdout.splitlines()]

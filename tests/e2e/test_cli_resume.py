@@ -76,7 +76,7 @@ def test_a_killed_run_resumes_without_rerunning_completed_steps(drill: Baton, db
         time.sleep(0.05)
     before = h.rows(db_path, sid)
     counted = h.counter_lines(Path(drill.env["DRILL_COUNTER"]))
-    listed = {s["id"]: s for s in map(json.loads, drill("sessions", "--json").stdout.splitlines())}
+    listed = {s["session_id"]: s for s in map(json.loads, drill("sessions", "--json").stdout.splitlines())}
     assert listed[sid]["status"] == "interrupted"
 
     resumed = drill("resume", sid, "--json")
@@ -114,7 +114,7 @@ def test_a_cancelled_run_resumes_without_rerunning_completed_steps(drill: Baton,
     assert results and results[0]["status"] == "done", results
     paused = [x for x in lines if x["kind"] == "SessionPaused"]
     assert paused and paused[-1]["reason"].startswith("cancelled by"), paused
-    sid = lines[0]["session"]
+    sid = lines[0]["session_id"]
 
     deadline = time.monotonic() + 30
     while h.table(db_path, "SELECT 1 FROM leases WHERE session_id = ?", sid) and time.monotonic() < deadline:

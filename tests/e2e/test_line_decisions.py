@@ -218,17 +218,21 @@ def test_attach_answers_a_detached_runs_inbox(
     screen = t.expect(r"decision>")
     assert "[1-3] pick" in screen
     opened = [o.step for o in of_kind(session_events(db, session_id), ev.CheckpointOpened)]
+    sections = ["alpha", "beta", "gamma"]
+    titles = {path: f"each[{sections[int(path[5:-1])]}]" for path in opened}
+    listed = [m.group(1) for m in re.finditer(r"^\s*[▶ ] \d\. (\S+) · ", screen, re.M)]
+    assert listed == [titles[p] for p in opened], "the inbox names map items by their labels"
     t.line("3")
-    t.expect(rf"▶ 3\. {re.escape(opened[2])}")
+    t.expect(rf"▶ 3\. {re.escape(titles[opened[2]])}")
     screen = t.expect(r"decision>")
-    assert f"review · {opened[2]}" in screen
+    assert f"review · {titles[opened[2]]}" in screen
     t.line("s")
-    t.expect(rf"✎ {re.escape(opened[2])}: skip by tester")
+    t.expect(rf"✎ {re.escape(titles[opened[2]])}: skip by tester")
     for step in opened[:2]:
-        t.expect(rf"review · {re.escape(step)}")
+        t.expect(rf"review · {re.escape(titles[step])}")
         t.expect(r"decision>")
         t.line("a")
-        t.expect(rf"✎ {re.escape(step)}: approve by tester")
+        t.expect(rf"✎ {re.escape(titles[step])}: approve by tester")
     assert t.wait_exit() == 0
     log = session_events(db, session_id)
     made = {d.step: d.decision for d in of_kind(log, ev.DecisionMade)}

@@ -20,7 +20,7 @@ from baton.core.commands import Command
 from baton.sessions import store as store_module
 from baton.sessions.schema import LATEST
 from baton.sessions.sqlite import raw
-from baton.sessions.store import BUSY_TIMEOUT_MS, Store, StoreError, integrity_ok
+from baton.sessions.store import BUSY_TIMEOUT_MS, Store, StoreError, integrity_ok, shown_status
 from tests.conftest import ROOT
 
 INSERT_EVENT = (
@@ -345,3 +345,10 @@ async def test_a_side_effect_intent_is_synced_to_disk_before_the_tool_runs(store
     order = [s for s in statements if s.startswith(("PRAGMA synchronous", "BEGIN", "COMMIT"))]
     assert order == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE", "COMMIT", "PRAGMA synchronous=NORMAL"]
     assert (await store._one("PRAGMA synchronous"))[0] == 1  # back to NORMAL
+
+
+def test_the_shown_status_of_a_listed_session() -> None:
+    assert shown_status("running", None) == "running"
+    assert shown_status("running", True, waiting=True) == "waiting"
+    assert shown_status("running", False, waiting=True) == "interrupted", "no runner: nobody is waiting on you"
+    assert shown_status("completed", None, waiting=True) == "completed"

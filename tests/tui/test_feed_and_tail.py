@@ -1,4 +1,5 @@
-"""The viewer's pure parts: the feed (fold + live text buffers) and the tail view's incremental wrapping."""
+"""The viewer's pure parts: the feed (fold + live text buffers), the tail view's incremental wrapping, and
+line mode's stream of the followed agent's text."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
+from rich.text import Text
 
 from baton.core import events as ev
 from baton.core.bus import RunnerLost
 from baton.core.runner import RunOptions
 from baton.sessions.store import Store
 from baton.tui.feed import Feed
+from baton.tui.line.stream import GUTTER, Stream, wrap
 from baton.tui.widgets.tail import TailView
 from tests.conftest import ROOT
 from tests.helpers import run, workflow
@@ -138,3 +141,139 @@ def test_the_viewer_never_loads_litellm() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _Log:
+    """Envelopes with increasing sequence numbers, as the store hands them out."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def __call__(self, *events: ev.Event) -> list[ev.Envelope]:
+        out = []
+        for event in events:
+            self.seq += 1
+            out.append(ev.Envelope("s1", self.seq, 1000.0 + self.seq, event))
+        return out
+
+
+def _printed(rows: list[Text]) -> list[str]:
+    return [r.plain for r in rows]
+
+
+def _body(rows: list[str]) -> str:
+    """The model's text as printed: the rows without the gutter, joined as the terminal shows them."""
+    return "".join(r[len(GUTTER) :] + "\n" for r in rows if r.startswith(GUTTER))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "b ", "cd", " ", "界", "word ", "x" * 15]), max_size=80).map("".join),
+    st.integers(min_value=1, max_value=25),
+)
+def test_a_line_wraps_into_rows_that_give_it_back(line: str, width: int) -> None:
+    rows = wrap(line, width)
+    assert "".join(rows) == line
+    for r in rows:
+        assert cell_len(r.rstrip(" ")) <= width or len(r.rstrip(" ")) == 1, (r, width)
+    assert all(r for r in rows)
+
+
+def test_the_followed_text_is_printed_row_by_row_and_once() -> None:
+    log, feed = _Log(), Feed("s1")
+    stream = Stream(feed, width=12)
+    feed.apply(log(ev.SessionStarted(workflow="w"), ev.StepStarted(step="a", step_kind="agent", model="fast")))
+    feed.apply(log(ev.LLMCallStarted(step="a", call_id="c1", model="mock/fast", alias="fast")))
+    assert stream.take() == [] and stream.partial() == []
+    text = "one two three four\nfive six seven eight nine"
+    printed: list[str] = []
+    partials: list[str] = []
+    for i in range(0, len(text), 3):
+        feed.apply([ev.TokenDelta("a", "c1", text[i : i + 3])])
+        printed += _printed(stream.take())
+        partials.append("".join(_printed(stream.partial())))
+    assert printed[0].startswith("  ▸ a · fast"), printed
+    assert stream.step == "a" and printed[1:3] == [GUTTER + "one two", GUTTER + "three four"]
+    assert printed[-1] == GUTTER + "seven eight", "complete rows of the last line are printed already"
+    assert partials[-1] == GUTTER + "nine", "the row being written waits below them"
+    feed.apply(log(ev.LLMCallFinished(step="a", call_id="c1", model="mock/fast", alias="fast", text=text)))
+    printed += _printed(stream.flow())
+    feed.apply(log(ev.StepCompleted(step="a", output=text)))
+    printed += _printed(stream.take())
+    assert _body(printed) == "one two\nthree four\nfive six\nseven eight\nnine\n", printed
+    assert stream.printed == {"a": text} and stream.step == "" and stream.partial() == []
+    assert stream.take() == [] and stream.finish() == [], "nothing is printed twice"
+
+
+def test_without_a_terminal_whole_lines_are_printed_as_their_newline_arrives() -> None:
+    log, feed = _Log(), Feed("s1")
+    stream = Stream(feed, width=None)
+    feed.apply(log(ev.StepStarted(step="a", step_kind="agent"), ev.LLMCallStarted(step="a", call_id="c1")))
+    feed.apply([ev.TokenDelta("a", "c1", "a long first line that is never wrapped\nsec")])
+    assert _printed(stream.take())[1:] == [GUTTER + "a long first line that is never wrapped"]
+    feed.apply([ev.TokenDelta("a", "c1", "ond")])
+    assert stream.take() == [] and stream.partial() == []
+    feed.apply(log(ev.LLMCallFinished(step="a", call_id="c1", text="a long first line that is never wrapped\nsecond")))
+    assert _printed(stream.flow()) == [GUTTER + "second"]
+
+
+def test_a_new_attempt_starts_over_under_a_new_header() -> None:
+    log, feed = _Log(), Feed("s1")
+    stream = Stream(feed, width=40)
+    feed.apply(log(ev.StepStarted(step="a", step_kind="agent"), ev.LLMCallStarted(step="a", call_id="c1")))
+    feed.apply([ev.TokenDelta("a", "c1", "half an ans\n")])
+    first = _printed(stream.take())
+    feed.apply(log(ev.LLMCallFinished(step="a", call_id="c1", status="discarded", error_type="cut")))
+    assert stream.take() == [], "nothing to print until the next attempt streams"
+    feed.apply(log(ev.LLMCallStarted(step="a", call_id="c2", attempt=2)))
+    feed.apply([ev.TokenDelta("a", "c2", "the whole answer\n")])
+    again = _printed(stream.take())
+    assert first[1:] == [GUTTER + "half an ans"]
+    assert again[0].endswith("started again") and again[1:] == [GUTTER + "the whole answer"]
+
+
+def test_agents_print_one_at_a_time_each_once_and_never_what_came_before() -> None:
+    log, feed = _Log(), Feed("s1")
+    old = [
+        ev.StepStarted(step="old", step_kind="agent"),
+        ev.LLMCallStarted(step="old", call_id="c0"),
+        ev.LLMCallFinished(step="old", call_id="c0", text="from before\n"),
+        ev.StepCompleted(step="old"),
+        ev.StepStarted(step="route", step_kind="router", orchestration=True),
+        ev.LLMCallStarted(step="route", call_id="r1"),
+    ]
+    feed.apply(log(*old))
+    stream = Stream(feed, width=40)
+    feed.apply([ev.TokenDelta("route", "r1", '{"route": "x"}\n')])
+    assert stream.take() == [], "a router's reply is a decision line, not text to follow"
+    feed.apply(
+        log(ev.LLMCallFinished(step="route", call_id="r1", text='{"route": "x"}\n'), ev.StepCompleted(step="route"))
+    )
+    for step, call in (("fan/a", "ca"), ("fan/b", "cb")):
+        feed.apply(log(ev.StepStarted(step=step, step_kind="agent"), ev.LLMCallStarted(step=step, call_id=call)))
+    feed.apply([ev.TokenDelta("fan/a", "ca", "a1\n"), ev.TokenDelta("fan/b", "cb", "b1\n")])
+    printed = _printed(stream.take())
+    feed.apply(log(ev.LLMCallFinished(step="fan/b", call_id="cb", text="b1\nb2\n"), ev.StepCompleted(step="fan/b")))
+    printed += _printed(stream.take())
+    feed.apply([ev.TokenDelta("fan/a", "ca", "a2\n")])
+    printed += _printed(stream.take())
+    feed.apply(log(ev.LLMCallFinished(step="fan/a", call_id="ca", text="a1\na2\n")))
+    printed += _printed(stream.flow())
+    assert stream.take() == [], "the next text waits until the followed step has ended"
+    feed.apply(log(ev.StepCompleted(step="fan/a")))
+    printed += _printed(stream.take())
+    headers = [p.split(" · ")[0].strip() for p in printed if not p.startswith(GUTTER)]
+    assert headers == ["▸ fan/a", "▸ fan/b"]
+    assert _body(printed) == "a1\na2\nb1\nb2\n"
+    assert "from before" not in "".join(printed) and stream.finish() == []
+
+
+def test_the_feed_tells_its_listener_each_event_once_after_folding_it() -> None:
+    log = _Log()
+    heard: list[tuple[int, bool, str]] = []
+    feed = Feed("s1", on_event=lambda env, history: heard.append((env.seq, history, feed.view.steps["a"].status)))
+    first = log(ev.StepStarted(step="a", step_kind="agent"))
+    feed.apply(first)
+    again = log(ev.StepCompleted(step="a"))
+    feed.apply(first + again + again)
+    assert heard == [(1, True, "running"), (2, False, "completed")]

@@ -1,9 +1,11 @@
 """Line mode: live progress in the normal terminal flow, and decisions at checkpoints.
 
-The bus is consumed by one task that folds events into a `SessionView`; the main loop renders a
-small live region (running steps and the focused step's streaming text) and, when a checkpoint is
-waiting, stops the live region and asks. Lines for finished steps scroll above it. Every string from a
-model, a tool or a file is made inert and printed as plain `Text`.
+The bus is consumed by one task that feeds a `Feed` (the same fold and text buffers the full-screen
+viewer keeps); its events become lines that scroll (`lines.EventLines`), the followed step's text is
+written row by row into the scrollback (`stream.Stream`), and a small live region under them shows the
+row being written, a compact line per other running step, and the session's status. When a checkpoint
+is waiting, the live region stops and the person is asked (`checkpoint.CheckpointDialog`). Every string
+from a model, a tool or a file is made inert and printed as plain `Text`.
 """
 
 from __future__ import annotations
@@ -11,26 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shlex
 import signal
 import sys
 import time
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.panel import Panel
 from rich.text import Text
 
 from baton.core import events as ev
-from baton.core.bus import Bus, RunnerLost
+from baton.core.bus import Bus
 from baton.core.commands import Command
 from baton.core.view import CheckpointView, SessionView
 from baton.tui import decisions
+from baton.tui.feed import Feed
 from baton.tui.line import ask
-from baton.tui.report import duration, step_line, summary
-from baton.tui.sanitize import inert, one_line
+from baton.tui.line.checkpoint import CheckpointDialog
+from baton.tui.line.lines import EventLines
+from baton.tui.line.render import progress_lines, status_line, titled
+from baton.tui.line.stream import GUTTER, Stream
+from baton.tui.report import summary
+from baton.tui.sanitize import inert
 
-STREAM_LINES = 8
 REFRESH_S = 0.08
 
 
@@ -53,18 +57,27 @@ class LineViewer:
         self.by = by
         self.bell = bell
         self.exit_on_pause = exit_on_pause
-        self.view = SessionView(bus.session_id)
-        self.text: dict[str, str] = {}
-        self.focus_call = ""
+        self.feed = Feed(bus.session_id, on_event=self._on_event)
+        width = self.console.width - len(GUTTER) - 1 if self.console.is_terminal else None
+        self.stream = Stream(self.feed, max(20, width) if width is not None else None)
+        self.events = EventLines(self.feed.view, asking=self.interactive, bell=self._ring)
+        self.dialog = CheckpointDialog(self.console, bus, self.feed.view, by, self.stream.printed)
         self.changed = asyncio.Event()
-        self.lost = ""
-        self._printed: set[tuple[str, str]] = set()
         self._pending: list[Text] = []
         self._prompting = False
         self._live: Live | None = None
-        self._header_done = False
         self._interrupt = asyncio.Event()
         self._later: set[str] = set()
+
+    @property
+    def view(self) -> SessionView:
+        """The session as folded so far."""
+        return self.feed.view
+
+    @property
+    def lost(self) -> str:
+        """Why no runner holds the session any more (empty while one does)."""
+        return self.feed.lost
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -72,11 +85,9 @@ class LineViewer:
         """Watch until the session ends, pauses, or the person detaches; returns the final status."""
         consumer = asyncio.ensure_future(self._consume())
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self._interrupt.set)
-        live = self.console.is_terminal
+        self._catch_ctrl_c()
         try:
-            if live:
+            if self.console.is_terminal:
                 self._live = self._new_live()
                 self._live.start()
             return await self._main()
@@ -105,12 +116,13 @@ class LineViewer:
             self._flush_lines()
             now = time.monotonic()
             if self._live is not None and now - last >= REFRESH_S:
-                self._live.update(self._renderable(), refresh=True)
+                self._live.refresh()
                 last = now
             if self.lost:
                 self._say(
                     Text(f"⚠ {self.lost}\n  continue it with: baton resume {self.view.session_id}", style="yellow")
                 )
+                self._finish(summary_too=False)
                 return "lost"
             status = self.view.status
             if status in ("completed", "degraded", "failed") or (
@@ -124,83 +136,28 @@ class LineViewer:
 
     async def _consume(self) -> None:
         async for batch in self.bus.updates():
-            for update in batch:
-                if isinstance(update, ev.Envelope):
-                    self.view.apply(update)
-                    self._on_event(update)
-                elif isinstance(update, ev.TokenDelta):
-                    self.text[update.call_id] = self.text.get(update.call_id, "") + update.text
-                    self.focus_call = update.call_id
-                elif isinstance(update, RunnerLost):
-                    self.lost = update.reason
+            self.feed.apply(batch)
+            self.feed.take()  # line mode draws from the fold and the panes, not from what changed
+            self._pending += self.stream.take()
             self.changed.set()
 
-    # --- lines that scroll -----------------------------------------------------------------------
-
-    def _on_event(self, env: ev.Envelope) -> None:
-        e = env.event
-        view = self.view
-        if isinstance(e, ev.SessionStarted | ev.SessionResumed) and not self._header_done:
-            self._header_done = True
-            head = Text()
-            head.append("baton", style="bold")
-            head.append(f" · {inert(view.workflow)} · session {view.session_id}")
-            models = sorted(set(view.models.values()))
-            if models:
-                head.append(f" · models: {one_line(', '.join(models), 60)}", style="dim")
-            self._say(head)
-        elif isinstance(e, ev.StepCompleted | ev.StepFailed | ev.StepSkipped | ev.StepCancelled):
-            key = (e.step, e.kind)
-            if key not in self._printed:
-                self._printed.add(key)
-                self._say(step_line(view.step(e.step)))
-        elif isinstance(e, ev.Rerouted):
-            how = f"route '{inert(e.route)}'" if e.route else f"rerouted by {inert(e.by)}"
-            reason = f": {one_line(e.reason, 70)}" if e.reason else ""
-            self._say(Text(f"  → {inert(e.target)} ({how}{reason})", style="cyan"))
-        elif isinstance(e, ev.RetryScheduled):
-            self._say(
-                Text(
-                    f"  ↻ {inert(e.step)}: {inert(e.error_type)} — retry {e.attempt} in {e.wait_s:.1f}s", style="yellow"
-                )
-            )
-        elif isinstance(e, ev.FallbackUsed):
-            to = inert(e.to_model) if e.to_model else "a static result"
-            self._say(Text(f"  ⤵ {inert(e.step)}: falling back from {inert(e.from_model)} to {to}", style="yellow"))
-        elif isinstance(e, ev.LLMCallFinished) and e.status == "discarded":
-            self._say(Text(f"  ✂ {inert(e.step)}: partial answer discarded ({inert(e.error_type)})", style="yellow"))
-            self.text.pop(e.call_id, None)
-        elif isinstance(e, ev.BreakerChanged):
-            self._say(Text(f"  ⚡ circuit breaker for {inert(e.model)}: {e.state}", style="yellow"))
-        elif isinstance(e, ev.BudgetWarning) and e.blocked:
-            self._say(
-                Text(f"  $ {inert(e.step)}: call not sent — {inert(e.scope)} budget ${e.limit_usd:.4f}", style="red")
-            )
-        elif isinstance(e, ev.CheckpointOpened):
+    def _on_event(self, env: ev.Envelope, history: bool) -> None:
+        """An event folded by the feed: the followed step's text comes before the event's line, and the next
+        agent's after it."""
+        agent = not history and env.event.step in self.feed.panes
+        if agent:
+            self._pending += self.stream.flow()
+        if isinstance(env.event, ev.CheckpointOpened):
             self._later.clear()
-            if self.bell and self.console.is_terminal:
-                self.console.file.write("\a")
-            self._say(
-                Text(
-                    f"  ⏸ {inert(e.step)}: {decisions.REASONS.get(e.reason, e.reason)} — waiting for a decision",
-                    style="yellow bold",
-                )
-            )
-            if not self.interactive:
-                sid, target = self.view.session_id, shlex.quote(inert(e.step))
-                self._say(
-                    Text(
-                        f"    no terminal to ask on: answer from another one with `baton attach {sid}` "
-                        f"or `baton decide {sid} {target} approve` (or start runs with --auto approve)",
-                        style="dim",
-                    )
-                )
-        elif isinstance(e, ev.DecisionMade):
-            detail = f" → {inert(e.target)}" if e.target else (f" on {inert(e.model)}" if e.model else "")
-            said = f": {one_line(e.feedback, 70)}" if e.feedback else ""
-            self._say(Text(f"  ✎ {inert(e.step)}: {e.decision}{detail} by {inert(e.by)}{said}", style="magenta"))
-        elif isinstance(e, ev.LLMCallFinished):
-            self.text.pop(e.call_id, None)
+        self._pending += self.events.lines(env)
+        if agent:
+            self._pending += self.stream.take()
+
+    def _ring(self) -> None:
+        if self.bell and self.console.is_terminal:
+            self.console.file.write("\a")
+
+    # --- lines that scroll -----------------------------------------------------------------------
 
     def _say(self, line: Text) -> None:
         self._pending.append(line)
@@ -209,42 +166,32 @@ class LineViewer:
         if self._prompting or not self._pending:
             return
         lines, self._pending = self._pending, []
-        for line in lines:
-            if self._live is not None:
-                self._live.console.print(line)
-            else:
+        if self._live is None:
+            for line in lines:
                 self.console.print(line)
+            return
+        with self._live.console:  # one write: the lines, and under them the live region as it is now
+            self._live.refresh()
+            self._live.console.print(Group(*lines))
 
     # --- the live region -------------------------------------------------------------------------
 
     def _renderable(self) -> Group:
         view = self.view
-        running = [s for s in view.steps.values() if s.status in ("running", "awaiting")]
-        parts: list[Text | Panel] = [step_line(s) for s in running[:12]]
-        if len(running) > 12:
-            parts.append(Text(f"  … {len(running) - 12} more running", style="dim"))
-        call = view.calls.get(self.focus_call)
-        text = self.text.get(self.focus_call, "")
-        if call is not None and text and call.status == "running":
-            tail = "\n".join(inert(text).splitlines()[-STREAM_LINES:])
-            parts.append(Panel(Text(tail), title=Text(inert(call.step)), title_align="left", border_style="dim"))
-        status = Text()
-        status.append(f"  {view.status}", style="bold")
-        status.append(f" · ${view.cost_usd:.4f} · {duration(view.elapsed(time.time()))}")
-        inbox = len(view.open_checkpoints)
-        if inbox:
-            status.append(f" · {inbox} waiting", style="yellow bold")
-        status.append(" · Ctrl-C: detach / pause / cancel", style="dim")
-        parts.append(status)
+        parts: list[Text] = list(self.stream.partial())
+        parts += progress_lines(view, self.feed.panes, time.time(), followed=self.stream.step)
+        parts.append(status_line(view, time.time()))
         return Group(*parts)
 
-    def _finish(self) -> None:
+    def _finish(self, summary_too: bool = True) -> None:
+        self._pending += self.stream.finish()
         self._flush_lines()
         if self._live is not None:
-            self._live.update(Text(""), refresh=True)
             self._live.stop()
             self._live = None
-        self.console.print(summary(self.view))
+        if not summary_too:
+            return
+        self.console.print(summary(titled(self.view)))
         if self.view.status in ("paused", "cancelled"):
             self.console.print(Text(f"resume with: baton resume {self.view.session_id}", style="yellow"))
 
@@ -255,7 +202,14 @@ class LineViewer:
         if self._live is not None:
             self._live.stop()
 
+    def _catch_ctrl_c(self) -> None:
+        """Ctrl-C opens the menu (detach, pause, cancel, …). Again after every prompt: prompt-toolkit takes
+        SIGINT while it asks and leaves the default behind (an abrupt exit)."""
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupt.set)
+
     def _resume_live(self) -> None:
+        self._catch_ctrl_c()
         self._prompting = False
         if self._live is not None:
             # A fresh Live: a restarted one would move the cursor up over the lines printed meanwhile.
@@ -264,7 +218,7 @@ class LineViewer:
         self._flush_lines()
 
     def _new_live(self) -> Live:
-        return Live(self._renderable(), console=self.console, auto_refresh=False, transient=True)
+        return Live(console=self.console, auto_refresh=False, transient=True, get_renderable=self._renderable)
 
     def _waiting(self) -> list[CheckpointView]:
         """The inbox (oldest first), without the checkpoints the person put off until something changes."""
@@ -287,8 +241,8 @@ class LineViewer:
                 cp = self.view.checkpoints[current]
                 index = ids.index(current)
                 self._flush_direct()
-                self._show(cp, waiting, index)
-                task = asyncio.ensure_future(self._answer(cp, len(waiting)))
+                self.dialog.show(cp, waiting, index)
+                task = asyncio.ensure_future(self.dialog.answer(cp, len(waiting)))
                 while not task.done():
                     await asyncio.wait({task}, timeout=0.2)
                     latest = self.view.checkpoints.get(cp.checkpoint_id)
@@ -304,6 +258,7 @@ class LineViewer:
                 elif result.startswith("pick:"):
                     current = ids[int(result[5:])]
                 elif result == "interrupt":
+                    self._interrupt.set()
                     return
                 elif result == "later":
                     self._later.update(ids)
@@ -328,112 +283,6 @@ class LineViewer:
         lines, self._pending = self._pending, []
         for line in lines:
             self.console.print(line)
-
-    def _show(self, cp: CheckpointView, waiting: list[CheckpointView], index: int) -> None:
-        body: list[Text] = [Text(line) for line in decisions.context_lines(cp, self.view)]
-        output = cp.output
-        if output is not None and cp.reason not in ("step_mode", "breakpoint", "cost", "budget"):
-            shown = decisions.editable_text(cp) if not isinstance(output, str) else output
-            lines = inert(shown).splitlines()
-            body.append(Text("── output ──", style="dim"))
-            body.append(Text("\n".join(lines[:40])))
-            if len(lines) > 40:
-                body.append(Text(f"… {len(lines) - 40} more lines ([e]dit shows all)", style="dim"))
-        if cp.reasoning:
-            body.append(Text("── reasoning ──", style="dim"))
-            body.append(Text(inert(cp.reasoning)))
-        if cp.reason in ("step_mode", "breakpoint", "cost") and cp.context.get("prompt"):
-            body.append(Text("── prompt ──", style="dim"))
-            body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
-        needs = decisions.skip_needs(cp)
-        if "skip" in cp.options and needs:
-            body.append(Text(f"skipping needs values for: {', '.join(inert(k) for k in needs)}", style="dim"))
-        if "retry_model" in cp.options and cp.forecasts:
-            body.append(
-                Text(
-                    "models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
-                    style="dim",
-                )
-            )
-        several = len(waiting) > 1
-        if several:
-            self.console.print(Text(f"inbox: {len(waiting)} waiting, oldest first", style="bold yellow"))
-            for i, other in enumerate(waiting):
-                mark = "▶" if i == index else " "
-                reason = decisions.REASONS.get(other.reason, other.reason)
-                self.console.print(Text(f" {mark} {i + 1}. {inert(other.step)} · {reason}", style="yellow"))
-        title = Text(f"checkpoint {index + 1}/{len(waiting)}" if several else "checkpoint", style="bold yellow")
-        self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="yellow"))
-        hint = decisions.menu(cp) + (f"  [n] next  [1-{len(waiting)}] pick" if several else "") + "  [l] later"
-        self.console.print(Text(hint, style="bold"))
-
-    async def _answer(self, cp: CheckpointView, waiting: int) -> str:
-        words = [decisions.OPTION_KEYS[o][0] for o in cp.options if o in decisions.OPTION_KEYS] + list(cp.options)
-        several = waiting > 1
-        while True:
-            typed = await ask.line("decision> ", words + (["next"] if several else []) + ["later"])
-            if typed is None:
-                self._interrupt.set()
-                return "interrupt"
-            if typed.strip() in ("n", "next") and several:
-                return "next"
-            if typed.strip().isdigit() and several and 1 <= int(typed.strip()) <= waiting:
-                return f"pick:{int(typed.strip()) - 1}"
-            if typed.strip() in ("l", "later"):
-                return "later"
-            option = decisions.parse_choice(typed, cp)
-            if option is None:
-                self.console.print(Text(f"  choose one of: {decisions.menu(cp)}", style="red"))
-                continue
-            details = await self._details(cp, option)
-            if details is None:
-                continue
-            verdict = await decisions.send_and_wait(self.bus, decisions.build(cp, option, self.by, **details))
-            if verdict.ok:
-                return "done"
-            self.console.print(Text(f"  refused: {inert(verdict.reason)}", style="red"))
-
-    async def _details(self, cp: CheckpointView, option: str) -> dict[str, object] | None:
-        if option == "reject":
-            text = await ask.feedback("feedback")
-            if text is None:
-                return None
-            return {"feedback": ask.strip_comment_header(text)}
-        if option == "reroute":
-            target = await ask.line(f"reroute to ({', '.join(cp.targets)})> ", list(cp.targets))
-            if not target or target.strip() not in cp.targets:
-                if target:
-                    self.console.print(Text(f"  not an allowed target: {inert(target)}", style="red"))
-                return None
-            return {"target": target.strip()}
-        if option == "retry_model":
-            aliases = list(cp.forecasts)
-            for alias in aliases:
-                self.console.print(Text(f"  {inert(alias):12} {decisions.forecast_text(cp, alias)}"))
-            model = await ask.line("model> ", aliases)
-            if not model or not model.strip():
-                return None
-            return {"model": model.strip()}
-        if option == "edit":
-            text = await ask.edit_text(decisions.editable_text(cp), suffix=decisions.edit_suffix(cp))
-            if text is None:
-                self.console.print(Text("  no change", style="dim"))
-                return None
-            return {"edited": decisions.edited_value(cp, text)}
-        if option == "skip":
-            needs = decisions.skip_needs(cp)
-            if needs:
-                self.console.print(
-                    Text(f"  later steps need {', '.join(needs)}: give a JSON value for each", style="yellow")
-                )
-                supplied: dict[str, object] = {}
-                for key in needs:
-                    raw = await ask.line(f"{key}> ")
-                    if raw is None:
-                        return None
-                    supplied[key] = decisions.supplied_value(raw)
-                return {"supplied": supplied}
-        return {}
 
     # --- Ctrl-C ----------------------------------------------------------------------------------
 

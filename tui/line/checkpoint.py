@@ -1,0 +1,155 @@
+"""One checkpoint in line mode: what it shows, the decision typed at the prompt, and the details a
+decision needs (feedback, a reroute target, a model, an edit, values a skip must supply)."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.text import Text
+
+from baton.core.bus import Bus
+from baton.core.view import CheckpointView, SessionView
+from baton.tui import decisions
+from baton.tui.line import ask
+from baton.tui.sanitize import inert
+
+OUTPUT_LINES = 40
+"""At most this many lines of an output in the checkpoint's panel (`e` edits, and shows, all of it)."""
+
+
+class CheckpointDialog:
+    """Shows checkpoints and sends the person's decisions for them."""
+
+    def __init__(self, console: Console, bus: Bus, view: SessionView, by: str, streamed: dict[str, str]) -> None:
+        self.console = console
+        self.bus = bus
+        self.view = view
+        self.by = by
+        self.streamed = streamed
+        """Text each step streamed to its end in this terminal (an output shown there is not repeated)."""
+
+    def show(self, cp: CheckpointView, waiting: list[CheckpointView], index: int) -> None:
+        """The inbox (when several wait), then the checkpoint's panel and the keys it takes."""
+        several = len(waiting) > 1
+        if several:
+            self.console.print(Text(f"inbox: {len(waiting)} waiting, oldest first", style="bold yellow"))
+            for i, other in enumerate(waiting):
+                mark = "▶" if i == index else " "
+                reason = decisions.REASONS.get(other.reason, other.reason)
+                self.console.print(
+                    Text(f" {mark} {i + 1}. {inert(self.view.title(other.step))} · {reason}", style="yellow")
+                )
+        title = Text(f"checkpoint {index + 1}/{len(waiting)}" if several else "checkpoint", style="bold yellow")
+        self.console.print(Panel(Group(*self._body(cp)), title=title, title_align="left", border_style="yellow"))
+        hint = decisions.menu(cp) + (f"  [n] next  [1-{len(waiting)}] pick" if several else "") + "  [l] later"
+        self.console.print(Text(hint, style="bold"))
+
+    def _body(self, cp: CheckpointView) -> list[Text]:
+        lines = decisions.context_lines(cp, self.view)
+        title = self.view.title(cp.step)
+        if lines and title != cp.step:  # the step as a person knows it (a map item by its label)
+            lines[0] = lines[0].replace(inert(cp.step), inert(title), 1)
+        body: list[Text] = [Text(line) for line in lines]
+        output = cp.output
+        if output is not None and cp.reason not in ("step_mode", "breakpoint", "cost", "budget"):
+            label = "arguments" if cp.reason == "before_tool" else "output"
+            shown = decisions.editable_text(cp) if not isinstance(output, str) else output
+            text = inert(shown).splitlines()
+            streamed = self.streamed.get(cp.step)
+            if isinstance(output, str) and streamed is not None and streamed.strip() == inert(output).strip():
+                body.append(Text(f"── {label}: as streamed above ({len(text)} lines) ──", style="dim"))
+            else:
+                body.append(Text(f"── {label} ──", style="dim"))
+                body.append(Text("\n".join(text[:OUTPUT_LINES])))
+                if len(text) > OUTPUT_LINES:
+                    more = len(text) - OUTPUT_LINES
+                    body.append(Text(f"… {more} more lines ([e]dit shows all)", style="dim"))
+        if cp.reasoning:
+            body.append(Text("── reasoning ──", style="dim"))
+            body.append(Text(inert(cp.reasoning)))
+        if cp.reason in ("step_mode", "breakpoint", "cost") and cp.context.get("prompt"):
+            body.append(Text("── prompt ──", style="dim"))
+            body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
+        needs = decisions.skip_needs(cp)
+        if "skip" in cp.options and needs:
+            body.append(Text(f"skipping needs values for: {', '.join(inert(k) for k in needs)}", style="dim"))
+        if "retry_model" in cp.options and cp.forecasts:
+            body.append(
+                Text(
+                    "models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
+                    style="dim",
+                )
+            )
+        return body
+
+    async def answer(self, cp: CheckpointView, waiting: int) -> str:
+        """Read decisions until one is accepted (`done`), or the person moves on: `next`, `pick:N`, `later`
+        or `interrupt` (Ctrl-C / Ctrl-D at the prompt)."""
+        words = [decisions.OPTION_KEYS[o][0] for o in cp.options if o in decisions.OPTION_KEYS] + list(cp.options)
+        several = waiting > 1
+        while True:
+            typed = await ask.line("decision> ", words + (["next"] if several else []) + ["later"])
+            if typed is None:
+                return "interrupt"
+            choice = typed.strip()
+            if choice in ("n", "next") and several:
+                return "next"
+            if choice.isdigit() and several and 1 <= int(choice) <= waiting:
+                return f"pick:{int(choice) - 1}"
+            if choice in ("l", "later"):
+                return "later"
+            option = decisions.parse_choice(typed, cp)
+            if option is None:
+                self.console.print(Text(f"  choose one of: {decisions.menu(cp)}", style="red"))
+                continue
+            details = await self._details(cp, option)
+            if details is None:
+                continue
+            verdict = await decisions.send_and_wait(self.bus, decisions.build(cp, option, self.by, **details))
+            if verdict.ok:
+                return "done"
+            self.console.print(Text(f"  refused: {inert(verdict.reason)}", style="red"))
+
+    async def _details(self, cp: CheckpointView, option: str) -> dict[str, object] | None:
+        if option == "reject":
+            text = await ask.feedback("feedback")
+            if text is None:
+                return None
+            return {"feedback": ask.strip_comment_header(text)}
+        if option == "reroute":
+            target = await ask.line(f"reroute to ({', '.join(cp.targets)})> ", list(cp.targets))
+            if not target or target.strip() not in cp.targets:
+                if target:
+                    self.console.print(Text(f"  not an allowed target: {inert(target)}", style="red"))
+                return None
+            return {"target": target.strip()}
+        if option == "retry_model":
+            aliases = list(cp.forecasts)
+            for alias in aliases:
+                self.console.print(Text(f"  {inert(alias):12} {decisions.forecast_text(cp, alias)}"))
+            model = await ask.line("model> ", aliases)
+            if not model or not model.strip():
+                return None
+            return {"model": model.strip()}
+        if option == "edit":
+            text = await ask.edit_text(decisions.editable_text(cp), suffix=decisions.edit_suffix(cp))
+            if text is None:
+                self.console.print(Text("  no change", style="dim"))
+                return None
+            return {"edited": decisions.edited_value(cp, text)}
+        if option == "skip":
+            return await self._supplied(cp)
+        return {}
+
+    async def _supplied(self, cp: CheckpointView) -> dict[str, object] | None:
+        needs = decisions.skip_needs(cp)
+        if not needs:
+            return {}
+        self.console.print(Text(f"  later steps need {', '.join(needs)}: give a JSON value for each", style="yellow"))
+        supplied: dict[str, object] = {}
+        for key in needs:
+            raw = await ask.line(f"{key}> ")
+            if raw is None:
+                return None
+            supplied[key] = decisions.supplied_value(raw)
+        return {"supplied": supplied}
