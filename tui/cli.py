@@ -124,6 +124,7 @@ _run_flags = [
     click.option("--break", "breakpoints", multiple=True, metavar="STEP", help="Pause before this step (repeatable)."),
     click.option("--max-usd", type=float, help="Session budget: no call is sent that could pass it."),
     click.option("--model", "models", multiple=True, metavar="ALIAS=MODEL", help="Point a model alias elsewhere."),
+    click.option("--output", "-o", "output", metavar="FILE", help="Write the result to FILE when the run ends."),
     click.option("--in-process", is_flag=True, hidden=True, help="Run the runner inside this process."),
 ]
 
@@ -166,6 +167,7 @@ async def _start(
     breakpoints: tuple[str, ...],
     max_usd: float | None,
     models: tuple[str, ...],
+    output: str | None,
     in_process: bool,
     step_mode: bool,
 ) -> int:
@@ -173,6 +175,8 @@ async def _start(
     from baton.sessions.store import Store
     from baton.tui.launch import config_or_exit, load_flow, parse_inputs
 
+    if output is not None:
+        _check_output(output, detach)
     config = config_or_exit()
     workflow = load_flow(flow, config)
     for warning in workflow.warnings:
@@ -185,9 +189,25 @@ async def _start(
     store = await Store.open(db)
     try:
         session_id = await create_session(store, workflow, values, options, overrides)
-        return await _host_and_view(store, db, session_id, None, overrides, line, as_json, detach, in_process)
+        code = await _host_and_view(store, db, session_id, None, overrides, line, as_json, detach, in_process)
+        if output is not None:
+            from baton.tui.results import after_run
+
+            click.echo(after_run(await store.view(session_id), output), err=True)
+        return code
     finally:
         await store.close()
+
+
+def _check_output(output: str, detach: bool) -> None:
+    from baton.tui.results import ResultError, check_target
+
+    if detach:
+        _fail("-o FILE writes the result when the run ends here: it cannot be used with --detach")
+    try:
+        check_target(output)
+    except ResultError as exc:
+        _fail(str(exc))
 
 
 def _check_breakpoints(workflow: Any, breakpoints: tuple[str, ...]) -> None:
@@ -408,9 +428,10 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
 @click.argument("session")
 @click.option("--json", "as_json", is_flag=True, help="The folded session as JSON.")
 @click.option("--events", is_flag=True, help="Every event as a JSON line.")
+@click.option("--full", is_flag=True, help="State values, notes and errors whole (not cut to one line).")
 @click.option("--runs", default=1000, show_default=True, help="Project the cost at this many runs.")
 @click.pass_context
-def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: int) -> None:
+def show(ctx: click.Context, session: str, as_json: bool, events: bool, full: bool, runs: int) -> None:
     """A session's steps, state, checkpoints and costs."""
 
     async def go() -> int:
@@ -423,6 +444,7 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         from baton.core.secrets import redact
         from baton.sessions.store import Store, shown_status
         from baton.tui.report import steps_table, summary
+        from baton.tui.results import full_state_lines, result_line
         from baton.tui.sanitize import inert, one_line
 
         store = await Store.open(_db(ctx))
@@ -450,19 +472,37 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         if view.parent:
             head.append(f" · forked from {view.parent} at {inert(view.fork_step)}")
         console.print(head)
-        console.print(steps_table(view))
+        console.print(steps_table(view, full=full))
         if view.state:
             console.print(Text("state", style="bold"))
-            for key, value in view.state.items():
+            if full:
+                for row in full_state_lines(view):
+                    console.print(Text(row), soft_wrap=True)
+            for key, value in view.state.items() if not full else ():
                 console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
+        found = result_line(view)
+        if found:
+            console.print(Text(found, style="green"))
         for cp in view.open_checkpoints:
             console.print(
                 Text(f"⏸ waiting: {inert(cp.step)} ({cp.reason}) — baton attach {view.session_id}", style="yellow")
             )
-        console.print(summary(view, runs))
+        console.print(summary(view, runs, result=False))
         return 0
 
     _run(go())
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("session")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Every output as one JSON object.")
+@click.pass_context
+def result(ctx: click.Context, session: str, key: str | None, as_json: bool) -> None:
+    """Print SESSION's result to stdout (KEY: one output only). Text is printed as it is, so it pipes."""
+    from baton.tui.results import print_result
+
+    _run(print_result(_db(ctx), session, key, as_json))
 
 
 @main.command()

@@ -73,6 +73,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding
         out += _static_fallback(spec, info)
         out += _step_review(info)
     out += _defaults_model(spec, aliases)
+    out += _outputs(spec)
     out += _flow(spec)
     out += _availability(spec)
     out += _chain_warning(spec)
@@ -254,6 +255,44 @@ def _defaults_model(spec: WorkflowSpec, aliases: set[str]) -> list[Finding]:
     if model is not None and not _model_ok(model, aliases):
         return [Finding(("defaults", "model"), _unknown_model("model alias", model, aliases))]
     return []
+
+
+def _outputs(spec: WorkflowSpec) -> list[Finding]:
+    """The declared result: state keys, each once; a key no step writes is suspicious (its value would be
+    the input or default it started with)."""
+    if spec.outputs is None:
+        return []
+    if not spec.outputs:
+        return [
+            Finding(
+                ("outputs",),
+                "outputs lists no keys: name the state keys that make up the result, or leave 'outputs' out "
+                "(the result is then what the last step wrote)",
+            )
+        ]
+    out = []
+    written = {key for info in iter_steps(spec) for key in info.step.writes}
+    seen: set[str] = set()
+    for i, key in enumerate(spec.outputs):
+        if key not in spec.state:
+            out.append(
+                Finding(
+                    ("outputs", i),
+                    f"output '{key}' is not declared in state{suggest(key, spec.state)}",
+                )
+            )
+        elif key in seen:
+            out.append(Finding(("outputs", i), f"output '{key}' is listed twice"))
+        elif key not in written:
+            out.append(
+                Finding(
+                    ("outputs", i),
+                    f"output '{key}' is written by no step: the result would be its starting value",
+                    severity="warning",
+                )
+            )
+        seen.add(key)
+    return out
 
 
 def _step_templates(info: StepInfo) -> list[Finding]:
