@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton.core import expr
+from baton.core.spec.fan_out import fan_out
 from baton.core.spec.flow import propagate
 from baton.core.spec.graph import (
     DataPath,
@@ -72,6 +73,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding
         out += _step_rules(spec, info)
         out += _static_fallback(spec, info)
         out += _step_review(info)
+        out += _fan_out_cap(spec, info)
     out += _defaults_model(spec, aliases)
     out += _outputs(spec)
     out += _flow(spec)
@@ -537,6 +539,24 @@ def _step_rules(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:
     if isinstance(step, LoopStep) and step.until is not None:
         out += _expr_finding(step.until, (*info.data_path, "until"), set(spec.state), "until", scope="state")
     return out
+
+
+def _fan_out_cap(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:
+    """A fan-out that asks for more at once than the run allows model calls in flight: it is capped
+    (the run says so too); a warning, since the workflow runs."""
+    found = fan_out(spec, info.step)
+    if found is None or not found.capped_by or found.asked is None:
+        return []
+    step = info.step
+    return [
+        Finding(
+            (*info.data_path, "concurrency"),
+            f"{step.kind} '{step.id}' asks for concurrency {found.asked}, but at most {found.at_once} model calls "
+            f"run at once ({found.capped_by}: {found.at_once}), so it will run {found.at_once} at a time; "
+            f"raise {found.capped_by} to run more",
+            severity="warning",
+        )
+    ]
 
 
 def _step_review(info: StepInfo) -> list[Finding]:
