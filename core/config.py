@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from baton.core import paths
 from baton.core.spec.model import ModelSpec, WorkflowSpec
+from baton.core.spec.model_refs import workflow_aliases
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {
     "fast": ModelSpec(model="mock/fast"),
@@ -122,3 +124,49 @@ def save_ui_setting(key: str, value: str, path: Path | None = None) -> None:
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + f"[ui]\n{line}\n"
     path.write_text(text, encoding="utf-8")
+
+
+OFFLINE_NAMES = ("fast", "strong", "tiny", "long")
+"""Offline models with a price (`mock/fast`, …)."""
+
+KeyCheck = Callable[[ModelSpec], list[str]]
+"""The credential variables a model needs that are not set (the gateway's `missing_keys`)."""
+
+
+@dataclass(frozen=True)
+class MissingKey:
+    """A model a run would call whose key variable is not set."""
+
+    aliases: tuple[str, ...]
+    model: str
+    variables: tuple[str, ...]
+
+    def __str__(self) -> str:
+        names = ", ".join(f"'{a}'" for a in self.aliases)
+        needs = " or ".join(self.variables)
+        first = self.aliases[0]
+        offline = f"mock/{first}" if first in OFFLINE_NAMES else "mock/fast"
+        return (
+            f"model {names} ({self.model}) needs {needs}, which is not set: export {self.variables[0]}=… "
+            f"(keys come from the environment), or run it offline with --model {first}={offline}"
+        )
+
+
+def real_models(spec: WorkflowSpec, models: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
+    """The models (not the offline one) a run of `spec` may call, by alias, fallbacks included."""
+    out: dict[str, ModelSpec] = {}
+    for alias in workflow_aliases(spec):
+        model = models.get(alias) or (ModelSpec(model=alias) if "/" in alias else None)
+        if model is not None and not model.model.startswith("mock/"):
+            out[alias] = model
+    return out
+
+
+def missing_keys(models: Mapping[str, ModelSpec], check: KeyCheck) -> list[MissingKey]:
+    """Every model in `models` whose key is not set, one entry per model (its aliases together)."""
+    found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for alias, model in models.items():
+        variables = tuple(check(model))
+        if variables:
+            found.setdefault((model.model, variables), []).append(alias)
+    return [MissingKey(tuple(aliases), model, variables) for (model, variables), aliases in found.items()]

@@ -108,6 +108,11 @@ def _models(pairs: tuple[str, ...]) -> dict[str, str]:
         alias, sep, model = pair.partition("=")
         if not sep or not alias or not model:
             _fail(f"--model {pair!r}: expected ALIAS=MODEL (for example strong=anthropic/claude-sonnet-4-5)")
+        if "/" not in model:
+            _fail(
+                f"--model {pair!r}: a model is provider/name (openai/{model.strip()}, anthropic/…; "
+                "mock/fast is the offline model)"
+            )
         out[alias.strip()] = model.strip()
     return out
 
@@ -185,6 +190,7 @@ async def _start(
     _check_breakpoints(workflow, breakpoints)
     options = _run_options(auto, decisions, step_mode, breakpoints, max_usd)
     overrides = _models(models)
+    _check_keys(workflow, config, overrides)
     db = _db(ctx)
     store = await Store.open(db)
     try:
@@ -197,6 +203,15 @@ async def _start(
         return code
     finally:
         await store.close()
+
+
+def _check_keys(workflow: Any, config: Any, overrides: dict[str, str]) -> None:
+    from baton.core.config import resolve_models
+    from baton.tui.doctor import keys_message, keys_missing
+
+    missing = keys_missing(workflow.spec, resolve_models(workflow.spec, config, overrides))
+    if missing:
+        _fail(keys_message(missing))
 
 
 def _check_output(output: str, detach: bool) -> None:
@@ -740,6 +755,18 @@ def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, .
     from baton.tui.estimate import run_estimate
 
     sys.exit(run_estimate(flow, list(inputs), runs, _models(models), as_json))
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check model keys, local model servers, the session store and the terminal; say what to do.
+
+    Exit 0 when all is well, 1 when a problem was found.
+    """
+    from baton.tui.doctor import run_doctor
+
+    sys.exit(run_doctor(_db(ctx)))
 
 
 @main.command(name="flows")
