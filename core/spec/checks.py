@@ -58,8 +58,10 @@ class Finding:
     at_key: bool = False
 
 
-def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding]:
-    """All findings for a type-valid spec."""
+def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool = False) -> list[Finding]:
+    """All findings for a type-valid spec. `partial`: the spec is what remained of a file once its type
+    errors were set aside, so flow-wide checks (reachability, keys written before they are read) that the
+    missing parts would mislead are skipped."""
     out: list[Finding] = []
     infos = list(iter_steps(spec))
     aliases = set(spec.models) | set(known_aliases)
@@ -76,9 +78,10 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding
         out += _fan_out_cap(spec, info)
     out += _defaults_model(spec, aliases)
     out += _outputs(spec)
-    out += _flow(spec)
-    out += _availability(spec)
-    out += _chain_warning(spec)
+    out += _flow(spec, reachability=not partial)
+    if not partial:
+        out += _availability(spec)
+        out += _chain_warning(spec)
     return out
 
 
@@ -608,7 +611,7 @@ def _expr_finding(source: str, path: DataPath, names: set[str], what: str, scope
     return []
 
 
-def _flow(spec: WorkflowSpec) -> list[Finding]:
+def _flow(spec: WorkflowSpec, reachability: bool = True) -> list[Finding]:
     out = []
     index = top_index(spec)
 
@@ -634,7 +637,7 @@ def _flow(spec: WorkflowSpec) -> list[Finding]:
                 target_ok(target, i, ("steps", i, "routes", label), f"route '{label}' →")
         for j, target in enumerate(step.reroute or []):
             target_ok(target, i, ("steps", i, "reroute", j), "reroute target")
-    if out:
+    if out or not reachability:
         return out
     reachable = {spec.steps[0].id}
     for i, step in enumerate(spec.steps):
