@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.core import paths
+from baton.core.spec.checks import provider_problem
 from baton.core.spec.model import ModelSpec, WorkflowSpec
 from baton.core.spec.model_refs import workflow_aliases
 
@@ -53,7 +54,8 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         return Config(path=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigInvalid(f"{path}:1:1: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
@@ -64,19 +66,31 @@ def load_config(path: Path | None = None) -> Config:
     models: dict[str, ModelSpec] = {}
     for alias, value in (data.get("models") or {}).items():
         raw = {"model": value} if isinstance(value, str) else value
+        line = _line_of(text, alias)
         if isinstance(raw, dict) and any(k in raw for k in ("api_key", "key", "secret")):
             raise ConfigInvalid(
-                f"{path}:1:1: [models.{alias}] has a key: keys come from the environment (use api_key_env)"
+                f"{path}:{line}:1: [models.{alias}] has a key: keys come from the environment (use api_key_env)"
             )
         try:
             models[alias] = ModelSpec.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ConfigInvalid(f"{path}:1:1: [models.{alias}] {where}: {first['msg']}") from None
+            raise ConfigInvalid(f"{path}:{line}:1: [models.{alias}] {where}: {first['msg']}") from None
+        problem = provider_problem(alias, models[alias].model, [*BUILTIN_MODELS, *(data.get("models") or {})])
+        if problem:
+            raise ConfigInvalid(f"{path}:{line}:1: [models] {problem}")
     ui = data.get("ui") or {}
     keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     return Config(path=path, models=models, ui=dict(ui), keys=keys)
+
+
+def _line_of(text: str, alias: str) -> int:
+    """The line that defines a model alias (`alias = …` or `[models.alias]`), 1 when not found."""
+    name = re.escape(alias)
+    pattern = re.compile(rf'^\s*(?:"{name}"|{name})\s*=|^\s*\[models\.(?:"{name}"|{name})\]', re.MULTILINE)
+    found = pattern.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else 1
 
 
 def resolve_models(

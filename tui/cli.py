@@ -186,6 +186,7 @@ async def _start(
     workflow = load_flow(flow, config)
     for warning in workflow.warnings:
         click.echo(str(warning), err=True)
+    _check_tools(workflow)
     values = parse_inputs(workflow, list(inputs))
     _check_breakpoints(workflow, breakpoints)
     options = _run_options(auto, decisions, step_mode, breakpoints, max_usd)
@@ -203,6 +204,14 @@ async def _start(
         return code
     finally:
         await store.close()
+
+
+def _check_tools(workflow: Any) -> None:
+    from baton.core.spec.load import tool_problems
+
+    broken = tool_problems(workflow)
+    if broken:
+        _fail("\n".join(str(problem) for problem in broken))
 
 
 def _check_keys(workflow: Any, config: Any, overrides: dict[str, str]) -> None:
@@ -556,7 +565,7 @@ def rm(ctx: click.Context, session_ids: tuple[str, ...], yes: bool, force: bool)
 def validate(flows: tuple[str, ...]) -> None:
     """Check workflow files: `file:line:col: message` per problem, exit 2 if any."""
     from baton.core.config import ConfigInvalid, known_aliases, load_config
-    from baton.core.spec.load import load_workflow
+    from baton.core.spec.load import load_workflow, tool_problems
     from baton.core.spec.problems import WorkflowInvalid
     from baton.tui.launch import LaunchError, resolve_flow
 
@@ -578,8 +587,12 @@ def validate(flows: tuple[str, ...]) -> None:
                 click.echo(str(problem))
             failed = True
             continue
-        for warning in workflow.warnings:
-            click.echo(str(warning))
+        broken_tools = tool_problems(workflow)
+        for problem in sorted([*workflow.warnings, *broken_tools]):
+            click.echo(str(problem))
+        if broken_tools:
+            failed = True
+            continue
         spec = workflow.spec
         kinds = sorted({s.kind for s in spec.steps})
         click.echo(

@@ -77,6 +77,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool =
         out += _step_review(info)
         out += _fan_out_cap(spec, info)
     out += _defaults_model(spec, aliases)
+    out += _model_providers(spec, aliases)
     out += _outputs(spec)
     out += _flow(spec, reachability=not partial)
     if not partial:
@@ -253,6 +254,32 @@ def _unknown_model(what: str, name: str, aliases: set[str]) -> str:
 
 def _model_ok(name: str, aliases: set[str]) -> bool:
     return name in aliases or "/" in name
+
+
+def provider_problem(alias: str, model: str, aliases: Iterable[str]) -> str | None:
+    """Why an alias's model string cannot be called (None when it names `provider/name`)."""
+    if "/" in model:
+        return None
+    if model in set(aliases):
+        offline = f" (the offline one: mock/{model})" if model in ("fast", "strong", "tiny", "long") else ""
+        return (
+            f"alias '{alias}' points at '{model}', another alias, not a model: write the model as provider/name"
+            f"{offline}"
+        )
+    return (
+        f"model '{model}' of alias '{alias}' names no provider: write provider/name (openai/{model}, "
+        "anthropic/…, ollama/…; mock/fast is the offline model)"
+    )
+
+
+def _model_providers(spec: WorkflowSpec, aliases: set[str]) -> list[Finding]:
+    """Every alias the workflow declares names `provider/model`: litellm cannot call a bare name."""
+    out = []
+    for alias, model in spec.models.items():
+        problem = provider_problem(alias, model.model, aliases | {"fast", "strong"})
+        if problem:
+            out.append(Finding(("models", alias, "model"), problem))
+    return out
 
 
 def _defaults_model(spec: WorkflowSpec, aliases: set[str]) -> list[Finding]:

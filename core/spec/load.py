@@ -124,6 +124,16 @@ def _checked(spec: WorkflowSpec, path: str, text: str, positions: Positions, kno
     return Workflow(spec, path, text, text_hash(text), warnings, positions)
 
 
+def tool_problems(workflow: Workflow) -> list[Problem]:
+    """Tools that cannot be imported, each at its `call:` field (imported in a child process, with the
+    workflow's folder first on the import path as the runner has it)."""
+    from baton.core.spec.tool_check import tool_findings
+
+    folder = None if workflow.path.startswith("<") else os.path.dirname(os.path.abspath(workflow.path))
+    found = tool_findings(workflow.spec, folder)
+    return sorted(_at(path, message, workflow.positions, workflow.path) for path, message in found)
+
+
 def _at(
     data_path: tuple[str | int, ...],
     message: str,

@@ -37,9 +37,9 @@ steps:
     step:
       id: count
       kind: tool
-      call: "baton_tools:word_stats"
+      call: "json:dumps"
       side_effects: false
-      args: {text: "{file}"}
+      args: {obj: "{file}"}
       writes: [counts]
   - id: views
     kind: parallel
