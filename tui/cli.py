@@ -502,8 +502,9 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, full: bo
             if full:
                 for row in full_state_lines(view):
                     console.print(Text(row), soft_wrap=True)
-            for key, value in view.state.items() if not full else ():
-                console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
+            else:
+                for key, value in view.state.items():
+                    console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
         found = result_line(view)
         if found:
             console.print(Text(found, style="green"))
