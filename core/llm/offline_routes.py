@@ -125,7 +125,7 @@ def route_reply(labels: Sequence[str], system: str, user: str) -> dict[str, str]
     ordered = sorted(enumerate(routes), key=lambda ir: (-ir[1].lean() if complex_request else ir[1].lean(), ir[0]))
     chosen = ordered[0][1]
     if complex_request:
-        reason = f"{why}: this needs research, not a quick answer"
+        reason = f"{why}: it needs more than a quick answer"
     else:
         reason = f"{why}: a short, direct answer will do"
     return {"route": chosen.label, "reason": reason}
@@ -159,11 +159,10 @@ def complexity(subject: str) -> tuple[int, str]:
     if _DEFINITION.match(text) and len(content) <= 3:
         score -= 4
         return score, f"a definition of '{' '.join(content)}'"
+    about = f"'{text[:60]}'" + ("…" if len(text) > 60 else "")
     if score >= COMPLEX_AT:
-        if cues:
-            return score, f"a research question touching on {', '.join(dict.fromkeys(cues))}"
-        return score, f"an open topic ({', '.join(content[:5])})"
-    return score, f"a narrow question ({', '.join(content)})"
+        return score, f"an open research question ({about})"
+    return score, f"a narrow question ({about})"
 
 
 def _routes(labels: Sequence[str], system: str) -> list[Route]:
