@@ -184,3 +184,22 @@ def missing_keys(models: Mapping[str, ModelSpec], check: KeyCheck) -> list[Missi
         if variables:
             found.setdefault((model.model, variables), []).append(alias)
     return [MissingKey(tuple(aliases), model, variables) for (model, variables), aliases in found.items()]
+
+
+def keys_missing(spec: WorkflowSpec, models: Mapping[str, ModelSpec]) -> list[MissingKey]:
+    """The models a run of `spec` would call whose key is not set, checked before its first call. litellm
+    (slow to import) is loaded only when a real, not offline, model is in use."""
+    real = real_models(spec, models)
+    if not real:
+        return []
+    from baton.core.llm.gateway import LiteLLMGateway
+
+    llm = LiteLLMGateway()
+    return missing_keys(real, lambda m: llm.missing_keys(m.model, m.api_key_env, m.api_base))
+
+
+def keys_message(missing: list[MissingKey]) -> str:
+    """What a run prints instead of starting."""
+    lines = [str(problem) for problem in missing]
+    lines.append("nothing was run; `baton doctor` checks the keys of every configured model")
+    return "\n".join(lines)

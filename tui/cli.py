@@ -215,8 +215,7 @@ def _check_tools(workflow: Any) -> None:
 
 
 def _check_keys(workflow: Any, config: Any, overrides: dict[str, str]) -> None:
-    from baton.core.config import resolve_models
-    from baton.tui.doctor import keys_message, keys_missing
+    from baton.core.config import keys_message, keys_missing, resolve_models
 
     missing = keys_missing(workflow.spec, resolve_models(workflow.spec, config, overrides))
     if missing:

@@ -1,4 +1,4 @@
-"""`baton doctor`, and the key check a run makes before its first call.
+"""`baton doctor`: is this machine ready to run workflows, and if not, what to do.
 
 Each check says what it found and, for a problem, what to do about it. Keys are checked with litellm's
 own knowledge of which variable each provider reads (through the gateway); local model servers get a
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from baton.core.config import Config, MissingKey, missing_keys, real_models, resolve_models
-from baton.core.spec.model import ModelSpec, WorkflowSpec
+from baton.core.config import Config, resolve_models
+from baton.core.spec.model import ModelSpec
 from baton.core.spec.model_refs import workflow_aliases
 
 PROBE_TIMEOUT_S = 2.0
@@ -30,25 +30,6 @@ OLLAMA_DEFAULT = "http://localhost:11434"
 OLLAMA_PROVIDERS = ("ollama", "ollama_chat")
 MIN_SIZE = (80, 24)
 SLOW_ESCAPE_MS = 100
-
-
-def keys_missing(spec: WorkflowSpec, models: Mapping[str, ModelSpec]) -> list[MissingKey]:
-    """The models a run of `spec` would call whose key is not set. litellm is loaded only when a real
-    (not offline) model is in use."""
-    real = real_models(spec, models)
-    if not real:
-        return []
-    from baton.core.llm.gateway import LiteLLMGateway
-
-    llm = LiteLLMGateway()
-    return missing_keys(real, lambda m: llm.missing_keys(m.model, m.api_key_env, m.api_base))
-
-
-def keys_message(missing: list[MissingKey]) -> str:
-    """What a run prints instead of starting."""
-    lines = [str(problem) for problem in missing]
-    lines.append("nothing was run; `baton doctor` checks the keys of every configured model")
-    return "\n".join(lines)
 
 
 @dataclass
