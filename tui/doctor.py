@@ -34,12 +34,14 @@ SLOW_ESCAPE_MS = 100
 
 @dataclass
 class Check:
-    """One line of the report: `ok` False is a problem (with `fix`); `info` is neither good nor bad news."""
+    """One line of the report: `ok` False is a problem (with `fix`); `advice` is a suggestion with a fix that
+    does not stop anything from working; `info` is neither good nor bad news."""
 
     text: str
     ok: bool = True
     fix: str = ""
     info: bool = False
+    advice: bool = False
 
 
 @dataclass
@@ -267,7 +269,8 @@ def check_terminal(env: Mapping[str, str], tty: bool, size: tuple[int, int]) -> 
     width, height = size
     text = f"TERM={term or '(unset)'}, {width}×{height}, {colours}"
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
-        out.append(Check(text, ok=False, fix=f"enlarge the window to at least {MIN_SIZE[0]}×{MIN_SIZE[1]}"))
+        fix = f"enlarge the window to at least {MIN_SIZE[0]}×{MIN_SIZE[1]} (the full-screen UI crowds below that)"
+        out.append(Check(text, fix=fix, advice=True))
     else:
         out.append(Check(text))
     if env.get("TMUX"):
@@ -286,9 +289,9 @@ def _tmux(term: str) -> list[Check]:
     if not term.startswith(("tmux", "screen")):
         out.append(
             Check(
-                f"inside tmux with TERM={term}",
-                ok=False,
+                f"inside tmux with TERM={term} (tmux expects tmux-256color or screen-256color)",
                 fix='add `set -g default-terminal "tmux-256color"` to ~/.tmux.conf',
+                advice=True,
             )
         )
     else:
@@ -304,26 +307,31 @@ def _tmux(term: str) -> list[Check]:
         out.append(
             Check(
                 f"tmux waits {escape} ms after esc (baton's esc keys will lag)",
-                ok=False,
                 fix="add `set -sg escape-time 10` to ~/.tmux.conf",
+                advice=True,
             )
         )
     return out
 
 
 def report(sections: list[tuple[str, list[Check]]]) -> tuple[str, int]:
-    """The printed report and the number of problems."""
+    """The printed report and the number of problems (suggestions are shown, not counted)."""
     lines: list[str] = []
-    problems = 0
+    problems = suggestions = 0
     for title, checks in sections:
         lines.append(title)
         for check in checks:
-            mark = "·" if check.info else ("✓" if check.ok else "✗")
+            mark = "·" if check.info else ("!" if check.advice else ("✓" if check.ok else "✗"))
             lines.append(f"  {mark} {check.text}")
-            if not check.ok:
-                problems += 1
+            if not check.ok or check.advice:
+                problems += not check.ok
+                suggestions += check.advice
                 lines.append(f"    → {check.fix}")
-    lines.append("all good" if not problems else f"{problems} problem{'s' if problems != 1 else ''} found")
+    if problems:
+        lines.append(f"{problems} problem{'s' if problems != 1 else ''} found")
+    else:
+        noted = f" ({suggestions} suggestion{'s' if suggestions != 1 else ''})" if suggestions else ""
+        lines.append("all good" + noted)
     return "\n".join(lines), problems
 
 
