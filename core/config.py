@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.core import paths
+from baton.core.spec.checks import provider_problem
 from baton.core.spec.model import ModelSpec, WorkflowSpec
+from baton.core.spec.model_refs import workflow_aliases
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {
     "fast": ModelSpec(model="mock/fast"),
@@ -51,7 +54,8 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         return Config(path=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigInvalid(f"{path}:1:1: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
@@ -62,19 +66,31 @@ def load_config(path: Path | None = None) -> Config:
     models: dict[str, ModelSpec] = {}
     for alias, value in (data.get("models") or {}).items():
         raw = {"model": value} if isinstance(value, str) else value
+        line = _line_of(text, alias)
         if isinstance(raw, dict) and any(k in raw for k in ("api_key", "key", "secret")):
             raise ConfigInvalid(
-                f"{path}:1:1: [models.{alias}] has a key: keys come from the environment (use api_key_env)"
+                f"{path}:{line}:1: [models.{alias}] has a key: keys come from the environment (use api_key_env)"
             )
         try:
             models[alias] = ModelSpec.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ConfigInvalid(f"{path}:1:1: [models.{alias}] {where}: {first['msg']}") from None
+            raise ConfigInvalid(f"{path}:{line}:1: [models.{alias}] {where}: {first['msg']}") from None
+        problem = provider_problem(alias, models[alias].model, [*BUILTIN_MODELS, *(data.get("models") or {})])
+        if problem:
+            raise ConfigInvalid(f"{path}:{line}:1: [models] {problem}")
     ui = data.get("ui") or {}
     keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     return Config(path=path, models=models, ui=dict(ui), keys=keys)
+
+
+def _line_of(text: str, alias: str) -> int:
+    """The line that defines a model alias (`alias = …` or `[models.alias]`), 1 when not found."""
+    name = re.escape(alias)
+    pattern = re.compile(rf'^\s*(?:"{name}"|{name})\s*=|^\s*\[models\.(?:"{name}"|{name})\]', re.MULTILINE)
+    found = pattern.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else 1
 
 
 def resolve_models(
@@ -122,3 +138,68 @@ def save_ui_setting(key: str, value: str, path: Path | None = None) -> None:
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + f"[ui]\n{line}\n"
     path.write_text(text, encoding="utf-8")
+
+
+OFFLINE_NAMES = ("fast", "strong", "tiny", "long")
+"""Offline models with a price (`mock/fast`, …)."""
+
+KeyCheck = Callable[[ModelSpec], list[str]]
+"""The credential variables a model needs that are not set (the gateway's `missing_keys`)."""
+
+
+@dataclass(frozen=True)
+class MissingKey:
+    """A model a run would call whose key variable is not set."""
+
+    aliases: tuple[str, ...]
+    model: str
+    variables: tuple[str, ...]
+
+    def __str__(self) -> str:
+        names = ", ".join(f"'{a}'" for a in self.aliases)
+        needs = " or ".join(self.variables)
+        first = self.aliases[0]
+        offline = f"mock/{first}" if first in OFFLINE_NAMES else "mock/fast"
+        return (
+            f"model {names} ({self.model}) needs {needs}, which is not set: export {self.variables[0]}=… "
+            f"(keys come from the environment), or run it offline with --model {first}={offline}"
+        )
+
+
+def real_models(spec: WorkflowSpec, models: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
+    """The models (not the offline one) a run of `spec` may call, by alias, fallbacks included."""
+    out: dict[str, ModelSpec] = {}
+    for alias in workflow_aliases(spec):
+        model = models.get(alias) or (ModelSpec(model=alias) if "/" in alias else None)
+        if model is not None and not model.model.startswith("mock/"):
+            out[alias] = model
+    return out
+
+
+def missing_keys(models: Mapping[str, ModelSpec], check: KeyCheck) -> list[MissingKey]:
+    """Every model in `models` whose key is not set, one entry per model (its aliases together)."""
+    found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for alias, model in models.items():
+        variables = tuple(check(model))
+        if variables:
+            found.setdefault((model.model, variables), []).append(alias)
+    return [MissingKey(tuple(aliases), model, variables) for (model, variables), aliases in found.items()]
+
+
+def keys_missing(spec: WorkflowSpec, models: Mapping[str, ModelSpec]) -> list[MissingKey]:
+    """The models a run of `spec` would call whose key is not set, checked before its first call. litellm
+    (slow to import) is loaded only when a real, not offline, model is in use."""
+    real = real_models(spec, models)
+    if not real:
+        return []
+    from baton.core.llm.gateway import LiteLLMGateway
+
+    llm = LiteLLMGateway()
+    return missing_keys(real, lambda m: llm.missing_keys(m.model, m.api_key_env, m.api_base))
+
+
+def keys_message(missing: list[MissingKey]) -> str:
+    """What a run prints instead of starting."""
+    lines = [str(problem) for problem in missing]
+    lines.append("nothing was run; `baton doctor` checks the keys of every configured model")
+    return "\n".join(lines)

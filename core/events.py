@@ -138,7 +138,10 @@ class StepScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class StepStarted(Event):
-    """A step began running; `input_chars` is the size of what it received."""
+    """A step began running; `input_chars` is the size of what it received. A fan-out (map, parallel,
+    supervisor) says how many of its children run at once in `concurrency` (0: not said), and
+    `concurrency_capped_by` names the setting that lowered what the step asked for
+    (`defaults.concurrency`), empty when nothing did."""
 
     kind: ClassVar[str] = "StepStarted"
     step_kind: str = ""
@@ -147,6 +150,8 @@ class StepStarted(Event):
     reads: list[str] = field(default_factory=list)
     input_chars: int = 0
     orchestration: bool = False
+    concurrency: int = 0
+    concurrency_capped_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,11 @@ def _models(pairs: tuple[str, ...]) -> dict[str, str]:
         alias, sep, model = pair.partition("=")
         if not sep or not alias or not model:
             _fail(f"--model {pair!r}: expected ALIAS=MODEL (for example strong=anthropic/claude-sonnet-4-5)")
+        if "/" not in model:
+            _fail(
+                f"--model {pair!r}: a model is provider/name (openai/{model.strip()}, anthropic/…; "
+                "mock/fast is the offline model)"
+            )
         out[alias.strip()] = model.strip()
     return out
 
@@ -124,6 +129,7 @@ _run_flags = [
     click.option("--break", "breakpoints", multiple=True, metavar="STEP", help="Pause before this step (repeatable)."),
     click.option("--max-usd", type=float, help="Session budget: no call is sent that could pass it."),
     click.option("--model", "models", multiple=True, metavar="ALIAS=MODEL", help="Point a model alias elsewhere."),
+    click.option("--output", "-o", "output", metavar="FILE", help="Write the result to FILE when the run ends."),
     click.option("--in-process", is_flag=True, hidden=True, help="Run the runner inside this process."),
 ]
 
@@ -166,6 +172,7 @@ async def _start(
     breakpoints: tuple[str, ...],
     max_usd: float | None,
     models: tuple[str, ...],
+    output: str | None,
     in_process: bool,
     step_mode: bool,
 ) -> int:
@@ -174,23 +181,59 @@ async def _start(
     from baton.tui.launch import config_or_exit, load_flow
     from baton.tui.line.inputs import inputs_for_run
 
+    if output is not None:
+        _check_output(output, detach)
     config = config_or_exit()
     workflow = load_flow(flow, config)
     for warning in workflow.warnings:
         click.echo(str(warning), err=True)
+    _check_tools(workflow)
     full_screen = not line and _tui_available() and os.environ.get("BATON_LINE") != "1"
     unattended = as_json or auto is not None or decisions is not None
     values = await inputs_for_run(workflow, list(inputs), can_ask=not unattended, full_screen=full_screen)
     _check_breakpoints(workflow, breakpoints)
     options = _run_options(auto, decisions, step_mode, breakpoints, max_usd)
     overrides = _models(models)
+    _check_keys(workflow, config, overrides)
     db = _db(ctx)
     store = await Store.open(db)
     try:
         session_id = await create_session(store, workflow, values, options, overrides)
-        return await _host_and_view(store, db, session_id, None, overrides, line, as_json, detach, in_process)
+        code = await _host_and_view(store, db, session_id, None, overrides, line, as_json, detach, in_process)
+        if output is not None:
+            from baton.tui.results import after_run
+
+            click.echo(after_run(await store.view(session_id), output), err=True)
+        return code
     finally:
         await store.close()
+
+
+def _check_tools(workflow: Any) -> None:
+    from baton.core.spec.load import tool_problems
+
+    broken = tool_problems(workflow)
+    if broken:
+        _fail("\n".join(str(problem) for problem in broken))
+
+
+def _check_keys(workflow: Any, config: Any, overrides: dict[str, str]) -> None:
+    from baton.core.config import keys_message, keys_missing, resolve_models
+
+    missing = keys_missing(workflow.spec, resolve_models(workflow.spec, config, overrides))
+    if missing:
+        _fail(keys_message(missing))
+
+
+def _check_output(output: str, detach: bool) -> None:
+    from baton.tui.results import ResultError, check_target
+
+    if detach:
+        _fail("-o FILE writes the result when the run ends here: it cannot be used with --detach")
+    try:
+        check_target(output)
+    except ResultError as exc:
+        _fail(str(exc))
 
 
 def _check_breakpoints(workflow: Any, breakpoints: tuple[str, ...]) -> None:
@@ -414,9 +457,10 @@ def sessions(ctx: click.Context, as_json: bool, limit: int) -> None:
 @click.argument("session")
 @click.option("--json", "as_json", is_flag=True, help="The folded session as JSON.")
 @click.option("--events", is_flag=True, help="Every event as a JSON line.")
+@click.option("--full", is_flag=True, help="State values, notes and errors whole (not cut to one line).")
 @click.option("--runs", default=1000, show_default=True, help="Project the cost at this many runs.")
 @click.pass_context
-def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: int) -> None:
+def show(ctx: click.Context, session: str, as_json: bool, events: bool, full: bool, runs: int) -> None:
     """A session's steps, state, checkpoints and costs."""
 
     async def go() -> int:
@@ -430,6 +474,7 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         from baton.sessions.store import Store, shown_status
         from baton.tui.line.render import titled
         from baton.tui.report import steps_table, summary
+        from baton.tui.results import full_state_lines, result_line
         from baton.tui.sanitize import inert, one_line
 
         store = await Store.open(_db(ctx))
@@ -458,11 +503,18 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
         if view.parent:
             head.append(f" · forked from {view.parent} at {inert(view.fork_step)}")
         console.print(head)
-        console.print(steps_table(titled(view)))
+        console.print(steps_table(titled(view), full=full))
         if view.state:
             console.print(Text("state", style="bold"))
-            for key, value in view.state.items():
-                console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
+            if full:
+                for row in full_state_lines(view):
+                    console.print(Text(row), soft_wrap=True)
+            else:
+                for key, value in view.state.items():
+                    console.print(Text(f"  {inert(key)}: {one_line(value, 100)}"))
+        found = result_line(view)
+        if found:
+            console.print(Text(found, style="green"))
         for cp in view.open_checkpoints:
             console.print(
                 Text(
@@ -470,10 +522,22 @@ def show(ctx: click.Context, session: str, as_json: bool, events: bool, runs: in
                     style="yellow",
                 )
             )
-        console.print(summary(titled(view), runs))
+        console.print(summary(titled(view), runs, result=False))
         return 0
 
     _run(go())
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("session")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Every output as one JSON object.")
+@click.pass_context
+def result(ctx: click.Context, session: str, key: str | None, as_json: bool) -> None:
+    """Print SESSION's result to stdout (KEY: one output only). Text is printed as it is, so it pipes."""
+    from baton.tui.results import print_result
+
+    _run(print_result(_db(ctx), session, key, as_json))
 
 
 @main.command()
@@ -512,7 +576,7 @@ def rm(ctx: click.Context, session_ids: tuple[str, ...], yes: bool, force: bool)
 def validate(flows: tuple[str, ...]) -> None:
     """Check workflow files: `file:line:col: message` per problem, exit 2 if any."""
     from baton.core.config import ConfigInvalid, known_aliases, load_config
-    from baton.core.spec.load import load_workflow
+    from baton.core.spec.load import load_workflow, tool_problems
     from baton.core.spec.problems import WorkflowInvalid
     from baton.tui.launch import LaunchError, resolve_flow
 
@@ -534,8 +598,12 @@ def validate(flows: tuple[str, ...]) -> None:
                 click.echo(str(problem))
             failed = True
             continue
-        for warning in workflow.warnings:
-            click.echo(str(warning))
+        broken_tools = tool_problems(workflow)
+        for problem in sorted([*workflow.warnings, *broken_tools]):
+            click.echo(str(problem))
+        if broken_tools:
+            failed = True
+            continue
         spec = workflow.spec
         kinds = sorted({s.kind for s in spec.steps})
         click.echo(
@@ -722,6 +790,18 @@ def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, .
     from baton.tui.estimate import run_estimate
 
     sys.exit(run_estimate(flow, list(inputs), runs, _models(models), as_json))
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check model keys, local model servers, the session store and the terminal; say what to do.
+
+    Exit 0 when all is well, 1 when a problem was found.
+    """
+    from baton.tui.doctor import run_doctor
+
+    sys.exit(run_doctor(_db(ctx)))
 
 
 @main.command(name="flows")

@@ -1,22 +1,21 @@
-"""`baton estimate FLOW`: a per-step and total cost range before anything runs.
+"""`baton estimate FLOW`: what a run will likely cost, with the range it can cost, before anything runs.
 
 Each model call is priced like the runner's pre-call forecast: the prompt it would send counted with
-litellm's token counter × the input price, plus 0 … its max output tokens × the output price. What a step
-reads from earlier steps is not known yet: the low end counts it as empty, the high end as large as those
-steps may write (their max output tokens). Routes give the total's range (the cheapest and the dearest
-path); maps repeat per item, loops 1 … max_iterations. Retries and fallbacks are not included.
+litellm's token counter × the input price, plus output tokens × the output price. The output is where the
+uncertainty is, so each call gets three lengths: a short answer (low), a typical one (likely) and its
+`max_tokens` ceiling (high). Typical lengths come from the model when it says (the offline model's
+configured token range), from the reply's shape for structured replies (a route and a reason are a few
+dozen tokens), and otherwise from a typical chat answer. What a step reads from earlier steps is sized
+from what those steps write at each of the three lengths. Routes give the total's range (the cheapest and
+the dearest path) and a likely figure per path; maps repeat per item, loops 1 … max_iterations. Retries
+and fallbacks are not included.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from baton.core.economics import usd
 from baton.core.jsonout import dumps
@@ -25,20 +24,34 @@ from baton.core.runner.engine import initial_state
 from baton.core.runner.forecast import CallShape, Pass, one_pass, request, user_message
 from baton.core.spec.graph import successors, top_index
 from baton.core.spec.load import Workflow
-from baton.core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
-from baton.core.state import size_chars
-from baton.tui.sanitize import inert
+from baton.core.spec.model import END, MockSpec, ModelSpec, Step, ToolStep, WorkflowSpec
+from baton.core.state import CHARS_PER_TOKEN, size_chars
+from baton.core.structured import enum_values
 
 # Tokens a read adds around its value in a prompt (a `### key` heading, list bullets) beyond the value.
 READ_OVERHEAD = 8
 PER_WRITE_OVERHEAD = 4
+# A typical chat answer, and a short one, for a model that does not say (each capped by `max_tokens`).
+TYPICAL_ANSWER_TOKENS = 350
+SHORT_ANSWER_TOKENS = 60
+# Text one model wrote, counted again by another model's tokenizer in a later prompt, can come out longer.
+RECOUNT_LIKELY = 1.25
+RECOUNT_HIGH = 1.5
+# A judge passes in about one round and a half; a manager picks about half its workers.
+LIKELY_ROUNDS = 1.5
+LIKELY_WORKER_SHARE = 0.5
+# Reply tokens of a structured field, by type: (short, typical).
+_FIELD_TOKENS = {"enum": (2, 3), "bool": (1, 2), "int": (1, 3), "float": (1, 3), "str": (4, 30), "list": (2, 20)}
+_FIELD_OVERHEAD = 3
+Triple = list[Any]
+"""[low, likely, high]: a float each, or None when it cannot be known before running."""
 Span = tuple[float, float | None]
 """A low and a high figure; the high one is unknown (None) when it cannot be bounded."""
 
 
 @dataclass
 class StepEstimate:
-    """One top-level step: its calls, tokens and cost range (high None = not bounded before running)."""
+    """One top-level step: its calls, tokens and cost (high None = not bounded; likely None = not known)."""
 
     path: str
     kind: str
@@ -49,11 +62,22 @@ class StepEstimate:
     usd: Span | None
     conditional: bool = False
     notes: list[str] = field(default_factory=list)
+    likely_usd: float | None = None
+    likely_tokens: tuple[int, int] | None = None
+
+
+@dataclass
+class PathEstimate:
+    """One way through the routes: its top-level steps, what a run along it likely costs, and its range."""
+
+    steps: list[str]
+    likely_usd: float | None
+    usd: Span | None = None
 
 
 @dataclass
 class Estimate:
-    """A workflow's cost range per run, and at `runs` runs."""
+    """A workflow's cost per run (likely, and the range), and at `runs` runs."""
 
     workflow: str
     path: str
@@ -61,48 +85,82 @@ class Estimate:
     total: Span | None
     runs: int
     unpriced: list[str] = field(default_factory=list)
+    paths: list[PathEstimate] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def likely(self) -> tuple[float, float] | None:
+        """The likely cost of the cheapest and the dearest path (None when a path's is unknown)."""
+        values = [p.likely_usd for p in self.paths]
+        if not values or any(v is None for v in values):
+            return None
+        known = [v for v in values if v is not None]
+        return min(known), max(known)
+
+
+def _add(a: Any, b: Any) -> Any:
+    return None if a is None or b is None else a + b
+
+
+def _mul(a: Any, n: float | None) -> Any:
+    return None if a is None or n is None else a * n
 
 
 @dataclass
 class _Acc:
-    """Running totals while pricing one step."""
+    """Running totals while pricing one step: calls, tokens in and out, cost, each [low, likely, high]."""
 
-    calls: list[int] = field(default_factory=lambda: [0, 0])
-    tokens_in: list[Any] = field(default_factory=lambda: [0, 0])
-    tokens_out: list[int] = field(default_factory=lambda: [0, 0])
-    cost: list[Any] = field(default_factory=lambda: [0.0, 0.0])
+    calls: Triple = field(default_factory=lambda: [0, 0.0, 0])
+    tokens_in: Triple = field(default_factory=lambda: [0, 0.0, 0])
+    tokens_out: Triple = field(default_factory=lambda: [0, 0.0, 0])
+    cost: Triple = field(default_factory=lambda: [0.0, 0.0, 0.0])
     unknown_price: bool = False
     models: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def scaled(self, lo: int, hi: int) -> _Acc:
+    def scaled(self, lo: int, likely: float | None, hi: int) -> _Acc:
         out = _Acc(unknown_price=self.unknown_price, models=list(self.models), notes=list(self.notes))
-        out.calls = [self.calls[0] * lo, self.calls[1] * hi]
-        out.tokens_in = [self.tokens_in[0] * lo, _mul(self.tokens_in[1], hi)]
-        out.tokens_out = [self.tokens_out[0] * lo, self.tokens_out[1] * hi]
-        out.cost = [self.cost[0] * lo, _mul(self.cost[1], hi)]
+        for name in ("calls", "tokens_in", "tokens_out", "cost"):
+            mine = getattr(self, name)
+            setattr(out, name, [mine[0] * lo, None if likely is None else _mul(mine[1], likely), _mul(mine[2], hi)])
         return out
 
-    def add(self, other: _Acc, optional: bool = False) -> None:
-        self.calls[0] += 0 if optional else other.calls[0]
-        self.calls[1] += other.calls[1]
-        self.tokens_in[0] += 0 if optional else other.tokens_in[0]
-        self.tokens_in[1] = _plus(self.tokens_in[1], other.tokens_in[1])
-        self.tokens_out[0] += 0 if optional else other.tokens_out[0]
-        self.tokens_out[1] += other.tokens_out[1]
-        self.cost[0] += 0.0 if optional else other.cost[0]
-        self.cost[1] = _plus(self.cost[1], other.cost[1])
+    def add(self, other: _Acc, optional: bool = False, likely_share: float = 1.0) -> None:
+        for name in ("calls", "tokens_in", "tokens_out", "cost"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            mine[0] += 0 if optional else theirs[0]
+            mine[1] = _add(mine[1], _mul(theirs[1], likely_share if optional else 1.0))
+            mine[2] = _add(mine[2], theirs[2])
         self.unknown_price = self.unknown_price or other.unknown_price
         self.models += [m for m in other.models if m not in self.models]
         self.notes += [n for n in other.notes if n not in self.notes]
 
 
-def _plus(a: Any, b: Any) -> Any:
-    return None if a is None or b is None else a + b
+def reply_tokens(fields: Mapping[str, str]) -> tuple[int, int]:
+    """A structured reply's (short, typical) length in tokens, from its fields' types."""
+    short = typical = 2
+    for typ in fields.values():
+        base = typ.removesuffix("?")
+        kind = "enum" if enum_values(base) is not None else base.split("[", 1)[0]
+        lo, mid = _FIELD_TOKENS.get(kind, (4, 30))
+        short += lo + _FIELD_OVERHEAD
+        typical += mid + _FIELD_OVERHEAD
+    return short, typical
 
 
-def _mul(a: Any, n: int) -> Any:
-    return None if a is None else a * n
+def output_tokens(call: CallShape, model: ModelSpec | None, ceiling: int) -> tuple[int, int, int]:
+    """(low, likely, high) output tokens of one call; high is the ceiling (or the offline model's maximum)."""
+    if call.fields:
+        short, typical = reply_tokens(call.fields)
+        return min(short, ceiling), min(typical, ceiling), ceiling
+    if model is not None and model.model.startswith("mock/"):
+        mock = model.mock or MockSpec()
+        if mock.replies:
+            return 1, min(ceiling, TYPICAL_ANSWER_TOKENS), ceiling
+        lo, hi = min(mock.min_tokens, ceiling), min(mock.max_tokens, ceiling)
+        # The offline model ends on a sentence, so an answer may stop up to a sentence short of its length.
+        return max(1, lo - 25), (lo + hi) // 2, hi
+    return min(SHORT_ANSWER_TOKENS, ceiling), min(TYPICAL_ANSWER_TOKENS, ceiling), ceiling
 
 
 class Estimator:
@@ -115,17 +173,18 @@ class Estimator:
         self.models = models
         self.llm = llm
         self.known: dict[str, Any] = initial_state(spec, inputs)
-        # Keys written while the workflow runs: (low, high) tokens; high None = unbounded (a tool's output).
-        self.sizes: dict[str, tuple[int, int | None]] = {}
+        # Keys written while the workflow runs: [low, likely, high] tokens; None = unknown (a tool's output).
+        self.sizes: dict[str, Triple] = {}
         self.unpriced: set[str] = set()
-        self.item_extra: int | None = 0
+        self.item: Triple = [0, 0, 0]
 
     def step(self, step: Step) -> _Acc:
         """Price one top-level step, then record what it may write."""
         acc = self._pass(one_pass(self.spec, step, step.id))
         if isinstance(step, ToolStep):
             for key in step.writes:
-                self._write(key, 0, self.spec.state[key].max_chars if key in self.spec.state else None)
+                limit = self.spec.state[key].max_chars if key in self.spec.state else None
+                self._write(key, [0, None, limit])
         return acc
 
     def _pass(self, p: Pass) -> _Acc:
@@ -135,11 +194,11 @@ class Estimator:
             return self._rounds(p)
         acc = _Acc()
         for call in p.shapes:
-            acc.add(self._call(call), optional=call.optional)
+            acc.add(self._call(call), optional=call.optional, likely_share=1.0)
         for child in p.children:
-            acc.add(self._pass(child), optional=p.optional_children)
+            acc.add(self._pass(child), optional=p.optional_children, likely_share=LIKELY_WORKER_SHARE)
         if p.optional_children:
-            acc.notes.append("the manager picks which workers run")
+            acc.notes.append("the manager picks which workers run (likely: about half)")
         return acc
 
     def _rounds(self, p: Pass) -> _Acc:
@@ -147,44 +206,50 @@ class Estimator:
         round writes (feedback, drafts, appended notes) is in the next round's prompt."""
         once = Pass(p.shapes, children=p.children, optional_children=p.optional_children)
         first = self._pass(once)
-        acc = first.scaled(1, 1)
-        for _ in range(p.repeat[1] - 1):
+        acc = first.scaled(1, 1, 1)
+        extra = min(LIKELY_ROUNDS, p.repeat[1]) - 1
+        for i in range(p.repeat[1] - 1):
             later = self._pass(once)
-            acc.calls[1] += later.calls[1]
-            acc.tokens_in[1] = _plus(acc.tokens_in[1], later.tokens_in[1])
-            acc.tokens_out[1] += later.tokens_out[1]
-            acc.cost[1] = _plus(acc.cost[1], later.cost[1])
+            for name in ("calls", "tokens_in", "tokens_out", "cost"):
+                mine, theirs = getattr(acc, name), getattr(later, name)
+                mine[2] = _add(mine[2], theirs[2])
+                if i == 0 and extra > 0:
+                    mine[1] = _add(mine[1], _mul(theirs[1], extra))
         acc.notes.append(f"{p.repeat[0]}–{p.repeat[1]} iterations")
         return acc
 
     def _per_item(self, p: Pass) -> _Acc:
-        """A map: one item priced (with the item as large as the list may be), times the item count;
+        """A map: one item priced (with the item as large as the list may hold), times the item count;
         what the items append is counted once per item."""
         value = self.known.get(p.over) if p.over not in self.sizes else None
-        item: int | None
+        count: tuple[int, int | None, int]
         if isinstance(value, list):
-            count = (len(value), len(value))
-            item = max((size_chars(v) for v in value), default=0)
+            count = (len(value), len(value), len(value))
+            chars = [size_chars(v) for v in value] or [0]
+            item: Triple = [min(chars) // CHARS_PER_TOKEN, sum(chars) // len(chars) // CHARS_PER_TOKEN, max(chars)]
         else:
-            count = (0, p.repeat[1])
-            item = self.sizes.get(p.over, (0, 0))[1]
-        before = dict(self.sizes)
-        self.item_extra = item
+            count = (0, None, p.repeat[1])
+            size = self.sizes.get(p.over, [0, None, None])
+            item = [0, 0, size[2]]  # likely: the item's own text left out (noted below)
+        before = {k: list(v) for k, v in self.sizes.items()}
+        self.item = item
         try:
             one = _Acc()
             for child in p.children:
                 one.add(self._pass(child))
         finally:
-            self.item_extra = 0
-        for key, (low, high) in list(self.sizes.items()):
+            self.item = [0, 0, 0]
+        for key, now in list(self.sizes.items()):
             was = before.get(key)
             decl = self.spec.state.get(key)
-            if was != (low, high) and decl is not None and decl.reducer == "append":
-                base_lo, base_hi = was if was is not None else (0, 0)
-                grown = None if high is None or base_hi is None else base_hi + (high - base_hi) * count[1]
-                self.sizes[key] = (base_lo, grown)
-        acc = one.scaled(*count)
-        acc.notes.append(f"× {count[0]}" + (f"–{count[1]}" if count[1] != count[0] else "") + " items")
+            if was != now and decl is not None and decl.reducer == "append":
+                base = was if was is not None else [0, 0, 0]
+                grown = [_add(base[i], _mul(_add(now[i], _mul(base[i], -1)), count[i])) for i in range(3)]
+                self.sizes[key] = grown
+        acc = one.scaled(count[0], count[1], count[2])
+        acc.notes.append(f"× {count[0]}" + (f"–{count[2]}" if count[2] != count[0] else "") + " items")
+        if count[1] is None and one.cost[1] is not None and not one.unknown_price:
+            acc.notes.append(f"likely {money(one.cost[1])} per item, plus the item's own text")
         return acc
 
     def _call(self, call: CallShape) -> _Acc:
@@ -195,39 +260,40 @@ class Estimator:
             acc.unknown_price = True
             return acc
         tokens, rng = self.llm.forecast(req)
-        extra: int | None = self.item_extra
-        if extra is None:
+        extra: Triple = list(self.item)
+        if extra[2] is None:
             acc.notes.append("each item's size is known only after running")
         for key in call.reads:
             if key in self.sizes:
-                high = self.sizes[key][1]
-                if high is None:
+                size = self.sizes[key]
+                if size[2] is None:
                     acc.notes.append(f"reads '{key}', whose size is known only after running")
-                extra = None if extra is None or high is None else extra + high + READ_OVERHEAD
-        max_out = req.max_tokens or self.spec.defaults.max_tokens
-        acc.calls = [1, 1]
-        acc.tokens_in = [tokens, None if extra is None else tokens + extra]
-        acc.tokens_out = [0, max_out]
-        price_in = self.llm.cost(req.model, 1, 0)
-        if rng is None or price_in is None:
+                extra = [_add(extra[i], _add(size[i], READ_OVERHEAD)) for i in range(3)]
+        ceiling = req.max_tokens or self.spec.defaults.max_tokens
+        out = output_tokens(call, self.models.get(call.alias), ceiling)
+        acc.calls = [1, 1.0, 1]
+        acc.tokens_in = [tokens + extra[0], _add(tokens, extra[1]), _add(tokens, extra[2])]
+        acc.tokens_out = list(out)
+        price_in, price_out = self.llm.cost(req.model, 1, 0), self.llm.cost(req.model, 0, 1)
+        if rng is None or price_in is None or price_out is None:
             acc.unknown_price = True
             self.unpriced.add(req.model)
-            acc.cost = [0.0, None]
+            acc.cost = [0.0, None, None]
         else:
-            acc.cost = [rng[0], None if extra is None else rng[1] + extra * price_in]
+            acc.cost = [_add(_mul(acc.tokens_in[i], price_in), out[i] * price_out) for i in range(3)]
         for key in call.writes:
-            self._write(key, 0, max_out + PER_WRITE_OVERHEAD)
+            self._write(key, [out[0], out[1] * RECOUNT_LIKELY, out[2] * RECOUNT_HIGH + PER_WRITE_OVERHEAD])
         return acc
 
-    def _write(self, key: str, low: int, high: int | None) -> None:
+    def _write(self, key: str, size: Triple) -> None:
         reducer = self.spec.state[key].reducer if key in self.spec.state else "replace"
         before = self.sizes.get(key)
         if reducer == "append" and before is not None:
-            self.sizes[key] = (before[0] + low, None if before[1] is None or high is None else before[1] + high)
+            self.sizes[key] = [_add(before[i], size[i]) for i in range(3)]
         elif reducer == "append" and isinstance(self.known.get(key), list) and self.known[key]:
-            self.sizes[key] = (low, None)
+            self.sizes[key] = [size[0], None, None]
         else:
-            self.sizes[key] = (low, high)
+            self.sizes[key] = list(size)
 
 
 def estimate(
@@ -237,28 +303,36 @@ def estimate(
     inputs: Mapping[str, Any] | None = None,
     runs: int = 1000,
 ) -> Estimate:
-    """The cost range of one run of `workflow` (and of `runs` runs), step by step."""
+    """The likely cost and the range of one run of `workflow` (and of `runs` runs), step by step."""
     spec = workflow.spec
     est = Estimator(spec, models, llm, inputs or {})
     accs = [est.step(step) for step in spec.steps]
     always = _on_every_path(spec)
     rows = []
     for i, (step, acc) in enumerate(zip(spec.steps, accs, strict=True)):
-        priced: Span | None = None if acc.unknown_price else (acc.cost[0], acc.cost[1])
+        priced: Span | None = None if acc.unknown_price else (acc.cost[0], acc.cost[2])
+        likely_out = acc.tokens_out[1]
         rows.append(
             StepEstimate(
                 step.id,
                 step.kind,
                 ", ".join(acc.models),
-                (acc.calls[0], acc.calls[1]),
-                (int(acc.tokens_in[0]), None if acc.tokens_in[1] is None else int(acc.tokens_in[1])),
-                (acc.tokens_out[0], acc.tokens_out[1]),
+                (acc.calls[0], acc.calls[2]),
+                (int(acc.tokens_in[0]), None if acc.tokens_in[2] is None else int(acc.tokens_in[2])),
+                (int(acc.tokens_out[0]), int(acc.tokens_out[2])),
                 priced,
                 conditional=i not in always,
                 notes=acc.notes,
+                likely_usd=None if acc.unknown_price else acc.cost[1],
+                likely_tokens=None
+                if acc.tokens_in[1] is None or likely_out is None
+                else (round(acc.tokens_in[1]), round(likely_out)),
             )
         )
-    return Estimate(spec.name, workflow.path, rows, _total(spec, rows), runs, sorted(est.unpriced))
+    used = {alias: models[alias].model for acc in accs for alias in acc.models if alias in models}
+    return Estimate(
+        spec.name, workflow.path, rows, _total(spec, rows), runs, sorted(est.unpriced), _paths(spec, rows), used
+    )
 
 
 def _total(spec: WorkflowSpec, rows: list[StepEstimate]) -> Span | None:
@@ -284,6 +358,38 @@ def _total(spec: WorkflowSpec, rows: list[StepEstimate]) -> Span | None:
     return best[0] if spec.steps else (0.0, 0.0)
 
 
+MAX_PATHS = 64
+
+
+def _paths(spec: WorkflowSpec, rows: list[StepEstimate]) -> list[PathEstimate]:
+    """Every way through the routes (up to MAX_PATHS), each with its likely cost."""
+    if not spec.steps:
+        return []
+    index = top_index(spec)
+    out: list[PathEstimate] = []
+
+    def walk(i: int, taken: list[int]) -> None:
+        if len(out) >= MAX_PATHS:
+            return
+        taken = [*taken, i]
+        for target in successors(spec, i):
+            if target == END:
+                likely = [rows[j].likely_usd for j in taken]
+                total = None if any(v is None for v in likely) else sum(v or 0.0 for v in likely)
+                spans = [rows[j].usd for j in taken]
+                span: Span | None = None
+                if all(s is not None for s in spans):
+                    highs = [s[1] for s in spans if s is not None]
+                    high = None if any(h is None for h in highs) else sum(h or 0.0 for h in highs)
+                    span = (sum(s[0] for s in spans if s is not None), high)
+                out.append(PathEstimate([spec.steps[j].id for j in taken], total, span))
+            else:
+                walk(index[target], taken)
+
+    walk(0, [])
+    return out
+
+
 def _on_every_path(spec: WorkflowSpec) -> set[int]:
     """Top-level steps that run whichever route is taken."""
     index = top_index(spec)
@@ -294,52 +400,9 @@ def _on_every_path(spec: WorkflowSpec) -> set[int]:
     return must[0] if spec.steps else set()
 
 
-def _tokens(span: tuple[int, int | None]) -> str:
-    low, high = span
-    if high is None:
-        return f"{low:,}–?"
-    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
-
-
-def _money(span: Span | None, scale: int = 1) -> str:
-    if span is None:
-        return "unknown price"
-    low, high = span[0] * scale, (None if span[1] is None else span[1] * scale)
-    if high is None:
-        return f"≥{usd(low)}"
-    return usd(low) if math.isclose(low, high) else f"{usd(low)}–{usd(high)}"
-
-
-def render(e: Estimate) -> RenderableType:
-    """The estimate as a table and two totals."""
-    head = Text()
-    head.append(f"estimate for '{inert(e.workflow)}'", style="bold")
-    head.append(f" ({inert(e.path)}) — before running; retries and fallbacks not included", style="dim")
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("step", "model", "calls", "tokens in", "tokens out", "cost"):
-        numeric = col in ("calls", "tokens in", "tokens out", "cost")
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric or col == "step")
-    table.add_column("note", overflow="fold", ratio=1)
-    for row in e.steps:
-        calls = f"{row.calls[0]}" if row.calls[0] == row.calls[1] else f"{row.calls[0]}–{row.calls[1]}"
-        notes = (["on some routes"] if row.conditional else []) + row.notes
-        table.add_row(
-            inert(row.path),
-            Text(inert(row.models), style="dim"),
-            calls,
-            _tokens(row.prompt_tokens),
-            _tokens((row.output_tokens[0], row.output_tokens[1])),
-            _money(row.usd) if row.calls[1] else "$0",
-            Text("; ".join(notes), style="dim"),
-        )
-    foot = Text()
-    foot.append("total per run: ", style="bold")
-    foot.append(_money(e.total))
-    foot.append(f"\nat {e.runs:,} runs: ", style="bold")
-    foot.append(_money(e.total, e.runs))
-    if e.unpriced:
-        foot.append(f"\nno price known for {', '.join(inert(m) for m in e.unpriced)}", style="yellow")
-    return Group(head, table, foot)
+def money(value: float) -> str:
+    """A likely figure: `~$0.0123`."""
+    return "~" + usd(value)
 
 
 def as_json(e: Estimate) -> dict[str, Any]:
@@ -349,6 +412,12 @@ def as_json(e: Estimate) -> dict[str, Any]:
         "path": e.path,
         "runs": e.runs,
         "total_usd": list(e.total) if e.total is not None else None,
+        "likely_usd": list(e.likely) if e.likely is not None else None,
+        "paths": [
+            {"steps": p.steps, "likely_usd": p.likely_usd, "usd": list(p.usd) if p.usd is not None else None}
+            for p in e.paths
+        ],
+        "models": e.models,
         "steps": [
             {
                 "step": r.path,
@@ -358,6 +427,8 @@ def as_json(e: Estimate) -> dict[str, Any]:
                 "prompt_tokens": list(r.prompt_tokens),
                 "output_tokens": list(r.output_tokens),
                 "usd": list(r.usd) if r.usd is not None else None,
+                "likely_usd": r.likely_usd,
+                "likely_tokens": list(r.likely_tokens) if r.likely_tokens is not None else None,
                 "conditional": r.conditional,
                 "notes": r.notes,
             }
@@ -376,6 +447,7 @@ def run_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str]
 
     from baton.core.config import resolve_models
     from baton.core.llm.gateway import LiteLLMGateway
+    from baton.tui.estimate_view import render
     from baton.tui.launch import LaunchError, config_or_exit, load_flow, parse_inputs
 
     try:

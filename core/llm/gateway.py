@@ -30,6 +30,14 @@ DEFAULT_MAX_TOKENS = 1024
 # Provider messages that echo a credential back ("Incorrect API key provided: …").
 _KEY_ECHO = re.compile(r"(?i)((?:api[ _-]?key|token)(?: provided)?\s*[:=]\s*)([^\s.,;'\"]{6,})")
 _PREFIX = re.compile(r"^(?:litellm\.)?[A-Za-z]*(?:Error|Exception)\s*(?::|-)\s*")
+# Provider messages for a call sent with no key at all (litellm reports some as a 500 or a connection error).
+_NO_KEY = re.compile(
+    r"(?i)missing credentials|api[_ ]?key(?: client option)? must be set|no (?:api )?key is set|"
+    r"missing [\w .-]{0,40}api[_ ]?key|api[_ ]?key (?:is )?(?:not (?:set|found|provided)|missing)"
+)
+_CANNOT_CONNECT = re.compile(r"(?i)cannot connect to host|connection refused|name or service not known")
+# Environment variables that hold credentials (not a base URL or a region); AWS keys may live in a profile.
+_KEY_VARIABLE = re.compile(r"(?:_API_KEY|_KEY|_TOKEN)$")
 # Categories whose HTTP status is worth showing (429, 503, ...); the rest never reached a status.
 _STATUS_SHOWN = frozenset(
     {"rate_limit", "server", "auth", "not_found", "bad_request", "context_window", "content_policy"}
@@ -128,7 +136,7 @@ class LiteLLMGateway:
             raise
         except Exception as exc:
             await _close(response)
-            raise self._classify(exc, "".join(parts), ttft, kwargs.get("api_key")) from None
+            raise self._classify(exc, "".join(parts), ttft, kwargs.get("api_key"), request) from None
         text = "".join(parts)
         if _ended_early(response):
             raise ModelError(
@@ -264,7 +272,29 @@ class LiteLLMGateway:
         text = self._redact(text)
         return _KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text)
 
-    def _classify(self, exc: Exception, partial: str, ttft: float | None, key: str | None = None) -> ModelError:
+    def missing_keys(self, model: str, api_key_env: str | None = None, api_base: str | None = None) -> list[str]:
+        """The credential variables a model needs that are not set (litellm knows which one each provider
+        reads; `api_key_env` names another). Empty for the offline model and for providers that need none
+        (a local Ollama) or may find theirs elsewhere (an AWS profile)."""
+        if model.startswith("mock/"):
+            return []
+        if api_key_env:
+            return [] if os.environ.get(api_key_env) else [api_key_env]
+        try:
+            found = self.lib().validate_environment(model=model, api_base=api_base)
+        except Exception:
+            return []
+        missing = found.get("missing_keys") if isinstance(found, dict) else None
+        return [str(v) for v in missing or () if _KEY_VARIABLE.search(str(v)) and not str(v).startswith("AWS_")]
+
+    def _classify(
+        self,
+        exc: Exception,
+        partial: str,
+        ttft: float | None,
+        key: str | None = None,
+        request: LLMRequest | None = None,
+    ) -> ModelError:
         lib = self.lib()
         original: BaseException = exc
         mid_stream = isinstance(exc, lib.exceptions.MidStreamFallbackError)
@@ -297,6 +327,10 @@ class LiteLLMGateway:
                 category = "server"
             elif mid_stream:
                 category = "cut"
+        if not partial and category in ("server", "connection", "unknown", "auth") and _NO_KEY.search(message):
+            return ModelError("auth", self._no_key(message, request), partial=partial, ttft_s=ttft)
+        if category == "server" and _CANNOT_CONNECT.search(message):
+            category = "connection"
         if mid_stream and partial and category in ("connection", "server", "unknown"):
             category = "cut"
         if mid_stream and partial:
@@ -310,6 +344,18 @@ class LiteLLMGateway:
             partial=partial,
             status=int(status) if isinstance(status, int) else None,
             ttft_s=ttft,
+        )
+
+    def _no_key(self, message: str, request: LLMRequest | None) -> str:
+        """A call sent with no key: say which variable to set, whatever status litellm gave it."""
+        if request is None:
+            return f"missing API key: {message}"
+        names = self.missing_keys(request.model, request.api_key_env, request.api_base)
+        if not names:
+            return f"missing API key for {request.model}: {message}"
+        return (
+            f"missing API key for {request.model}: set {' or '.join(names)} in the environment "
+            f"(or point '{request.alias}' at another model)"
         )
 
 

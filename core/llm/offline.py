@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from baton.core.llm.offline_routes import route_reply
+
 FaultKind = Literal[
     "rate_limit",
     "server_error",
@@ -99,7 +101,13 @@ def plan(
         text = scripted if isinstance(scripted, str) else json.dumps(scripted, ensure_ascii=False)
         chunks = split_chunks(text)
     elif schema is not None:
-        chunks = split_chunks(json.dumps(structured(schema, rng, user), ensure_ascii=False), size=6)
+        labels = _route_labels(schema)
+        if labels:
+            system = _prompt_text([m for m in messages if m.get("role") == "system"])
+            value: Any = route_reply(labels, system, user)
+        else:
+            value = structured(schema, rng, user)
+        chunks = split_chunks(json.dumps(value, ensure_ascii=False), size=6)
     else:
         lo = int(behaviour.get("min_tokens", 40))
         hi = max(lo, int(behaviour.get("max_tokens", 120)))
@@ -165,6 +173,15 @@ def _fault(faults: Sequence[Mapping[str, Any]], call_index: int, prompt: str) ->
             message=str(rule.get("message", "")),
         )
     return None
+
+
+def _route_labels(schema: Mapping[str, Any]) -> list[str]:
+    """A router's reply schema (`route` among labels, and a `reason`) → its labels; else []."""
+    props = schema.get("properties") if schema.get("type") == "object" else None
+    if not isinstance(props, Mapping) or set(props) != {"route", "reason"}:
+        return []
+    labels = props["route"].get("enum") if isinstance(props["route"], Mapping) else None
+    return [str(label) for label in labels] if isinstance(labels, list) and labels else []
 
 
 def _schema(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton.core import expr
+from baton.core.spec.fan_out import fan_out
 from baton.core.spec.flow import propagate
 from baton.core.spec.graph import (
     DataPath,
@@ -57,8 +58,10 @@ class Finding:
     at_key: bool = False
 
 
-def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding]:
-    """All findings for a type-valid spec."""
+def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool = False) -> list[Finding]:
+    """All findings for a type-valid spec. `partial`: the spec is what remained of a file once its type
+    errors were set aside, so flow-wide checks (reachability, keys written before they are read) that the
+    missing parts would mislead are skipped."""
     out: list[Finding] = []
     infos = list(iter_steps(spec))
     aliases = set(spec.models) | set(known_aliases)
@@ -72,10 +75,14 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> list[Finding
         out += _step_rules(spec, info)
         out += _static_fallback(spec, info)
         out += _step_review(info)
+        out += _fan_out_cap(spec, info)
     out += _defaults_model(spec, aliases)
-    out += _flow(spec)
-    out += _availability(spec)
-    out += _chain_warning(spec)
+    out += _model_providers(spec, aliases)
+    out += _outputs(spec)
+    out += _flow(spec, reachability=not partial)
+    if not partial:
+        out += _availability(spec)
+        out += _chain_warning(spec)
     return out
 
 
@@ -249,11 +256,75 @@ def _model_ok(name: str, aliases: set[str]) -> bool:
     return name in aliases or "/" in name
 
 
+def provider_problem(alias: str, model: str, aliases: Iterable[str]) -> str | None:
+    """Why an alias's model string cannot be called (None when it names `provider/name`)."""
+    if "/" in model:
+        return None
+    if model in set(aliases):
+        offline = f" (the offline one: mock/{model})" if model in ("fast", "strong", "tiny", "long") else ""
+        return (
+            f"alias '{alias}' points at '{model}', another alias, not a model: write the model as provider/name"
+            f"{offline}"
+        )
+    return (
+        f"model '{model}' of alias '{alias}' names no provider: write provider/name (openai/{model}, "
+        "anthropic/…, ollama/…; mock/fast is the offline model)"
+    )
+
+
+def _model_providers(spec: WorkflowSpec, aliases: set[str]) -> list[Finding]:
+    """Every alias the workflow declares names `provider/model`: litellm cannot call a bare name."""
+    out = []
+    for alias, model in spec.models.items():
+        problem = provider_problem(alias, model.model, aliases | {"fast", "strong"})
+        if problem:
+            out.append(Finding(("models", alias, "model"), problem))
+    return out
+
+
 def _defaults_model(spec: WorkflowSpec, aliases: set[str]) -> list[Finding]:
     model = spec.defaults.model
     if model is not None and not _model_ok(model, aliases):
         return [Finding(("defaults", "model"), _unknown_model("model alias", model, aliases))]
     return []
+
+
+def _outputs(spec: WorkflowSpec) -> list[Finding]:
+    """The declared result: state keys, each once; a key no step writes is suspicious (its value would be
+    the input or default it started with)."""
+    if spec.outputs is None:
+        return []
+    if not spec.outputs:
+        return [
+            Finding(
+                ("outputs",),
+                "outputs lists no keys: name the state keys that make up the result, or leave 'outputs' out "
+                "(the result is then what the last step wrote)",
+            )
+        ]
+    out = []
+    written = {key for info in iter_steps(spec) for key in info.step.writes}
+    seen: set[str] = set()
+    for i, key in enumerate(spec.outputs):
+        if key not in spec.state:
+            out.append(
+                Finding(
+                    ("outputs", i),
+                    f"output '{key}' is not declared in state{suggest(key, spec.state)}",
+                )
+            )
+        elif key in seen:
+            out.append(Finding(("outputs", i), f"output '{key}' is listed twice"))
+        elif key not in written:
+            out.append(
+                Finding(
+                    ("outputs", i),
+                    f"output '{key}' is written by no step: the result would be its starting value",
+                    severity="warning",
+                )
+            )
+        seen.add(key)
+    return out
 
 
 def _step_templates(info: StepInfo) -> list[Finding]:
@@ -500,6 +571,24 @@ def _step_rules(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:
     return out
 
 
+def _fan_out_cap(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:
+    """A fan-out that asks for more at once than the run allows model calls in flight: it is capped
+    (the run says so too); a warning, since the workflow runs."""
+    found = fan_out(spec, info.step)
+    if found is None or not found.capped_by or found.asked is None:
+        return []
+    step = info.step
+    return [
+        Finding(
+            (*info.data_path, "concurrency"),
+            f"{step.kind} '{step.id}' asks for concurrency {found.asked}, but at most {found.at_once} model calls "
+            f"run at once ({found.capped_by}: {found.at_once}), so it will run {found.at_once} at a time; "
+            f"raise {found.capped_by} to run more",
+            severity="warning",
+        )
+    ]
+
+
 def _step_review(info: StepInfo) -> list[Finding]:
     """A review policy must be able to open a checkpoint on this kind of step (none is silently ignored)."""
     step, review = info.step, info.step.review
@@ -549,7 +638,7 @@ def _expr_finding(source: str, path: DataPath, names: set[str], what: str, scope
     return []
 
 
-def _flow(spec: WorkflowSpec) -> list[Finding]:
+def _flow(spec: WorkflowSpec, reachability: bool = True) -> list[Finding]:
     out = []
     index = top_index(spec)
 
@@ -575,7 +664,7 @@ def _flow(spec: WorkflowSpec) -> list[Finding]:
                 target_ok(target, i, ("steps", i, "routes", label), f"route '{label}' →")
         for j, target in enumerate(step.reroute or []):
             target_ok(target, i, ("steps", i, "reroute", j), "reroute target")
-    if out:
+    if out or not reachability:
         return out
     reachable = {spec.steps[0].id}
     for i, step in enumerate(spec.steps):

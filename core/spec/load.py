@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from baton.core.spec import checks
 from baton.core.spec.model import STEP_KINDS, WorkflowSpec
 from baton.core.spec.problems import Problem, WorkflowInvalid
+from baton.core.spec.salvage import salvage
 from baton.core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
 
 
@@ -74,8 +75,26 @@ def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] 
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        raise WorkflowInvalid(_pydantic_problems(exc, data, positions, path)) from None
+        problems = _pydantic_problems(exc, data, positions, path)
+        raise WorkflowInvalid(problems + _beyond(data, positions, path, known_aliases)) from None
     return _checked(spec, path, text, positions, known_aliases)
+
+
+def _beyond(data: Any, positions: Positions, file: str, known_aliases: Iterable[str]) -> list[Problem]:
+    """The problems the rest of the file has once its type errors are set aside (so fixing one error does
+    not reveal the next): every check that does not depend on what was set aside."""
+    salvaged = salvage(data, _error_paths)
+    if salvaged is None:
+        return []
+    return [
+        _at(f.path, f.message, positions, file, f.severity, f.at_key)
+        for f in checks.check(salvaged.spec, known_aliases, partial=True)
+        if f.severity == "error" and not salvaged.covers(f.path)
+    ]
+
+
+def _error_paths(exc: ValidationError, data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    return [(_data_loc(err["loc"], data)[0], err["type"]) for err in exc.errors(include_url=False)]
 
 
 def from_spec(spec: WorkflowSpec, known_aliases: Iterable[str] = ()) -> Workflow:
@@ -103,6 +122,16 @@ def _checked(spec: WorkflowSpec, path: str, text: str, positions: Positions, kno
         raise WorkflowInvalid(errors)
     warnings = sorted(p for p in problems if p.severity != "error")
     return Workflow(spec, path, text, text_hash(text), warnings, positions)
+
+
+def tool_problems(workflow: Workflow) -> list[Problem]:
+    """Tools that cannot be imported, each at its `call:` field (imported in a child process, with the
+    workflow's folder first on the import path as the runner has it)."""
+    from baton.core.spec.tool_check import tool_findings
+
+    folder = None if workflow.path.startswith("<") else os.path.dirname(os.path.abspath(workflow.path))
+    found = tool_findings(workflow.spec, folder)
+    return sorted(_at(path, message, workflow.positions, workflow.path) for path, message in found)
 
 
 def _at(

@@ -462,6 +462,7 @@ class WorkflowSpec(_Strict):
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     budget: BudgetSpec | None = None
+    outputs: list[str] | None = None
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("state", mode="before")
@@ -470,6 +471,11 @@ class WorkflowSpec(_Strict):
         if isinstance(value, dict):
             return {k: ({"type": v} if isinstance(v, str) else v) for k, v in value.items()}
         return value
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _outputs_shorthand(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("inputs", mode="before")
     @classmethod

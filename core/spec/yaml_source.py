@@ -9,6 +9,7 @@ tag outside the YAML core schema (`!!python/...` among them), caps alias uses an
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,6 +230,75 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
+_KEY_LINE = re.compile(r"^((?:\s*-\s+)*\s*)([^\s#:'\"\[\]{}!&*|>%@`-][^:#]*?|-[^\s:#][^:#]*?):(?:\s|$)")
+
+
+@dataclass(frozen=True)
+class _KeyLine:
+    number: int
+    indent: int
+    key: str
+    colon: int
+    """1-based column of the key's colon."""
+    plain_value: bool
+    """The value after the colon is unquoted text (so a line below it may be read as its continuation)."""
+
+
+def _key_line(lines: list[str], number: int) -> _KeyLine | None:
+    """The `key:` a line (1-based) starts with, and where."""
+    if not 0 < number <= len(lines):
+        return None
+    match = _KEY_LINE.match(lines[number - 1])
+    if match is None:
+        return None
+    rest = lines[number - 1][match.end() :].strip()
+    plain = bool(rest) and rest[0] not in "'\"[{|>&*!#"
+    return _KeyLine(number, len(match.group(1)), match.group(2).strip(), match.end(2) + 1, plain)
+
+
+def _key_above(lines: list[str], number: int) -> _KeyLine | None:
+    """The nearest `key:` line above line `number`, skipping blank and comment lines."""
+    for above in range(number - 1, 0, -1):
+        text = lines[above - 1].strip()
+        if not text or text.startswith("#"):
+            continue
+        return _key_line(lines, above)
+    return None
+
+
+def _misindented(lines: list[str], line: int, col: int, colon_error: bool) -> str | None:
+    """When line `line` starts with a key whose indentation differs from the key above it: say so."""
+    here = _key_line(lines, line)
+    if here is None or (colon_error and here.colon != col):
+        return None
+    above = _key_above(lines, line)
+    if above is None or above.indent == here.indent:
+        return None
+    spaces = "space" if here.indent == 1 else "spaces"
+    message = (
+        f"indentation: '{here.key}:' is indented {here.indent} {spaces}, but '{above.key}:' on line {above.number} "
+        f"is indented {above.indent}; the keys of one mapping line up"
+    )
+    if colon_error and above.plain_value:
+        message += f" (or, if line {line} continues the value of '{above.key}', quote that value)"
+    return message
+
+
+def _unaligned(lines: list[str], line: int) -> str:
+    """A line that closes no block and continues none: name the mix of list and mapping when that is it."""
+    here = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    above = next((lines[n - 1] for n in range(line - 1, 0, -1) if lines[n - 1].strip()), "")
+    item_above, item_here = above.lstrip().startswith("- "), here.startswith("- ")
+    if item_above != item_here:
+        what = "a list item ('- …')" if item_here else "a 'key:'"
+        other = "list items" if item_above else "'key:' lines"
+        return (
+            f"indentation: line {line} starts {what} among {other}: a list and a mapping cannot share one level "
+            "(indent it under a key, or make it match the lines above)"
+        )
+    return f"indentation: line {line} does not line up with the block above it"
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     """PyYAML's complaint, reworded where it is cryptic, with a hint for the usual causes."""
     mark = exc.problem_mark or exc.context_mark
@@ -244,7 +314,17 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     if problem.startswith("found undefined alias"):
         return problem.replace("found undefined alias", "unknown alias") + " (define '&name' before '*name')", line, col
     if problem == "mapping values are not allowed here":
+        shifted = _misindented(lines, line, col, colon_error=True)
+        if shifted:
+            return shifted, line, col
         return "unexpected ':' — quote a value that contains ': ' (prompt: \"Answer this: {topic}\")", line, col
+    if problem == "could not find expected ':'" and exc.context_mark is not None:
+        key_line = exc.context_mark.line + 1
+        words = lines[key_line - 1].strip().split(None, 1) if 0 < key_line <= len(lines) else []
+        if words:
+            hint = f"{words[0]}: {words[1]}" if len(words) > 1 else f"{words[0]}: …"
+            said = f"'{lines[key_line - 1].strip()}' has no ':' after its key (write '{hint}')"
+            return said, key_line, exc.context_mark.column + 1
     if "quoted scalar" in context and "end of stream" in problem:
         start = exc.context_mark
         if start is not None:
@@ -256,7 +336,7 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     elif "[" in line_text and "{" in line_text and ("list[" in line_text or "enum[" in line_text):
         message += " (inside { } quote types with brackets: 'list[str]')"
     elif "expected <block end>" in problem:
-        message = "the indentation does not line up with the lines above"
+        message = _misindented(lines, line, col, colon_error=False) or _unaligned(lines, line)
     return message, line, col
 
 

@@ -58,6 +58,21 @@ async def test_the_estimate_holds_the_actual_cost(store: Store, name: str, tmp_p
     assert before.total is not None
     low, high = before.total
     assert low - 1e-12 <= view.cost_usd and (high is None or view.cost_usd <= high + 1e-12)
+    # The likely figure of the route the run took is a useful guess: within a factor of two of the actual.
+    skipped = _routed_over(view)
+    taken = [p for p in before.paths if ran <= set(p.steps) and not set(p.steps) & skipped]
+    if name in LIKELY_IS_CLOSE:
+        assert len(taken) == 1 and taken[0].likely_usd is not None, (name, before.paths)
+        assert view.cost_usd / 2 <= taken[0].likely_usd <= view.cost_usd * 2, (name, taken[0], view.cost_usd)
+        assert taken[0].usd is not None and taken[0].usd[0] <= taken[0].likely_usd <= (taken[0].usd[1] or 1.0)
+
+
+LIKELY_IS_CLOSE = ("demo", "agent", "parallel", "router", "gate")
+"""Flows whose run takes a fixed path with a fixed number of calls (loops and managers vary by design)."""
+
+
+def _routed_over(view: SessionView) -> set[str]:
+    return {p for p, s in view.steps.items() if "/" not in p and s.status == "skipped"}
 
 
 async def test_prompt_tokens_of_the_low_end_are_exact_when_everything_is_known(store: Store) -> None:
@@ -87,7 +102,10 @@ def test_baton_estimate_prints_a_range_per_step_and_in_total(tmp_path: Path, pri
     assert "estimate for 'research-brief'" in out.stdout
     for step in ("triage", "quick_answer", "research", "write"):
         assert step in out.stdout
-    assert "total per run: $" in out.stdout and "at 100 runs: $" in out.stdout
+    assert "likely per run: ~$" in out.stdout and "range per run: $" in out.stdout
+    flat = " ".join(out.stdout.split())
+    assert "via quick_answer" in flat and "via research → write → publish" in flat
+    assert "at 100 runs: likely ~$" in out.stdout
     as_json = subprocess.run(
         [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "--json", "-i", "topic=tidal power"],
         capture_output=True,
@@ -100,6 +118,27 @@ def test_baton_estimate_prints_a_range_per_step_and_in_total(tmp_path: Path, pri
     assert [s["step"] for s in data["steps"]] == ["triage", "quick_answer", "research", "write", "publish"]
     low, high = data["total_usd"]
     assert 0 < low < high
+    for row in data["steps"]:
+        if row["calls"][1]:
+            assert row["usd"][0] <= row["likely_usd"] <= row["usd"][1], row
+    assert [p["steps"] for p in data["paths"]] == [
+        ["triage", "quick_answer"],
+        ["triage", "research", "write", "publish"],
+    ]
+    research = data["paths"][1]
+    assert research["usd"][1] / research["usd"][0] < 5, "the research route's range is a useful one"
+    assert data["likely_usd"] == [data["paths"][0]["likely_usd"], research["likely_usd"]]
+    named = subprocess.run(
+        [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "--model", "strong=anthropic/claude-sonnet-4-5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "80"},
+        timeout=120,
+    )
+    assert named.returncode == 0, named.stderr
+    assert "strong = anthropic/claude-sonnet-4-5" in named.stdout and "strong, fast" in named.stdout
+    assert "…" not in named.stdout.replace("short answers … every", "")
     bad = subprocess.run(
         [sys.executable, "-m", "baton.tui.cli", "estimate", "demo", "-i", "nope=1"],
         capture_output=True,

@@ -90,6 +90,7 @@ def demo_spec() -> WorkflowSpec:
             ),
         },
         defaults={"model": "fast"},  # type: ignore[arg-type]
+        outputs=["draft", "answer"],
         steps=[
             RouterStep(
                 id="triage",

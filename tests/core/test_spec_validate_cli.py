@@ -187,6 +187,17 @@ def test_aliases_from_the_config_file_are_known(private_home: Path, tmp_path: Pa
     assert accepted.stdout.startswith(f"{flow}: ok — 'house'")
 
 
+def test_a_config_alias_without_a_provider_is_refused_at_its_line(private_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[ui]\ntheme = "baton-dark"\n\n[models]\nfast = "gpt-4o-mini"\n', encoding="utf-8")
+    refused = validate(private_home, "demo", BATON_CONFIG=str(config))
+    assert refused.returncode == 2 and "Traceback" not in refused.stdout + refused.stderr
+    assert (refused.stdout + refused.stderr).strip() == (
+        f"{config}:5:1: [models] model 'gpt-4o-mini' of alias 'fast' names no provider: write provider/name "
+        "(openai/gpt-4o-mini, anthropic/…, ollama/…; mock/fast is the offline model)"
+    )
+
+
 def test_validate_never_loads_litellm(private_home: Path) -> None:
     code = (
         "import sys\n"

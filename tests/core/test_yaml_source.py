@@ -185,7 +185,44 @@ def test_nesting_up_to_the_cap_is_fine_and_deeper_is_refused() -> None:
             "a: {type: list[str]}\n",
             (1, 15, "expected ',' or '}', but got '[' (inside { } quote types with brackets: 'list[str]')"),
         ),
-        ("- a\nb: 1\n", (2, 1, "the indentation does not line up with the lines above")),
+        (
+            "- a\nb: 1\n",
+            (
+                2,
+                1,
+                "indentation: line 2 starts a 'key:' among list items: a list and a mapping cannot share one level "
+                "(indent it under a key, or make it match the lines above)",
+            ),
+        ),
+        # One space too many before a key, after an unquoted value: indentation, not a quoting problem.
+        (
+            "step:\n  prompt: Summarise {q}\n   reads: [q]\n",
+            (
+                3,
+                9,
+                "indentation: 'reads:' is indented 3 spaces, but 'prompt:' on line 2 is indented 2; the keys of one "
+                "mapping line up (or, if line 3 continues the value of 'prompt', quote that value)",
+            ),
+        ),
+        (
+            "steps:\n  - id: one\n     kind: agent\n",
+            (
+                3,
+                10,
+                "indentation: 'kind:' is indented 5 spaces, but 'id:' on line 2 is indented 4; the keys of one "
+                "mapping line up (or, if line 3 continues the value of 'id', quote that value)",
+            ),
+        ),
+        (
+            'steps:\n  - id: one\n    prompt: "x"\n   writes: [a]\n',
+            (
+                4,
+                4,
+                "indentation: 'writes:' is indented 3 spaces, but 'prompt:' on line 3 is indented 4; the keys "
+                "of one mapping line up",
+            ),
+        ),
+        ("step:\n  prompt: x\n  reads [q]\n", (3, 3, "'reads [q]' has no ':' after its key (write 'reads: [q]')")),
     ],
 )
 def test_broken_yaml_is_one_problem_with_a_position(text: str, expected: tuple[int, int, str]) -> None:

@@ -76,6 +76,8 @@ class FakeOpenAI:
     reasoning_interval_s: float = 0.0
     host: str = "127.0.0.1"
     port: int = 0
+    ollama_models: list[str] | None = None
+    """When set, `GET /api/tags` answers as an Ollama server with these models pulled."""
     seen: list[Seen] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     replies: dict[str, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
@@ -191,6 +193,11 @@ class FakeOpenAI:
             return await _json(writer, 200, {"queued": True})
         if path == "/_control/stats":
             return await _json(writer, 200, {"counts": dict(self.counts), "seen": [asdict(s) for s in self.seen]})
+        if request.method == "GET" and path.endswith("/models"):
+            listed = [{"id": m, "object": "model"} for m in self.counts]
+            return await _json(writer, 200, {"object": "list", "data": listed})
+        if request.method == "GET" and path == "/api/tags" and self.ollama_models is not None:
+            return await _json(writer, 200, {"models": [{"name": name} for name in self.ollama_models]})
         if not path.endswith("/chat/completions") or request.method != "POST":
             return await _json(writer, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
         payload = json.loads(request.body or b"{}")
