@@ -70,7 +70,7 @@ def _session_of(command: str, out: str) -> str:
         found = re.search(r"session ([0-9a-f]{8})", out)
         assert found, out
         return found.group(1)
-    return str(json.loads(out.splitlines()[0])["session"])
+    return str(json.loads(out.splitlines()[0])["session_id"])
 
 
 def _assert_path(view: dict[str, Any], path: str, command: str) -> None:

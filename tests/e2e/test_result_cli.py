@@ -54,7 +54,7 @@ class Baton:
 
     def last_session(self) -> str:
         rows = [json.loads(line) for line in self("sessions", "--json").stdout.splitlines()]
-        return str(rows[0]["id"])
+        return str(rows[0]["session_id"])
 
 
 @pytest.fixture
