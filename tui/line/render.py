@@ -37,7 +37,7 @@ def titled(view: SessionView) -> SessionView:
 
 def line_of(view: SessionView, step: StepView) -> Text:
     """The one line of a finished (or waiting) step, under its title."""
-    return step_line(titled_step(view, step))
+    return step_line(titled_step(view, step), view=view)
 
 
 def header(view: SessionView) -> Text:
