@@ -9,7 +9,7 @@ The contract, beyond the signatures:
   `first_seq`, the commands it names are marked done, and its live text is added, or nothing is (a
   sequence number already taken raises `SequenceConflict`). Events read back in sequence order.
 - Secrets are redacted before anything is stored (payloads, inputs, options, outputs, errors, reasons).
-- `data_version` changes whenever anything is committed, so a viewer can skip a poll that would read
+- `data_version` changes whenever another handle commits, so a viewer can skip a poll that would read
   nothing new.
 - Leases follow `sessions.leases.holder_alive`; `acquire_lease` raises `SessionInUse` while a live
   holder has the session.
@@ -19,7 +19,7 @@ The contract, beyond the signatures:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from baton.core import events as ev
@@ -45,6 +45,8 @@ class SessionStore(Protocol):
 
     redact: Redactor
     """Applied to every text a store keeps; projections use it to build their rows."""
+    clock: Callable[[], float]
+    """The store's time (seconds since the epoch) for every timestamp it writes."""
 
     @property
     def location(self) -> str:
@@ -117,7 +119,8 @@ class SessionStore(Protocol):
         ...
 
     async def data_version(self) -> int:
-        """A number that changes whenever anything is committed."""
+        """A number that changes whenever another handle on the same store commits (a handle's own commits
+        may change it too)."""
         ...
 
     # --- projections -----------------------------------------------------------------------------

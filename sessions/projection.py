@@ -170,7 +170,7 @@ def _checkpoint_row(sid: str, c: CheckpointView) -> CheckpointRow:
 async def write(store: SessionStore, view: SessionView, dirty: Dirty) -> None:
     """Write the dirty parts of `view` in one transaction."""
     if dirty.any:
-        await store.write_projection(update(view, dirty, store.redact))
+        await store.write_projection(update(view, dirty, store.redact, store.clock()))
 
 
 async def rebuild(store: SessionStore, session_id: str) -> SessionView:
