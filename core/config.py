@@ -51,7 +51,7 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         return Config(path=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read(path))
     except UnicodeDecodeError:
         raise ConfigInvalid(f"{path}:1:1: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
@@ -75,6 +75,16 @@ def load_config(path: Path | None = None) -> Config:
     ui = data.get("ui") or {}
     keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
     return Config(path=path, models=models, ui=dict(ui), keys=keys)
+
+
+def _read(path: Path) -> str:
+    """The config file's text; a FIFO, a device or a folder is refused, never read (it could block)."""
+    try:
+        return paths.read_regular(path).decode("utf-8")
+    except paths.NotRegularFile as exc:
+        raise ConfigInvalid(str(exc)) from None
+    except OSError as exc:
+        raise ConfigInvalid(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
 
 
 def resolve_models(

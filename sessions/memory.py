@@ -23,6 +23,7 @@ from baton.core.view import SessionView
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
+from baton.sessions.text import shown
 
 
 @dataclass
@@ -170,8 +171,7 @@ class MemoryStore:
         """A full session id from a unique prefix."""
         matches = sorted(i for i in self.data.sessions if i.startswith(prefix))[:5]
         if not matches:
-            shown = prefix.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            raise StoreError(f"no session '{shown}' in {self.location}")
+            raise StoreError(f"no session {shown(prefix)} in {self.location}")
         if len(matches) > 1 and matches[0] != prefix:
             raise StoreError(f"'{prefix}' is ambiguous: {', '.join(matches)}")
         return matches[0]

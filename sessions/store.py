@@ -39,6 +39,7 @@ from baton.sessions.sqlite import (
     waiting,
 )
 from baton.sessions.tasks import settle
+from baton.sessions.text import is_text, shown
 
 __all__ = [
     "LEASE_TTL_S",
@@ -258,8 +259,8 @@ class Store:
 
     async def resolve(self, prefix: str) -> str:
         """A full session id from a unique prefix."""
-        if not _is_text(prefix):
-            raise StoreError(f"no session {_shown(prefix)} in {self.path}")
+        if not is_text(prefix):
+            raise StoreError(f"no session {shown(prefix)} in {self.path}")
         rows = await self._all(
             "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 5", (prefix, prefix + "\uffff")
         )
@@ -499,17 +500,3 @@ def _settings(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-
-
-def _is_text(value: str) -> bool:
-    """Can `value` be stored as text (no undecodable bytes from the command line)?"""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _shown(value: str) -> str:
-    """`value` quoted for a message, undecodable bytes as escapes."""
-    return repr(value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
