@@ -31,9 +31,11 @@ def check_path(db: Path) -> bool:
         raise StoreUnusable(f"{db}: cannot use the session store: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise StoreUnusable(f"{db}: not a regular file")
-    if not os.access(db, os.R_OK | os.W_OK):
+    # Checked as open() would check (effective ids and capabilities), never by opening the file: closing
+    # a descriptor of it would drop this process's SQLite locks on it.
+    if not os.access(db, os.R_OK | os.W_OK, effective_ids=True):
         raise StoreUnusable(f"{db}: the session store is not writable by this user (permission denied); {WHERE_ELSE}")
-    if not os.access(db.parent, os.W_OK | os.X_OK):
+    if not os.access(db.parent, os.W_OK | os.X_OK, effective_ids=True):
         raise StoreUnusable(
             f"{db}: the session store's folder {db.parent} is not writable by this user (SQLite keeps its"
             f" journal there); {WHERE_ELSE}"

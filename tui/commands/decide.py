@@ -35,6 +35,9 @@ def decide(
         from baton.sessions.app import read_text_file, user_name
         from baton.tui import decisions
 
+        edited = None
+        if edited_file is not None:
+            edited = sys.stdin.read() if edited_file == "-" else read_text_file(edited_file)
         async with application(ctx) as app:
             session_id, cp = await app.waiting_checkpoint(session, target)
             details: dict[str, Any] = {}
@@ -44,9 +47,8 @@ def decide(
                 details["target"] = to
             if model:
                 details["model"] = model
-            if edited_file is not None:
-                text = sys.stdin.read() if edited_file == "-" else read_text_file(edited_file)
-                details["edited"] = decisions.edited_value(cp, text)
+            if edited is not None:
+                details["edited"] = decisions.edited_value(cp, edited)
             command = decisions.build(cp, decision, user_name(), **details)
             outcome = await app.decide(session_id, command)
         if outcome.queued:
