@@ -95,9 +95,8 @@ def check_breakpoints(workflow: Workflow, breakpoints: Iterable[str]) -> None:
     ids = [info.step.id for info in iter_steps(workflow.spec)]
     for name in breakpoints:
         if name not in ids:
-            raise InvalidInput(
-                f"--break {shown(name)}: no step {shown(name)} in this workflow (steps: {', '.join(ids)})"
-            )
+            steps = ", ".join(ids)
+            raise InvalidInput(f"--break {escaped(name)}: no step {shown(name)} in this workflow (steps: {steps})")
 
 
 def read_text_file(path: str, what: str = "file") -> str:
