@@ -257,7 +257,7 @@ class MemoryStore:
         data, sid = self.data, update.session_id
         row = data.sessions.get(sid)
         if row is not None:
-            for name, value in vars(update.summary).items():
+            for name, value in update.summary._asdict().items():
                 setattr(row, name, value)
         data.steps.setdefault(sid, {}).update({s.path: s for s in update.steps})
         if update.state is not None:

@@ -2,7 +2,9 @@
 and the projections read and write, whatever the store is made of (a SQLite file, memory, a server).
 
 Text that could carry a secret (payloads, outputs, errors) is stored redacted, and JSON values are kept
-as their JSON text, exactly as a SQL store holds them: a row read back equals the row written.
+as their JSON text, exactly as a SQL store holds them: a row read back equals the row written. The
+projection rows are named tuples, in their table's column order: cheap to build for every step, and
+handed to SQL as they are.
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ class Lease(NamedTuple):
     expires_at: float
 
 
-@dataclass(frozen=True)
-class SessionSummary:
+class SessionSummary(NamedTuple):
     """The fields of a session's row that its projection keeps current."""
 
     status: str
@@ -96,8 +97,7 @@ class SessionSummary:
     projected_seq: int
 
 
-@dataclass(frozen=True)
-class StepRow:
+class StepRow(NamedTuple):
     """The `steps` projection: one step path of a session."""
 
     session_id: str
@@ -120,8 +120,7 @@ class StepRow:
     writes: str
 
 
-@dataclass(frozen=True)
-class CallRow:
+class CallRow(NamedTuple):
     """The `llm_calls` projection: one recorded model call (request hash, request, answer, usage)."""
 
     session_id: str
@@ -146,8 +145,7 @@ class CallRow:
     replayed: int
 
 
-@dataclass(frozen=True)
-class CheckpointRow:
+class CheckpointRow(NamedTuple):
     """The `checkpoints` projection: one checkpoint, open or decided."""
 
     session_id: str

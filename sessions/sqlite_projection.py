@@ -5,14 +5,13 @@ give its rows back. Runs on the store's connection inside one transaction (see `
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import fields
 from typing import Any
 
 from baton.sessions.records import CallRow, CheckpointRow, ProjectionUpdate, StepRow
 
 
-def _columns(row_type: type[Any]) -> list[str]:
-    return [f.name for f in fields(row_type)]
+def _columns(row_type: Any) -> list[str]:
+    return list(row_type._fields)
 
 
 STEP_COLUMNS = _columns(StepRow)
@@ -29,11 +28,6 @@ def checkpoints_sql(session: bool, open_only: bool) -> str:
     where = [clause for clause, wanted in (("session_id = ?", session), ("status = 'open'", open_only)) if wanted]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return f"{_CHECKPOINTS}{clause} ORDER BY opened_at, session_id, checkpoint_id"
-
-
-def values(row: Any) -> tuple[Any, ...]:
-    """A row's fields in declaration order (the column order of its table)."""
-    return tuple(vars(row).values())
 
 
 def _insert(table: str, columns: list[str]) -> str:
@@ -53,18 +47,18 @@ _UPDATE_SESSION = (
 def write(conn: sqlite3.Connection, update: ProjectionUpdate) -> None:
     """Apply one projection write (inside the caller's transaction)."""
     sid = update.session_id
-    conn.execute(_UPDATE_SESSION, (*values(update.summary), sid))
+    conn.execute(_UPDATE_SESSION, (*update.summary, sid))
     if update.steps:
-        conn.executemany(_INSERT_STEP, [values(row) for row in update.steps])
+        conn.executemany(_INSERT_STEP, update.steps)
     if update.state is not None:
         conn.execute("DELETE FROM state WHERE session_id = ?", (sid,))
         conn.executemany(
             "INSERT INTO state (session_id, key, value) VALUES (?,?,?)", [(sid, k, v) for k, v in update.state.items()]
         )
     if update.calls:
-        conn.executemany(_INSERT_CALL, [values(row) for row in update.calls])
+        conn.executemany(_INSERT_CALL, update.calls)
     if update.checkpoints:
-        conn.executemany(_INSERT_CHECKPOINT, [values(row) for row in update.checkpoints])
+        conn.executemany(_INSERT_CHECKPOINT, update.checkpoints)
     if update.finished_calls:
         conn.executemany(
             "DELETE FROM deltas WHERE session_id = ? AND call_id = ?", [(sid, c) for c in update.finished_calls]

@@ -18,7 +18,8 @@ from baton.tui.commands.common import EXIT_HELP, db_path, tui_available
 @click.option(
     "--db",
     envvar="BATON_DB",
-    type=click.Path(dir_okay=False, readable=False),
+    type=click.Path(readable=False),
+    metavar="FILE",
     help="Session database (default: $XDG_DATA_HOME/baton/baton.db).",
 )
 @click.version_option(package_name="baton", prog_name="baton")

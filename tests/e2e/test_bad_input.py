@@ -103,11 +103,17 @@ def test_a_file_that_is_not_a_baton_store_is_refused_and_left_untouched(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notadb.bin"], "no journal was left beside it"
 
 
-def test_a_store_path_that_is_a_fifo_is_refused_without_opening_it(tmp_path: Path, private_home: Path) -> None:
+def test_a_store_path_that_is_a_fifo_or_a_folder_is_refused_without_opening_it(
+    tmp_path: Path, private_home: Path
+) -> None:
     fifo = tmp_path / "store.fifo"
     os.mkfifo(fifo)
     out = baton(baton_env(private_home, fifo), "sessions")
     assert one_line(out, 2) == f"{fifo}: not a regular file"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    out = baton(baton_env(private_home, folder), "--db", str(folder), "sessions")
+    assert one_line(out, 2) == f"{folder}: not a regular file"
 
 
 # --- places this user cannot write -----------------------------------------------------------------

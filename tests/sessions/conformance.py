@@ -330,7 +330,7 @@ async def test_projected_rows_read_back_exactly_as_written(store: SessionStore) 
     assert await store.checkpoints(sid) == update.checkpoints
     assert await store.state(sid) == update.state
     row = await store.session(sid)
-    assert {k: getattr(row, k) for k in vars(update.summary)} == vars(update.summary)
+    assert {k: getattr(row, k) for k in update.summary._fields} == update.summary._asdict()
     (finished,) = [e.event for e in await store.events(sid) if isinstance(e.event, ev.LLMCallFinished)]
     assert finished.request_hash == "h1" and finished.text == f"draft with {REDACTED}"
     assert finished.request == {"messages": [{"role": "user", "content": "write"}]}
