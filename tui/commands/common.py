@@ -3,7 +3,6 @@ the `--db` in use, the flags of a run, and choosing a viewer (full screen, line 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -33,6 +32,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def run(coro: Coroutine[Any, Any, int]) -> NoReturn:
     """Run a command's coroutine and exit with its code; a refusal is its one line and its exit code."""
+    import asyncio
+
     from baton.sessions.errors import AppError
 
     try:
