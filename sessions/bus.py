@@ -16,8 +16,8 @@ STARTUP_GRACE_S = 15.0
 
 
 class StoreBus:
-    """Tails a session in the SQLite file: new events and live text every `poll` seconds, cheaply
-    skipped when nothing was committed (`PRAGMA data_version`). Commands are rows the runner polls."""
+    """Tails a session in the store: new events and live text every `poll` seconds, cheaply skipped
+    when nothing was committed (`data_version`). Commands are rows the runner polls."""
 
     def __init__(self, store: SessionStore, session_id: str, poll: float = 0.025, liveness: float = 1.0) -> None:
         self.store = store

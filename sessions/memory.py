@@ -352,7 +352,8 @@ class MemoryStore:
         if held is not None and holder_alive(held.lease, held.token, now):
             raise SessionInUse(session_id, held.lease.pid, held.lease.host)
         token = secrets.token_hex(8)
-        hold(token)
+        if me == LeaseOwner.this_process():
+            hold(token)
         self.data.leases[session_id] = _LeaseRow(Lease(me.pid, me.host, now + ttl), token, now)
         self.data.committed()
         return token

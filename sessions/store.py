@@ -114,7 +114,7 @@ class Store:
         folder's). A file that cannot be a baton store is refused with `StoreUnusable` and left as it is."""
         db = Path(path) if path is not None else paths.default_db()
         if store_file.check_path(db):
-            store_file.make_room(db, default=path is None)
+            store_file.make_room(db, default=path is None and not os.environ.get("BATON_DB"))
         conn = await Connection.open(str(db), BUSY_TIMEOUT_MS / 1000)
         try:
             version = await conn.run(lambda c: store_file.inspect(c, db, LATEST))
@@ -452,7 +452,9 @@ class Store:
                 (session_id, me.pid, me.host, token, now, now + ttl),
             )
 
-        hold(token)  # before the commit, so no one here sees our lease as left behind
+        mine = me == LeaseOwner.this_process()
+        if mine:
+            hold(token)  # before the commit, so no one here sees our lease as left behind
         try:
             await self.transaction(take, small=True)
         except BaseException:
