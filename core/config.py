@@ -54,7 +54,7 @@ def load_config(path: Path | None = None) -> Config:
     if not path.exists():
         return Config(path=path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
         data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigInvalid(f"{path}:1:1: not valid UTF-8") from None
@@ -91,6 +91,16 @@ def _line_of(text: str, alias: str) -> int:
     pattern = re.compile(rf'^\s*(?:"{name}"|{name})\s*=|^\s*\[models\.(?:"{name}"|{name})\]', re.MULTILINE)
     found = pattern.search(text)
     return text.count("\n", 0, found.start()) + 1 if found else 1
+
+
+def _read(path: Path) -> str:
+    """The config file's text; a FIFO, a device or a folder is refused, never read (it could block)."""
+    try:
+        return paths.read_regular(path).decode("utf-8")
+    except paths.NotRegularFile as exc:
+        raise ConfigInvalid(str(exc)) from None
+    except OSError as exc:
+        raise ConfigInvalid(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
 
 
 def resolve_models(

@@ -10,16 +10,16 @@ from typing import Any
 from baton.core.bus import RunnerLost, Update
 from baton.core.commands import Command
 from baton.core.events import TERMINAL_SESSION_EVENTS, Envelope, TokenDelta
-from baton.sessions.store import Store
+from baton.sessions.interface import SessionStore
 
 STARTUP_GRACE_S = 15.0
 
 
 class StoreBus:
-    """Tails a session in the SQLite file: new events and live text every `poll` seconds, cheaply
-    skipped when nothing was committed (`PRAGMA data_version`). Commands are rows the runner polls."""
+    """Tails a session in the store: new events and live text every `poll` seconds, cheaply skipped
+    when nothing was committed (`data_version`). Commands are rows the runner polls."""
 
-    def __init__(self, store: Store, session_id: str, poll: float = 0.025, liveness: float = 1.0) -> None:
+    def __init__(self, store: SessionStore, session_id: str, poll: float = 0.025, liveness: float = 1.0) -> None:
         self.store = store
         self.session_id = session_id
         self.poll = poll
@@ -75,7 +75,7 @@ class StoreBus:
 class LocalBus:
     """In-process: the runner's writer publishes straight to subscribers after each commit."""
 
-    def __init__(self, store: Store, session_id: str, submit: Any) -> None:
+    def __init__(self, store: SessionStore, session_id: str, submit: Any) -> None:
         self.store = store
         self.session_id = session_id
         self._submit = submit

@@ -8,11 +8,11 @@ from typing import Any
 
 from baton.core.runner import RunOptions
 from baton.core.spec.load import Workflow
-from baton.sessions.store import Store
+from baton.sessions.interface import SessionStore
 
 
 async def create_session(
-    store: Store,
+    store: SessionStore,
     workflow: Workflow,
     inputs: Mapping[str, Any] | None = None,
     options: RunOptions | None = None,

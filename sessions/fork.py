@@ -14,7 +14,8 @@ from typing import Any
 from baton.core import events as ev
 from baton.core.state import make_op
 from baton.sessions import projection
-from baton.sessions.store import Store, StoreError
+from baton.sessions.errors import StoreError
+from baton.sessions.interface import SessionStore
 
 
 def _under(path: str, top: str) -> bool:
@@ -30,7 +31,7 @@ def fork_point(envelopes: list[ev.Envelope], at_step: str) -> int:
     raise StoreError(f"step '{at_step}' never ran in this session: fork at a step that ran")
 
 
-async def fork_session(store: Store, source_id: str, at_step: str, overrides: Mapping[str, Any]) -> str:
+async def fork_session(store: SessionStore, source_id: str, at_step: str, overrides: Mapping[str, Any]) -> str:
     """Create the fork and return its id (run it with `baton resume`)."""
     row = await store.session(source_id)
     envelopes = await store.events(source_id)

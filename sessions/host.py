@@ -21,8 +21,9 @@ from baton.core.spec.load import Workflow, load_text
 from baton.core.spec.problems import WorkflowInvalid
 from baton.core.view import SessionView
 from baton.sessions.bus import LocalBus
-from baton.sessions.sqlite import settle
-from baton.sessions.store import LEASE_TTL_S, Store
+from baton.sessions.interface import SessionStore
+from baton.sessions.leases import LEASE_TTL_S
+from baton.sessions.tasks import settle
 from baton.sessions.writer import SessionWriter
 
 log = logging.getLogger("baton.host")
@@ -37,7 +38,7 @@ class SessionHost:
 
     def __init__(
         self,
-        store: Store,
+        store: SessionStore,
         session_id: str,
         *,
         llm: LLMClient | None = None,
@@ -172,7 +173,7 @@ class SessionHost:
                 log.exception("renewing the lease of session %s failed", self.session_id)
 
 
-async def run_in_process(store: Store, session_id: str, **kwargs: Any) -> str:
+async def run_in_process(store: SessionStore, session_id: str, **kwargs: Any) -> str:
     """Run a session in this process (tests, embedding)."""
     return await SessionHost(store, session_id, **kwargs).run()
 

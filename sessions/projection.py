@@ -2,20 +2,21 @@
 
 They are derived data. The runner's writer keeps them current in small batches, off the hot path of
 a step's commit; any reader can rebuild them from the events (`rebuild`). `projected_seq` says how far
-they go.
+they go. The rows are built here, once, from the fold; each store only persists them.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from baton.core import events as ev
-from baton.core.view import SessionView
-from baton.sessions.store import Store
+from baton.core.secrets import Redactor
+from baton.core.view import CallView, CheckpointView, SessionView, StepView
+from baton.sessions.interface import SessionStore
+from baton.sessions.records import CallRow, CheckpointRow, ProjectionUpdate, SessionSummary, StepRow
 
 _WHOLE_SESSION = frozenset({"SessionResumed", "SessionPaused", "SessionCompleted", "SessionFailed", "Forked"})
 IGNORED_KINDS = frozenset(
@@ -87,146 +88,115 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-SMALL_WRITE = 256
-"""A projection write touching at most this many rows may run on the event loop's thread (see `Store`)."""
-
-
-async def write(store: Store, view: SessionView, dirty: Dirty) -> None:
-    """Write the dirty parts of `view` in one transaction."""
-    if not dirty.any:
-        return
+def update(view: SessionView, dirty: Dirty, redact: Redactor, now: float | None = None) -> ProjectionUpdate:
+    """The rows that change when `dirty` parts of `view` are written (text redacted); pure, so every store
+    writes the same rows."""
     sid = view.session_id
-    redact = store.redact
-    now = time.time()
+    now = time.time() if now is None else now
     done = sum(1 for s in view.steps.values() if s.status in ("completed", "degraded", "skipped"))
-    steps = [view.steps[p] for p in dirty.steps if p in view.steps]
-    calls = [view.calls[c] for c in dirty.calls if c in view.calls]
     cps = [view.checkpoints[c] for c in dirty.checkpoints if c in view.checkpoints]
     for cp in view.checkpoints.values():
         if cp.decision is not None and cp.decision.decision == "superseded":
             cps.append(cp)
-
-    def work(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE sessions SET status=?, reason=?, error=?, updated_at=?, ended_at=?, active_s=?, cost_usd=?,"
-            " cost_unknown=?, tokens_in=?, tokens_out=?, steps_total=?, steps_done=?, inbox=?, degraded=?,"
-            " last_seq=?, projected_seq=? WHERE id=?",
-            (
-                view.status,
-                view.reason,
-                redact(view.error),
-                now,
-                view.ended_at,
-                view.elapsed(now),
-                round(view.cost_usd, 10),
-                view.cost_unknown_calls,
-                view.tokens_in,
-                view.tokens_out,
-                len(view.steps),
-                done,
-                len(view.open_checkpoints),
-                int(view.degraded),
-                view.last_seq,
-                view.last_seq,
-                sid,
-            ),
-        )
-        if steps:
-            conn.executemany(
-                "INSERT OR REPLACE INTO steps (session_id, path, kind, status, model, attempts, retries, tokens_in,"
-                " tokens_out, cost_usd, cost_unknown, orchestration, started_at, ended_at, note, error, output, writes)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        sid,
-                        s.path,
-                        s.kind,
-                        s.status,
-                        s.model,
-                        s.attempts,
-                        s.retries,
-                        s.tokens_in,
-                        s.tokens_out,
-                        s.cost_usd,
-                        int(s.cost_unknown),
-                        int(s.orchestration),
-                        s.started_at,
-                        s.ended_at,
-                        s.note,
-                        redact(s.error),
-                        redact(_json(s.output)),
-                        redact(_json(s.writes)),
-                    )
-                    for s in steps
-                ],
-            )
-        if dirty.state:
-            conn.execute("DELETE FROM state WHERE session_id = ?", (sid,))
-            conn.executemany(
-                "INSERT INTO state (session_id, key, value) VALUES (?,?,?)",
-                [(sid, k, redact(_json(v))) for k, v in view.state.items()],
-            )
-        if calls:
-            conn.executemany(
-                "INSERT OR REPLACE INTO llm_calls (session_id, call_id, step, model, alias, attempt, status,"
-                " request_hash, request, response, tokens_in, tokens_out, cost_usd, started_at, ended_at, latency_s,"
-                " ttft_s, error, error_type, replayed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        sid,
-                        c.call_id,
-                        c.step,
-                        c.model,
-                        c.alias,
-                        c.attempt,
-                        c.status,
-                        c.request_hash,
-                        redact(_json(c.request)),
-                        redact(c.text),
-                        c.tokens_in,
-                        c.tokens_out,
-                        c.cost_usd,
-                        c.started_at,
-                        c.ended_at,
-                        c.latency_s,
-                        c.ttft_s,
-                        redact(c.error),
-                        c.error_type,
-                        int(c.replayed),
-                    )
-                    for c in calls
-                ],
-            )
-        if cps:
-            conn.executemany(
-                "INSERT OR REPLACE INTO checkpoints (session_id, checkpoint_id, step, reason, status, opened_seq,"
-                " opened_at, decision, decided_by, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        sid,
-                        c.checkpoint_id,
-                        c.step,
-                        c.reason,
-                        "open" if c.is_open else "decided",
-                        c.opened_seq,
-                        c.opened_at,
-                        c.decision.decision if c.decision else "",
-                        c.decision.by if c.decision else "",
-                        c.decision.at if c.decision else None,
-                    )
-                    for c in cps
-                ],
-            )
-        if dirty.finished_calls:
-            conn.executemany(
-                "DELETE FROM deltas WHERE session_id = ? AND call_id = ?", [(sid, c) for c in dirty.finished_calls]
-            )
-
-    rows = len(steps) + len(calls) + len(cps) + len(dirty.finished_calls) + (len(view.state) if dirty.state else 0)
-    await store.transaction(work, small=rows <= SMALL_WRITE)
+    summary = SessionSummary(
+        status=view.status,
+        reason=view.reason,
+        error=redact(view.error),
+        updated_at=now,
+        ended_at=view.ended_at,
+        active_s=view.elapsed(now),
+        cost_usd=round(view.cost_usd, 10),
+        cost_unknown=view.cost_unknown_calls,
+        tokens_in=view.tokens_in,
+        tokens_out=view.tokens_out,
+        steps_total=len(view.steps),
+        steps_done=done,
+        inbox=len(view.open_checkpoints),
+        degraded=int(view.degraded),
+        last_seq=view.last_seq,
+        projected_seq=view.last_seq,
+    )
+    return ProjectionUpdate(
+        session_id=sid,
+        summary=summary,
+        steps=[_step_row(sid, view.steps[p], redact) for p in dirty.steps if p in view.steps],
+        state={k: redact(_json(v)) for k, v in view.state.items()} if dirty.state else None,
+        calls=[_call_row(sid, view.calls[c], redact) for c in dirty.calls if c in view.calls],
+        checkpoints=[_checkpoint_row(sid, cp) for cp in cps],
+        finished_calls=sorted(dirty.finished_calls),
+    )
 
 
-async def rebuild(store: Store, session_id: str) -> SessionView:
+def _step_row(sid: str, s: StepView, redact: Redactor) -> StepRow:
+    return StepRow(
+        session_id=sid,
+        path=s.path,
+        kind=s.kind,
+        status=s.status,
+        model=s.model,
+        attempts=s.attempts,
+        retries=s.retries,
+        tokens_in=s.tokens_in,
+        tokens_out=s.tokens_out,
+        cost_usd=s.cost_usd,
+        cost_unknown=int(s.cost_unknown),
+        orchestration=int(s.orchestration),
+        started_at=s.started_at,
+        ended_at=s.ended_at,
+        note=s.note,
+        error=redact(s.error),
+        output=redact(_json(s.output)),
+        writes=redact(_json(s.writes)),
+    )
+
+
+def _call_row(sid: str, c: CallView, redact: Redactor) -> CallRow:
+    return CallRow(
+        session_id=sid,
+        call_id=c.call_id,
+        step=c.step,
+        model=c.model,
+        alias=c.alias,
+        attempt=c.attempt,
+        status=c.status,
+        request_hash=c.request_hash,
+        request=redact(_json(c.request)),
+        response=redact(c.text),
+        tokens_in=c.tokens_in,
+        tokens_out=c.tokens_out,
+        cost_usd=c.cost_usd,
+        started_at=c.started_at,
+        ended_at=c.ended_at,
+        latency_s=c.latency_s,
+        ttft_s=c.ttft_s,
+        error=redact(c.error),
+        error_type=c.error_type,
+        replayed=int(c.replayed),
+    )
+
+
+def _checkpoint_row(sid: str, c: CheckpointView) -> CheckpointRow:
+    return CheckpointRow(
+        session_id=sid,
+        checkpoint_id=c.checkpoint_id,
+        step=c.step,
+        reason=c.reason,
+        status="open" if c.is_open else "decided",
+        opened_seq=c.opened_seq,
+        opened_at=c.opened_at,
+        decision=c.decision.decision if c.decision else "",
+        decided_by=c.decision.by if c.decision else "",
+        decided_at=c.decision.at if c.decision else None,
+    )
+
+
+async def write(store: SessionStore, view: SessionView, dirty: Dirty) -> None:
+    """Write the dirty parts of `view` in one transaction."""
+    if dirty.any:
+        await store.write_projection(update(view, dirty, store.redact, store.clock()))
+
+
+async def rebuild(store: SessionStore, session_id: str) -> SessionView:
     """Fold every event again and rewrite all projections (after a crash, or to repair)."""
     view = await store.view(session_id)
     await write(store, view, Dirty().everything(view))

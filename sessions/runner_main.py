@@ -1,4 +1,4 @@
-"""The background runner process: `python -m sessions.runner_main --db PATH --session ID`.
+"""The background runner process: `python -m baton.sessions.runner_main --db PATH --session ID`.
 
 Started by `baton run` / `baton resume` with its own session, detached from the terminal. It never
 imports a UI. SIGTERM or SIGINT pause the session cleanly; its log (redacted) goes to
@@ -14,12 +14,13 @@ import logging
 import signal
 import sys
 
-from baton.core.paths import log_path, private_file
+from baton.core.paths import UnusablePath, log_path, private_file
 from baton.core.runner import RunOptions
 from baton.core.secrets import default_redactor
 from baton.core.spec.problems import WorkflowInvalid
+from baton.sessions.errors import SessionInUse, StoreError
 from baton.sessions.host import SessionHost
-from baton.sessions.store import SessionInUse, Store, StoreError
+from baton.sessions.store import Store
 
 EXIT = {"completed": 0, "degraded": 5, "paused": 4, "cancelled": 4, "failed": 1}
 
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", default=None, help="run options as JSON (overrides the stored ones)")
     parser.add_argument("--model", action="append", default=[], help="alias=model override")
     args = parser.parse_args(argv)
-    _logging(args.session)
+    try:
+        _logging(args.session)
+    except (UnusablePath, OSError) as exc:
+        print(f"baton-runner: {exc}", file=sys.stderr)
+        return 2
     models = dict(m.split("=", 1) for m in args.model if "=" in m)
     try:
         return asyncio.run(_main(args.db, args.session, args.options, models))

@@ -1,5 +1,8 @@
-"""Low-level SQLite helpers for the store: one-hop work on the connection's thread, cancellation-proof
-awaiting, private files, process liveness.
+"""Low-level SQLite helpers for the store: one connection owned by one thread, one-hop work on that
+thread, private files.
+
+The standard library's `sqlite3` only: the store hands a whole transaction to the connection's thread as
+one call, which a wrapper library would have to expose through its private members.
 """
 
 from __future__ import annotations
@@ -7,29 +10,68 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar, cast
-
-import aiosqlite
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
-    """The sqlite3 connection inside an aiosqlite one; use it only on that connection's own thread."""
-    return cast(sqlite3.Connection, cast(Any, conn)._conn)
+class Connection:
+    """One sqlite3 connection and the one thread that runs the work queued for it, in order.
 
-
-async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `fn(sqlite3 connection)` on the aiosqlite connection's thread as one queued call.
-
-    aiosqlite runs every call on one thread, in order; a whole transaction handed over as one call
-    costs one thread hop instead of one per statement (plus BEGIN and COMMIT), and nothing else on
-    the connection can interleave with it.
+    A whole transaction handed over as one call costs one thread hop instead of one per statement (plus
+    BEGIN and COMMIT), and nothing else on the connection can interleave with it. The connection may
+    also be used from the event loop's thread, but only while its own thread is idle (see `Store`).
+    An idle thread never keeps the process alive at exit, even if `close` was never awaited.
     """
-    sqlite_conn = raw(conn)
-    return cast(T, await cast(Any, conn)._execute(fn, sqlite_conn))
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str, timeout_s: float) -> Connection:
+        """Connect on the connection's own thread (autocommit: transactions are explicit)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baton-store")
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(conn, executor)
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection; use it only while the connection's thread is idle."""
+        return self._conn
+
+    @property
+    def in_transaction(self) -> bool:
+        """Is a transaction open on the connection?"""
+        return self._conn.in_transaction
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(sqlite3 connection)` on the connection's thread, after everything queued before it."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("the session store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._conn)
+
+    async def close(self) -> None:
+        """Close the connection once the work already queued has run, then let its thread end."""
+        if self._closed:
+            return
+        try:
+            await self.run(lambda conn: conn.close())
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=False)
 
 
 def run_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
@@ -107,47 +149,12 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-async def settle(work: Awaitable[T]) -> T:
-    """Await `work` to its end even if the caller is cancelled meanwhile (once or many times); the
-    cancellation is raised afterwards. For transactions and clean-up that must not stop halfway."""
-    task = asyncio.ensure_future(work)
-    cancelled: asyncio.CancelledError | None = None
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError as exc:
-            if task.done():
-                raise
-            cancelled = exc
-            continue
-        if cancelled is not None:
-            raise cancelled
-        return result
-
-
 def private_sidecars(db: Path) -> None:
     """SQLite creates `-wal`/`-shm` with the database's mode; make sure they are 0600 even so."""
     for suffix in ("-wal", "-shm", "-journal"):
         sidecar = Path(str(db) + suffix)
         if sidecar.exists():
             os.chmod(sidecar, 0o600)
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process `pid` running (a zombie is not)?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def integrity_ok(path: str | os.PathLike[str]) -> bool:

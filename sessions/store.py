@@ -1,8 +1,9 @@
-"""The session store: one long-lived aiosqlite connection per process over one SQLite file.
+"""The session store over one SQLite file: one long-lived connection per process.
 
 WAL lets viewers read while the runner writes; `busy_timeout` absorbs short lock waits; every write is
 one `BEGIN IMMEDIATE` transaction run whole on the connection's thread, so nothing can await (let
-alone touch the network) inside it, and a cancelled caller never leaves one open.
+alone touch the network) inside it, and a cancelled caller never leaves one open. It implements
+`sessions.interface.SessionStore`.
 """
 
 from __future__ import annotations
@@ -10,58 +11,56 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar, cast
-
-import aiosqlite
 
 from baton.core import events as ev
 from baton.core import paths
 from baton.core.commands import Command
 from baton.core.secrets import Redactor, default_redactor
 from baton.core.view import WAITING, SessionView
+from baton.sessions import sqlite_projection as sql_projection
+from baton.sessions import store_file
+from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
+from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
+from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
 from baton.sessions.schema import LATEST, MIGRATIONS
 from baton.sessions.sqlite import (
+    Connection,
     integrity_ok,
-    on_thread,
-    pid_alive,
     private_sidecars,
-    raw,
     run_transaction,
-    settle,
     try_read_now,
     try_transaction_now,
     waiting,
 )
+from baton.sessions.tasks import settle
+from baton.sessions.text import is_text, shown
 
-__all__ = ["Delta", "SessionInUse", "SessionRow", "Store", "StoreError", "integrity_ok", "settle"]
+__all__ = [
+    "LEASE_TTL_S",
+    "Delta",
+    "SessionInUse",
+    "SessionRow",
+    "Store",
+    "StoreError",
+    "integrity_ok",
+    "settle",
+    "shown_status",
+]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
-LEASE_TTL_S = 15.0
 SMALL_BATCH = 1024
 """Appends of at most this many rows may commit on the event loop's thread (see `Store`): a thousand rows
 insert in about a millisecond, far less than a hop to a thread that must win the GIL back from busy
 model streams (tens of milliseconds on a loaded machine)."""
-
-
-class StoreError(Exception):
-    """The store cannot do what was asked (unknown session, newer schema, ...)."""
-
-
-class SessionInUse(StoreError):
-    """Another live runner holds the session's lease."""
-
-    def __init__(self, session_id: str, pid: int, host: str) -> None:
-        where = "" if host == socket.gethostname() else f" on {host}"
-        super().__init__(f"session {session_id} in use by pid {pid}{where}")
-        self.pid = pid
-        self.host = host
+SMALL_PROJECTION = 256
+"""A projection write touching at most this many rows may run on the event loop's thread."""
 
 
 def shown_status(status: str, alive: bool | None, waiting: bool = False) -> str:
@@ -76,113 +75,75 @@ def shown_status(status: str, alive: bool | None, waiting: bool = False) -> str:
     return status
 
 
-@dataclass
-class SessionRow:
-    """The `sessions` projection: what a list of sessions shows."""
-
-    id: str
-    workflow: str
-    workflow_path: str
-    workflow_hash: str
-    workflow_text: str
-    inputs: str
-    options: str
-    parent: str
-    fork_step: str
-    status: str
-    reason: str
-    error: str
-    created_at: float
-    updated_at: float
-    ended_at: float | None
-    active_s: float
-    cost_usd: float
-    cost_unknown: int
-    tokens_in: int
-    tokens_out: int
-    steps_total: int
-    steps_done: int
-    inbox: int
-    degraded: int
-    last_seq: int
-    projected_seq: int
-
-    @property
-    def inputs_dict(self) -> dict[str, Any]:
-        """Inputs as given."""
-        value = json.loads(self.inputs or "{}")
-        return value if isinstance(value, dict) else {}
-
-    @property
-    def options_dict(self) -> dict[str, Any]:
-        """Run options as stored."""
-        value = json.loads(self.options or "{}")
-        return value if isinstance(value, dict) else {}
-
-
 _SESSION_COLUMNS = ", ".join(f.name for f in fields(SessionRow))
-
-
-@dataclass(frozen=True)
-class Delta:
-    """Live streamed text of a call (ephemeral)."""
-
-    id: int
-    step: str
-    call_id: str
-    text: str
+_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases")
 
 
 class Store:
-    """All SQL lives here. Use `async with await Store.open(path) as store:` or `await store.close()`.
+    """All SQL lives here (and in `sqlite_projection`). Use `async with await Store.open(path) as store:`
+    or `await store.close()`.
 
-    Calls run on the aiosqlite connection's one thread, in order; a write is one queued call
-    (`BEGIN IMMEDIATE` … `COMMIT`), so transactions never interleave and cost one thread hop. The hot
-    path — a batch of events, the periodic projections, the command poll — skips the hop when that
-    thread is idle and the write lock is free at once: it runs right here (tens of microseconds, no
-    fsync under WAL + synchronous=NORMAL); when another process holds the lock it goes to the thread and
-    waits there, never on the event loop. The hop is worth avoiding: each statement on the thread
-    releases the GIL and must win it back from whatever else runs (model streams, litellm's own worker
-    threads), so one transaction there can take tens of milliseconds while the event loop is busy.
+    Calls run on the connection's one thread, in order; a write is one queued call (`BEGIN IMMEDIATE` …
+    `COMMIT`), so transactions never interleave and cost one thread hop. The hot path — a batch of
+    events, the periodic projections, the command poll — skips the hop when that thread is idle and the
+    write lock is free at once: it runs right here (tens of microseconds, no fsync under WAL +
+    synchronous=NORMAL); when another process holds the lock it goes to the thread and waits there,
+    never on the event loop. The hop is worth avoiding: each statement on the thread releases the GIL
+    and must win it back from whatever else runs (model streams, litellm's own worker threads), so one
+    transaction there can take tens of milliseconds while the event loop is busy.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, redactor: Redactor) -> None:
+    def __init__(
+        self, conn: Connection, path: Path, redactor: Redactor, clock: Callable[[], float] = time.time
+    ) -> None:
         self.conn = conn
         self.path = path
         self.redact = redactor
-        self._raw = raw(conn)
+        self.clock = clock
+        self._raw = conn.raw
         self._queued = 0
         self.inline_commits = 0
 
     # --- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str] | None = None, redactor: Redactor | None = None) -> Store:
-        """Open (creating, private to the user, and migrating) the database at `path`."""
+    async def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        redactor: Redactor | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> Store:
+        """Open (creating, private to the user, and migrating) the store at `path` (default: the data
+        folder's). A file that cannot be a baton store is refused with `StoreUnusable` and left as it is."""
         db = Path(path) if path is not None else paths.default_db()
-        paths.private_dir(db.parent)
-        paths.private_file(db)
-        conn = await aiosqlite.connect(
-            str(db), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-        )
+        if store_file.check_path(db):
+            store_file.make_room(db, default=path is None and not os.environ.get("BATON_DB"))
+        conn = await Connection.open(str(db), BUSY_TIMEOUT_MS / 1000)
         try:
-            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            store = cls(conn, db, redactor or default_redactor())
-            await store._migrate()
-            await conn.execute("PRAGMA busy_timeout=0")  # the idle state (see `waiting`)
+            version = await conn.run(lambda c: store_file.inspect(c, db, LATEST))
+            # A baton store: now it may be made private. chmod, never open(): closing any descriptor of the
+            # file would drop this process's SQLite locks on it (POSIX locks are per process).
+            os.chmod(db, 0o600)
+            await conn.run(_settings)
+            store = cls(conn, db, redactor or default_redactor(), clock)
+            await store._migrate(version)
+            await conn.run(lambda c: c.execute("PRAGMA busy_timeout=0"))  # the idle state (see `waiting`)
         except BaseException:
             await conn.close()
             raise
         private_sidecars(db)
         return store
 
+    @property
+    def location(self) -> str:
+        """The file's path."""
+        return str(self.path)
+
     async def close(self) -> None:
-        """Close the connection (its thread would otherwise keep the process alive); calls already
-        queued, such as a transaction in flight, finish first."""
-        self._queued += 1  # from here on nothing runs on this thread
-        await self.conn.close()
+        """Close the connection; calls already queued, such as a transaction in flight, finish first."""
+        self._queued += 1  # from here on nothing runs inline
+        await settle(self.conn.close())
 
     async def __aenter__(self) -> Store:
         return self
@@ -190,13 +151,8 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _migrate(self) -> None:
-        version = int((await self._one("PRAGMA user_version"))[0])
-        if version > LATEST:
-            raise StoreError(
-                f"{self.path} was written by a newer baton (schema version {version}; this baton knows up to"
-                f" {LATEST}): upgrade baton, or use another --db"
-            )
+    async def _migrate(self, version: int) -> None:
+        """Forward migrations from `version` (one transaction each; a failed one changes nothing)."""
         for number, sql in MIGRATIONS:
             if number <= version:
                 continue
@@ -231,7 +187,7 @@ class Store:
         nothing runs inline ahead of it) and settled even if the caller is cancelled."""
         self._queued += 1
         try:
-            return await settle(on_thread(self.conn, waiting(fn, BUSY_TIMEOUT_MS)))
+            return await settle(self.conn.run(waiting(fn, BUSY_TIMEOUT_MS)))
         finally:
             self._queued -= 1
 
@@ -268,7 +224,7 @@ class Store:
     ) -> str:
         """A new session row (the runner appends its `SessionStarted`)."""
         session_id = secrets.token_hex(4)
-        now = time.time()
+        now = self.clock()
         row = (
             session_id,
             workflow,
@@ -307,6 +263,8 @@ class Store:
 
     async def resolve(self, prefix: str) -> str:
         """A full session id from a unique prefix."""
+        if not is_text(prefix):
+            raise StoreError(f"no session {shown(prefix)} in {self.path}")
         rows = await self._all(
             "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 5", (prefix, prefix + "\uffff")
         )
@@ -344,7 +302,7 @@ class Store:
         """Insert events with consecutive sequence numbers from `first_seq` in one transaction, mark the
         commands they answer as done, and add pending live text first. Returns the committed envelopes.
         A batch with a side-effecting tool's intent is synced to disk before this returns."""
-        now = time.time()
+        now = self.clock()
         rows = [(session_id, first_seq + i, now, e.kind, e.step, self.encode(e)) for i, e in enumerate(events)]
         done = [(now, cid) for cid in command_ids if cid]
         text = [(session_id, s, c, self.redact(t)) for s, c, t in deltas]
@@ -360,7 +318,13 @@ class Store:
                 conn.executemany("UPDATE commands SET status = 'done', done_at = ? WHERE id = ?", done)
 
         promise = any(isinstance(e, ev.ToolCallIntent) for e in events)
-        await self.transaction(insert, small=len(rows) + len(text) <= SMALL_BATCH, durable=promise)
+        try:
+            await self.transaction(insert, small=len(rows) + len(text) <= SMALL_BATCH, durable=promise)
+        except sqlite3.IntegrityError:
+            raise SequenceConflict(
+                f"session {session_id}: events from sequence number {first_seq} are already stored (another"
+                " runner wrote them); nothing of this batch was kept"
+            ) from None
         return [ev.Envelope(session_id, first_seq + i, now, e) for i, e in enumerate(events)]
 
     async def last_seq(self, session_id: str) -> int:
@@ -386,12 +350,36 @@ class Store:
         """The session folded from its events."""
         return SessionView(session_id).apply_all(await self.events(session_id))
 
+    # --- projections -----------------------------------------------------------------------------
+
+    async def write_projection(self, update: ProjectionUpdate) -> None:
+        """Apply one projection write in one transaction."""
+        await self.transaction(lambda conn: sql_projection.write(conn, update), small=update.size <= SMALL_PROJECTION)
+
+    async def steps(self, session_id: str) -> list[StepRow]:
+        """The session's projected steps, by path."""
+        return [StepRow(*r) for r in await self._all(sql_projection.STEPS_SQL, (session_id,))]
+
+    async def state(self, session_id: str) -> dict[str, str]:
+        """The session's projected state: key → JSON text."""
+        return {str(k): str(v) for k, v in await self._all(sql_projection.STATE_SQL, (session_id,))}
+
+    async def calls(self, session_id: str) -> list[CallRow]:
+        """The session's recorded model calls, by call id."""
+        return [CallRow(*r) for r in await self._all(sql_projection.CALLS_SQL, (session_id,))]
+
+    async def checkpoints(self, session_id: str | None = None, *, open_only: bool = False) -> list[CheckpointRow]:
+        """Checkpoints of one session (or of every session), oldest first."""
+        query = sql_projection.checkpoints_sql(session_id is not None, open_only)
+        rows = await self._all(query, (session_id,) if session_id is not None else ())
+        return [CheckpointRow(*r) for r in rows]
+
     # --- commands --------------------------------------------------------------------------------
 
     async def send(self, session_id: str, command: Command) -> int:
         """Queue a command for the session's runner; returns its id."""
         body = self.redact(json.dumps(command.to_json(), ensure_ascii=False, default=str))
-        row = (session_id, time.time(), body)
+        row = (session_id, self.clock(), body)
 
         def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute("INSERT INTO commands (session_id, ts, body) VALUES (?,?,?)", row)
@@ -418,7 +406,7 @@ class Store:
         """Mark a command refused, with the reason its sender will see."""
         if not command_id:
             return
-        row = (self.redact(reason), time.time(), command_id)
+        row = (self.redact(reason), self.clock(), command_id)
 
         def update(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE commands SET status = 'rejected', reason = ?, done_at = ? WHERE id = ?", row)
@@ -426,7 +414,7 @@ class Store:
         await self.transaction(update)
 
     async def command_status(self, command_id: int) -> tuple[str, str]:
-        """(new | done | rejected, reason)."""
+        """(new | done | rejected | missing, reason)."""
         row = await self._one("SELECT status, reason FROM commands WHERE id = ?", (command_id,))
         return (str(row[0]), str(row[1])) if row else ("missing", "")
 
@@ -447,43 +435,44 @@ class Store:
 
     # --- leases ----------------------------------------------------------------------------------
 
-    async def acquire_lease(self, session_id: str, ttl: float = LEASE_TTL_S) -> str:
+    async def acquire_lease(self, session_id: str, ttl: float = LEASE_TTL_S, *, owner: LeaseOwner | None = None) -> str:
         """Become the session's only runner, or raise `SessionInUse`. A lease whose runner died (same
-        host, pid gone) or expired (another host) can be taken over."""
-        host = socket.gethostname()
+        host, pid gone) or expired (another host) is taken over."""
+        me = owner or LeaseOwner.this_process()
         token = secrets.token_hex(8)
-        pid = os.getpid()
 
         def take(conn: sqlite3.Connection) -> None:
-            now = time.time()
+            now = self.clock()
             query = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = ?"
             row = conn.execute(query, (session_id,)).fetchone()
             if row is not None:
-                owner, owner_host, expires, held = int(row[0]), str(row[1]), float(row[2]), str(row[3])
-                if (owner, owner_host) == (pid, host):
-                    alive = held in _HELD  # a runner in this very process, not one that died here
-                else:
-                    alive = pid_alive(owner) if owner_host == host else expires > now
-                if alive:
-                    raise SessionInUse(session_id, owner, owner_host)
+                held = Lease(int(row[0]), str(row[1]), float(row[2]))
+                if holder_alive(held, str(row[3]), now):
+                    raise SessionInUse(session_id, held.pid, held.host)
             conn.execute(
                 "INSERT INTO leases (session_id, pid, host, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(session_id) DO UPDATE SET pid=excluded.pid, host=excluded.host, token=excluded.token,"
                 " acquired_at=excluded.acquired_at, expires_at=excluded.expires_at",
-                (session_id, pid, host, token, now, now + ttl),
+                (session_id, me.pid, me.host, token, now, now + ttl),
             )
 
-        await self.transaction(take, small=True)
-        _HELD.add(token)
+        mine = me == LeaseOwner.this_process()
+        if mine:
+            hold(token)  # before the commit, so no one here sees our lease as left behind
+        try:
+            await self.transaction(take, small=True)
+        except BaseException:
+            drop(token)
+            raise
         return token
 
     async def renew_lease(self, session_id: str, token: str, ttl: float = LEASE_TTL_S) -> bool:
         """Extend our lease; False if it is no longer ours."""
+        until = self.clock() + ttl
 
         def renew(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE leases SET expires_at = ? WHERE session_id = ? AND token = ?",
-                (time.time() + ttl, session_id, token),
+                "UPDATE leases SET expires_at = ? WHERE session_id = ? AND token = ?", (until, session_id, token)
             )
             return cursor.rowcount == 1
 
@@ -495,26 +484,25 @@ class Store:
         def release(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
 
-        _HELD.discard(token)
+        drop(token)
         await self.transaction(release, small=True)
 
-    async def lease(self, session_id: str) -> tuple[int, str, float] | None:
+    async def lease(self, session_id: str) -> Lease | None:
         """(pid, host, expires_at) of the current lease, if any."""
         row = await self._one("SELECT pid, host, expires_at FROM leases WHERE session_id = ?", (session_id,))
-        return (int(row[0]), str(row[1]), float(row[2])) if row else None
+        return Lease(int(row[0]), str(row[1]), float(row[2])) if row else None
 
     async def runner_alive(self, session_id: str) -> bool:
         """Is a live runner holding this session?"""
-        lease = await self.lease(session_id)
-        if lease is None:
+        query = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = ?"
+        row = await self._one(query, (session_id,))
+        if row is None:
             return False
-        pid, host, expires = lease
-        if host == socket.gethostname():
-            return pid_alive(pid)
-        return expires > time.time()
+        return holder_alive(Lease(int(row[0]), str(row[1]), float(row[2])), str(row[3]), self.clock())
 
 
-_HELD: set[str] = set()
-"""Lease tokens held by runners in this process."""
-
-_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases")
+def _settings(conn: sqlite3.Connection) -> None:
+    """WAL (readers beside the writer), commits safe against a killed process, waits for short locks."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from baton.core import events as ev
 from baton.core.view import SessionView
 from baton.sessions import projection
-from baton.sessions.sqlite import settle
-from baton.sessions.store import Store
+from baton.sessions.interface import SessionStore
+from baton.sessions.tasks import settle
 
 log = logging.getLogger("baton.store")
 
@@ -37,11 +37,11 @@ class _Item:
 
 
 class SessionWriter:
-    """Implements the runner's `Sink` over a `Store` for one session."""
+    """Implements the runner's `Sink` over a session store for one session."""
 
     def __init__(
         self,
-        store: Store,
+        store: SessionStore,
         session_id: str,
         view: SessionView,
         *,

@@ -185,9 +185,11 @@ def _position(text: str, key: str, section: str) -> tuple[int, int]:
 def load_theme_file(path: Path) -> Theme:
     """Read and parse one theme file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = paths.read_regular(path).decode("utf-8")
     except UnicodeDecodeError:
         raise ThemeInvalid(f"{path}:1:1: not valid UTF-8") from None
+    except paths.NotRegularFile as exc:
+        raise ThemeInvalid(str(exc)) from None
     except OSError as exc:
         raise ThemeInvalid(f"{path}:1:1: cannot read: {exc.strerror}") from None
     return parse_theme(text, path)

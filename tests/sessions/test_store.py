@@ -18,8 +18,8 @@ import pytest
 from baton.core import events as ev
 from baton.core.commands import Command
 from baton.sessions import store as store_module
+from baton.sessions.errors import SequenceConflict
 from baton.sessions.schema import LATEST
-from baton.sessions.sqlite import raw
 from baton.sessions.store import BUSY_TIMEOUT_MS, Store, StoreError, integrity_ok, shown_status
 from tests.conftest import ROOT
 
@@ -132,7 +132,7 @@ async def test_a_failing_transaction_leaves_nothing_behind(store: Store) -> None
     assert not store.conn.in_transaction
     # a duplicate sequence number is refused whole: the batch's other events are not kept either
     await store.append(sid, 1, [ev.SessionStarted(workflow="w")])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(SequenceConflict):
         await store.append(sid, 1, [ev.StepStarted(step="a"), ev.StepStarted(step="b")])
     assert [e.seq for e in await store.events(sid)] == [1]
 
@@ -329,7 +329,7 @@ async def test_a_side_effect_intent_is_synced_to_disk_before_the_tool_runs(store
     tool must also survive a power cut, or a resumed run could not know the tool may have run."""
     sid = await _session(store)
     statements: list[str] = []
-    conn = raw(store.conn)
+    conn = store.conn.raw
     conn.set_trace_callback(statements.append)
     try:
         await store.append(sid, 1, [ev.StepStarted(step="publish")])
@@ -352,3 +352,31 @@ def test_the_shown_status_of_a_listed_session() -> None:
     assert shown_status("running", True, waiting=True) == "waiting"
     assert shown_status("running", False, waiting=True) == "interrupted", "no runner: nobody is waiting on you"
     assert shown_status("completed", None, waiting=True) == "completed"
+
+
+_COUNT = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM events').fetchone()[0])"
+
+
+async def test_commits_after_opening_an_existing_store_survive_other_processes_closing_it(db_path: Path) -> None:
+    """Opening an existing file must not drop this process's locks on it (closing any descriptor of the file
+    would): another process closing its connection would then think it was the last one, checkpoint and
+    delete the journal, and every later commit of ours would go to a deleted file."""
+    await (await Store.open(db_path)).close()
+    store = await Store.open(db_path)
+    try:
+        sid = await _session(store)
+        await store.append(sid, 1, [ev.SessionStarted(workflow="w")])
+        seen = []
+        for seq in (2, 3):
+            out = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-c", _COUNT, str(db_path)], capture_output=True, text=True, timeout=60
+            )
+            seen.append(int(out.stdout))
+            await store.append(sid, seq, [ev.StepStarted(step=f"s{seq}")])
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", _COUNT, str(db_path)], capture_output=True, text=True, timeout=60
+        )
+        seen.append(int(out.stdout))
+    finally:
+        await store.close()
+    assert seen == [1, 2, 3]
