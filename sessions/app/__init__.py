@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from baton.sessions.app.inputs import (
     load_decisions,
-    model_overrides,
     missing_inputs,
+    model_overrides,
     parse_inputs,
     read_text_file,
     run_options,

@@ -113,11 +113,13 @@ class SessionEntry:
 
     row: SessionRow
     alive: bool | None
+    waiting: bool = False
 
     @property
     def status(self) -> str:
-        """`interrupted` when it claims to run but no runner holds it."""
-        return shown_status(self.row.status, self.alive)
+        """`interrupted` when it claims to run but no runner holds it, `waiting` when only a person can move
+        it on."""
+        return shown_status(self.row.status, self.alive, self.waiting)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ class Opened:
     @property
     def status(self) -> str:
         """The status a person is shown."""
-        return shown_status(self.view.status, self.alive if self.view.status == "running" else None)
+        running = self.view.status == "running"
+        return shown_status(self.view.status, self.alive if running else None, self.view.blocked_on_person)
 
 
 @dataclass(frozen=True)
@@ -231,12 +234,14 @@ class Sessions:
         return await self.store.events(await self.store.resolve(session))
 
     async def list_sessions(self, limit: int = 500) -> list[SessionEntry]:
-        """Saved sessions, newest first, with whether a runner holds the ones that claim to run."""
+        """Saved sessions, newest first, with whether a runner holds the ones that claim to run (and, for those
+        with open checkpoints, whether only a person can move them on)."""
         rows = await self.store.sessions(limit)
         out = []
         for row in rows:
             alive = await self.store.runner_alive(row.id) if row.status in ("new", "running") else None
-            out.append(SessionEntry(row, alive))
+            waiting = bool(alive and row.inbox and (await self.store.view(row.id)).blocked_on_person)
+            out.append(SessionEntry(row, alive, waiting))
         return out
 
     # --- deciding ------------------------------------------------------------------------------------

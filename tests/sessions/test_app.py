@@ -169,7 +169,7 @@ async def test_the_home_screens_launcher_starts_resumes_and_deletes_through_the_
         if entry.row.status != "new":  # the projection follows the events a moment later
             break
         await asyncio.sleep(0.02)
-    assert (entry.row.id, entry.status) == (sid, "running")
+    assert (entry.row.id, entry.status) == (sid, "waiting")
     with pytest.raises(SessionInUse):
         await launcher.resume(sid)
     with pytest.raises(AppError, match="is running; cancel it first"):
