@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from baton.core.step_path import under
 from baton.core.view import CallView, SessionView, StepView
 
 
@@ -150,7 +151,7 @@ def _routing(view: SessionView, out: Summary, prices: dict[str, list[float]]) ->
         return call.status != "running" and not call.replayed and not call.inherited
 
     calls = [c for c in view.calls.values() if counted(c)]
-    routed_calls = [c for c in calls if any(_under(c.step, target) for target in view.routed)]
+    routed_calls = [c for c in calls if any(under(c.step, target) for target in view.routed)]
     out.router_usd = sum(c.cost_usd or 0.0 for c in calls if c.step in routers)
     out.routed_usd = sum(c.cost_usd or 0.0 for c in routed_calls)
     if not prices:
@@ -159,10 +160,6 @@ def _routing(view: SessionView, out: Summary, prices: dict[str, list[float]]) ->
     pin, pout = prices[strong]
     out.strong_model = strong
     out.routed_strong_usd = sum(c.tokens_in * pin + c.tokens_out * pout for c in routed_calls)
-
-
-def _under(path: str, scope: str) -> bool:
-    return path == scope or (path.startswith(scope) and path[len(scope)] in "/[#")
 
 
 def usd(value: float | None, unknown: bool = False) -> str:

@@ -138,7 +138,9 @@ class StepScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class StepStarted(Event):
-    """A step began running; `input_chars` is the size of what it received."""
+    """A step began running; `input_chars` is the size of what it received. A fan-out step (a map) says
+    how many children run at once (`concurrency`) and, when a session-wide limit lowered what it asked
+    for, which one (`concurrency_capped_by`, e.g. `defaults.concurrency`)."""
 
     kind: ClassVar[str] = "StepStarted"
     step_kind: str = ""
@@ -147,6 +149,8 @@ class StepStarted(Event):
     reads: list[str] = field(default_factory=list)
     input_chars: int = 0
     orchestration: bool = False
+    concurrency: int | None = None
+    concurrency_capped_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
