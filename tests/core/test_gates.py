@@ -216,7 +216,7 @@ async def test_auto_reject_rejects_where_it_can_and_stops_where_it_cannot() -> N
         (Ambiguous("t", "m:f", {}, "k", edits.any_value), Paused, True),
         (CallFailed("a", 1, FAILURE, "p", {}), SessionStop, True),
         (JudgeFailed("l", "never passed", 3), SessionStop, True),
-        (ToolFailed("t", 1, "m:f", "timed out after 3s", "detail", {}, edits.any_value), SessionStop, False),
+        (ToolFailed("t", 1, "m:f", "timed out after 3s", "x", {}, edits.any_value), SessionStop, False),
         (InvalidInput("t", 1, TOOL, "input 'draft' is missing", {}), SessionStop, False),
     ],
 )
