@@ -549,6 +549,7 @@ def decide(
     """Answer the open checkpoint TARGET (a checkpoint id or a step) of SESSION."""
 
     async def go() -> int:
+        from baton.core.step_path import StepPath
         from baton.sessions.bus import StoreBus
         from baton.sessions.store import Store
         from baton.tui import decisions
@@ -559,7 +560,7 @@ def decide(
             session_id = await store.resolve(session)
             view = await store.view(session_id)
             waiting = [
-                c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, c.step.rsplit("/", 1)[-1])
+                c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, StepPath(c.step).name)
             ]
             if not waiting:
                 _fail(

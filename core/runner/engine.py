@@ -109,6 +109,8 @@ class Runner:
         self._walk_task: asyncio.Task[None] | None = None
         self._cancel_reason = ""
         self.status = "new"
+        for control in self.history.controls:  # before any command that arrives: those come later
+            self._apply_control(control)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -119,8 +121,6 @@ class Runner:
         self.state.root.state.update(initial_state(self.spec, self.inputs))
         for path, cost in self.history.cost_by_path.items():
             rt.ledger.add(path, cost)
-        for control in self.history.controls:
-            self._apply_control(control)
         try:
             await self._start()
             rt.tool_runner.load(self.spec, _flow_dir(self.workflow))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from baton.core import events as ev
+from baton.core.commands import Command
 from baton.core.llm.scripted import Reply, ScriptedLLM, prompt_of
 from baton.core.llm.types import LLMRequest, ModelError
 from baton.core.runner import History, RunOptions
@@ -266,3 +267,15 @@ async def test_a_forked_step_replays_its_recorded_answer_at_no_cost() -> None:
     assert replayed.replayed and replayed.cost_usd == 0.0
     assert second.state["draft"] == first.state["draft"]
     assert second.of(ev.LLMCallStarted) == [], "nothing was sent"
+
+
+async def test_a_control_queued_while_no_runner_held_the_session_wins_over_recorded_ones() -> None:
+    """Step mode was switched on in an earlier run, then off while no runner held the session: the
+    queued command is applied after what the record says, so the run does not stop before each step."""
+    text = REVIEWED.text.replace("review: always", "review: never")
+    recorded = ev.Envelope("s", 1, 0.0, ev.ControlChanged(step_mode=True, by="ana"))
+    off = Command(kind="step_mode", enabled=False, by="ana", id=5)
+    done = await run(flow(text), _answer, history=History.from_envelopes([recorded]), commands=[off])
+    assert done.status == "completed"
+    assert done.of(ev.CheckpointOpened) == [], "step mode stayed off"
+    assert done.sink.acknowledged == [5]
