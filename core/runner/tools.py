@@ -13,7 +13,6 @@ import asyncio
 import contextvars
 import importlib
 import inspect
-import json
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -226,38 +225,40 @@ async def in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name:
 
 
 def stored_form(tool: str, value: Any) -> Any:
-    """`value` as it will be stored (tuples become lists), or `ToolResultInvalid` naming what JSON
-    cannot hold and where."""
-    problem = _not_json(value, "")
-    if problem is not None:
-        what, where = problem
-        inside = f" at {where}" if where else ""
-        raise ToolResultInvalid(f"returned {what}{inside}, which cannot be stored as JSON")
+    """`value` as it will be stored and read back (tuples become lists), or `ToolResultInvalid` naming
+    what JSON cannot hold and where."""
     try:
-        return json.loads(json.dumps(value, ensure_ascii=False))
-    except (TypeError, ValueError) as exc:
-        raise ToolResultInvalid(f"returned a value that cannot be stored as JSON ({exc})") from None
+        return _stored(value, ())
+    except _NotJson as problem:
+        where = "".join(f"[{step!r}]" for step in problem.where)
+        inside = f" at {where}" if where else ("" if problem.key is None else " at the top level")
+        what = f"{_a(problem.key)} as a key" if problem.key is not None else _a(problem.value)
+        raise ToolResultInvalid(f"returned {what}{inside}, which cannot be stored as JSON") from None
 
 
-def _not_json(value: Any, where: str) -> tuple[str, str] | None:
-    """(the value JSON cannot hold, in words; where it is) for the first one found, else None."""
+class _NotJson(Exception):
+    """A value (or a dict key) JSON cannot hold, and the keys and indexes that lead to it."""
+
+    def __init__(self, value: Any, where: tuple[Any, ...], key: Any = None) -> None:
+        super().__init__(type(value).__name__)
+        self.value = value
+        self.where = where
+        self.key = key
+
+
+def _stored(value: Any, where: tuple[Any, ...]) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
-        return None
+        return value
     if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            problem = _not_json(item, f"{where}[{i}]")
-            if problem is not None:
-                return problem
-        return None
+        return [_stored(item, (*where, i)) for i, item in enumerate(value)]
     if isinstance(value, dict):
+        out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{_a(key)} as a key", where or "the top level"
-            problem = _not_json(item, f"{where}[{key!r}]")
-            if problem is not None:
-                return problem
-        return None
-    return _a(value), where
+                raise _NotJson(value, where, key=key)
+            out[key] = _stored(item, (*where, key))
+        return out
+    raise _NotJson(value, where)
 
 
 def _a(value: Any) -> str:

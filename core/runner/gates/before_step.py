@@ -44,7 +44,7 @@ def _begun(rt: Runtime, path: str) -> bool:
 def breakpoint_reason(rt: Runtime, path: str) -> str | None:
     """`breakpoint` when the step (by id or path) has one, `step_mode` when stepping, else None."""
     breakpoints = rt.state.breakpoints
-    if path in breakpoints or StepPath(path).id in breakpoints:
+    if breakpoints and (path in breakpoints or StepPath(path).id in breakpoints):
         return "breakpoint"
     if rt.state.step_mode:
         return "step_mode"
