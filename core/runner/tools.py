@@ -213,8 +213,10 @@ async def in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name:
     def work() -> None:
         try:
             outcome: tuple[bool, Any] = (True, context.run(fn, **kwargs))
-        except BaseException as exc:
+        except Exception as exc:
             outcome = (False, exc)
+        except BaseException as exc:  # the tool called sys.exit() or the like: a failed call, not the runner's end
+            outcome = (False, RuntimeError(f"the tool raised {type(exc).__name__}"))
         try:
             loop.call_soon_threadsafe(settle, *outcome)
         except RuntimeError:

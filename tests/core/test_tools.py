@@ -122,3 +122,12 @@ async def test_an_async_tool_gets_its_idempotency_key_when_it_asks_for_one() -> 
 
     done = await _runner(MemorySink(), charge=charge).invoke(ToolCall("t", "m:charge", {"amount": 3}, "s:t:9", True))
     assert done.result == {"amount": 3, "key": "s:t:9"}
+
+
+async def test_a_synchronous_tool_that_exits_is_a_failed_call_not_the_runners_end() -> None:
+    def leave() -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(ToolError) as failed:
+        await _runner(MemorySink(), leave=leave).invoke(ToolCall("t", "m:leave", {}, "k", False))
+    assert failed.value.detail == "RuntimeError: the tool raised SystemExit"
