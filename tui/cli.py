@@ -559,9 +559,7 @@ def decide(
         try:
             session_id = await store.resolve(session)
             view = await store.view(session_id)
-            waiting = [
-                c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, StepPath(c.step).name)
-            ]
+            waiting = [c for c in view.open_checkpoints if target in (c.checkpoint_id, c.step, StepPath(c.step).name)]
             if not waiting:
                 _fail(
                     f"no open checkpoint '{target}' in session {session_id}"
