@@ -110,7 +110,7 @@ async def run(provider: str, calls: int, chunks: int, prompt_words: int) -> None
         RunOptions(max_usd=1e9),
         History(),
     )
-    plan = CallPlan(request, [], None, RetryPolicy(), TimeoutPolicy(), replay=False)
+    plan = CallPlan(request, [], None, RetryPolicy(), TimeoutPolicy())
 
     def validate(text: str) -> str:
         if not text.strip():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from baton.core.spec.model import RouterStep, WorkflowSpec
 from baton.core.spec.model_refs import step_aliases
+from baton.core.step_path import under
 from baton.core.view import CallView, SessionView, StepView
 
 PRICE_ROUND = 12
@@ -219,7 +220,7 @@ def _routing(view: SessionView, out: Summary, prices: dict[str, list[float]], sp
     router whose routes all use the same models picks a path, and saves nothing by it."""
     routed = {target: router for target, router in view.routed.items() if _chose_model(view, spec, router)}
     calls = [c for c in view.calls.values() if _counted(c) and not c.replayed]
-    routed_calls = [c for c in calls if any(_under(c.step, target) for target in routed)]
+    routed_calls = [c for c in calls if any(under(c.step, target) for target in routed)]
     if not routed_calls:
         return
     out.routed = sorted(routed)
@@ -250,10 +251,6 @@ def _chose_model(view: SessionView, spec: WorkflowSpec | None, router: str) -> b
         if target in by_id
     }
     return len(per_route) > 1
-
-
-def _under(path: str, scope: str) -> bool:
-    return path == scope or (path.startswith(scope) and path[len(scope)] in "/[#")
 
 
 def usd(value: float | None, unknown: bool = False) -> str:

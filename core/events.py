@@ -138,10 +138,10 @@ class StepScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class StepStarted(Event):
-    """A step began running; `input_chars` is the size of what it received. A fan-out (map, parallel,
-    supervisor) says how many of its children run at once in `concurrency` (0: not said), and
-    `concurrency_capped_by` names the setting that lowered what the step asked for
-    (`defaults.concurrency`), empty when nothing did."""
+    """A step began running; `input_chars` is the size of what it received. A fan-out step (a map,
+    parallel or supervisor) says how many children run at once (`concurrency`, None when not said) and,
+    when a session-wide limit lowered what it asked for, which one (`concurrency_capped_by`, e.g.
+    `defaults.concurrency`)."""
 
     kind: ClassVar[str] = "StepStarted"
     step_kind: str = ""
@@ -150,7 +150,7 @@ class StepStarted(Event):
     reads: list[str] = field(default_factory=list)
     input_chars: int = 0
     orchestration: bool = False
-    concurrency: int = 0
+    concurrency: int | None = None
     concurrency_capped_by: str = ""
 
 

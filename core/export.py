@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from baton.core.step_path import StepPath
 from baton.core.view import CallView, SessionView, StepView
 
 _NS = 1_000_000_000
@@ -29,14 +30,14 @@ def _ns(ts: float | None) -> int | None:
     return int(ts * _NS) if ts is not None else None
 
 
-def _parent_path(path: str) -> str:
-    for sep in ("/",):
-        if sep in path:
-            return path.rsplit(sep, 1)[0]
-    for mark in ("[", "#"):
-        if mark in path:
-            return path.split(mark, 1)[0]
-    return ""
+def _parent_span(path: str, ids: dict[str, str], root: str) -> str:
+    """The span of the nearest enclosing step that has one (a loop iteration `refine#2` has none)."""
+    parent = StepPath(path).parent
+    while parent:
+        if parent in ids:
+            return ids[parent]
+        parent = parent.parent
+    return root
 
 
 def _provider(model: str) -> str:
@@ -114,7 +115,7 @@ def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:
     for step in view.steps.values():
         if not step.path:
             continue
-        yield _step_span(step, trace, ids.get(_parent_path(step.path), root), ids[step.path], view)
+        yield _step_span(step, trace, _parent_span(step.path, ids, root), ids[step.path], view)
     for call in view.calls.values():
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",

@@ -13,20 +13,17 @@ from typing import Any
 
 from baton.core import events as ev
 from baton.core.state import make_op
+from baton.core.step_path import StepPath, under
 from baton.sessions import projection
 from baton.sessions.errors import StoreError
 from baton.sessions.interface import SessionStore
-
-
-def _under(path: str, top: str) -> bool:
-    return path == top or path.startswith((top + "/", top + "[", top + "#"))
 
 
 def fork_point(envelopes: list[ev.Envelope], at_step: str) -> int:
     """Sequence number of the first event of `at_step` (a top-level step) in a session."""
     for env in envelopes:
         e = env.event
-        if e.step and _under(e.step, at_step) and not isinstance(e, ev.StepSkipped | ev.Rerouted):
+        if e.step and under(e.step, at_step) and not isinstance(e, ev.StepSkipped | ev.Rerouted):
             return env.seq
     raise StoreError(f"step '{at_step}' never ran in this session: fork at a step that ran")
 
@@ -35,7 +32,7 @@ async def fork_session(store: SessionStore, source_id: str, at_step: str, overri
     """Create the fork and return its id (run it with `baton resume`)."""
     row = await store.session(source_id)
     envelopes = await store.events(source_id)
-    top = {e.event.step for e in envelopes if e.event.step and "/" not in e.event.step}
+    top = {e.event.step for e in envelopes if StepPath(e.event.step).is_top}
     if at_step not in top:
         known = ", ".join(sorted(top))
         raise StoreError(f"'{at_step}' is not a top-level step of session {source_id} (steps: {known})")

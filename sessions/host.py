@@ -123,6 +123,10 @@ class SessionHost:
         )
         self.runner = runner
         self._ready.set()
+        # Decisions queued while no runner held the session reach it before it walks: a person's
+        # decision beats the automatic policy at its checkpoint.
+        for command in await store.pending_commands(sid):
+            await self.submit(command)
         background = [asyncio.ensure_future(self._pump(runner)), asyncio.ensure_future(self._renew(token))]
         try:
             return await runner.run()

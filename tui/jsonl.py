@@ -18,6 +18,7 @@ from baton.core import events as ev
 from baton.core.bus import Bus, RunnerLost
 from baton.core.commands import Command
 from baton.core.jsonout import dumps
+from baton.core.step_path import StepPath
 from baton.core.view import SESSION_ENDED, SessionView
 from baton.tui.decisions import send_and_wait
 
@@ -116,7 +117,7 @@ def _command(data: Any, view: SessionView, by: str) -> Command:
     if not checkpoint and data.get("step"):
         step = str(data["step"])
         for cp in view.open_checkpoints:
-            if cp.step == step or cp.step.rsplit("/", 1)[-1] == step:
+            if cp.step == step or StepPath(cp.step).name == step:
                 checkpoint = cp.checkpoint_id
                 break
         else:

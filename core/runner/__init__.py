@@ -1,9 +1,9 @@
-"""The async runner: executes a workflow spec as a session, emitting events to a sink."""
+"""The async runner: executes a workflow spec as a session, handing its events to a sink."""
 
-from baton.core.runner.context import Paused, RealClock, RunOptions, Scope, SessionStop, Sink, StepOutcome
-from baton.core.runner.engine import Runner, check_inputs, initial_state, resolve_tools
+from baton.core.runner.context import ConfigError, Paused, RealClock, RunOptions, Scope, SessionStop, Sink, StepOutcome
+from baton.core.runner.engine import Runner, check_inputs, initial_state
 from baton.core.runner.history import History
-from baton.core.runner.runtime import ConfigError
+from baton.core.runner.tools import resolve_tools
 
 __all__ = [
     "ConfigError",

@@ -4,30 +4,27 @@ Per attempt: circuit breaker → budget forecast (the call is not sent if it cou
 with first-token and idle watchdogs → validate the output. Transient failures retry with backoff and
 full jitter (Retry-After honoured); then the fallback chain (other aliases, then a static result, marked
 degraded). What is left is a `StepFailure` for the step to escalate to a person. Every attempt, wait,
-fallback and breaker change is an event.
+fallback and breaker change is an event. Serving a recorded answer instead is a layer around this one
+(`replay`), not a branch inside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 from baton.core import events as ev
 from baton.core.llm.types import LLMRequest, LLMResult, ModelError, short_error
+from baton.core.runner.call_plan import Caller, CallPlan, CallResult, Validator, new_call_id
 from baton.core.runner.context import StepFailure
 from baton.core.runner.guards import Breaker, BudgetVerdict, backoff, scopes_for
+from baton.core.runner.runtime import Runtime
 from baton.core.secrets import StreamRedactor
-from baton.core.spec.model import RetryPolicy, TimeoutPolicy
+from baton.core.spec.model import RetryPolicy
 from baton.core.state import estimate_tokens
 from baton.core.structured import OutputInvalid
-from baton.core.timeline import Timeline
-
-if TYPE_CHECKING:
-    from baton.core.runner.runtime import Runtime
 
 # Failures no other model and no static result can fix: a person decides.
 HUMAN_ONLY = frozenset({"content_policy"})
@@ -44,51 +41,14 @@ class BudgetBlocked(Exception):
         self.alias = alias
 
 
-@dataclass(frozen=True)
-class CallPlan:
-    """How to call: the request for the first alias, the chain after it, retries and watchdogs."""
-
-    request: LLMRequest
-    fallback: list[str]
-    fallback_static: Any
-    retry: RetryPolicy
-    timeout: TimeoutPolicy
-    replay: bool = True
-    budget_override: bool = False
-
-
-@dataclass
-class CallResult(Timeline):
-    """The accepted answer of a step's call, with totals over every attempt."""
-
-    text: str
-    value: Any
-    alias: str
-    model: str
-    degraded: bool
-    finished: ev.LLMCallFinished | None
-    attempts: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float | None = 0.0
-    latency_s: float = 0.0
-    static: bool = False
-    notes: list[str] = field(default_factory=list)
-    timeline: list[str] = field(default_factory=list)
-    pending_entry: bool = False
-
-
-Validator = Callable[[str], Any]
-
-
-def new_call_id() -> str:
-    """A short unique id for one attempt."""
-    return "c" + secrets.token_hex(5)
+def caller(rt: Runtime) -> Caller:
+    """The live call of this run: every automatic layer, no record."""
+    return functools.partial(call, rt)
 
 
 async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> CallResult:
     """Run `plan` for the step at `path` until an answer is accepted or every layer is exhausted."""
-    chain = [plan.request.alias, *plan.fallback]
+    chain = plan.chain
     totals = CallResult("", None, plan.request.alias, plan.request.model, False, None)
     last: ModelError | None = None
     started = rt.clock.now()
@@ -97,11 +57,11 @@ async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> C
         alias = chain[position]
         request = plan.request if position == 0 else rt.request_for(alias, plan.request)
         if position > 0:
-            rt.sink.post(
+            rt.journal.note(
                 [ev.FallbackUsed(step=path, from_model=chain[position - 1], to_model=alias, reason=_why(last))]
             )
             totals.open_entry(f"fallback {alias}")
-        outcome, last, jump = await _attempts(rt, path, plan, request, validate, totals, replay=position == 0)
+        outcome, last, jump = await _attempts(rt, path, plan, request, validate, totals)
         if outcome is not None:
             outcome.degraded = position > 0
             outcome.latency_s = rt.clock.now() - started
@@ -114,15 +74,7 @@ async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> C
             continue
         position += 1
     if plan.fallback_static is not None and (last is None or last.category not in NO_STATIC):
-        rt.sink.post([ev.FallbackUsed(step=path, from_model=chain[-1], to_model="", reason=_why(last), static=True)])
-        value = plan.fallback_static
-        totals.text = value if isinstance(value, str) else str(value)
-        totals.value = value
-        totals.degraded = True
-        totals.static = True
-        totals.latency_s = rt.clock.now() - started
-        totals.notes.append("static fallback result")
-        return totals
+        return _static(rt, path, plan, last, totals, started)
     assert last is not None
     raise StepFailure(
         f"{last.category}: {last.message}" if last.message else last.category,
@@ -132,150 +84,234 @@ async def call(rt: Runtime, path: str, plan: CallPlan, validate: Validator) -> C
     )
 
 
+def _static(
+    rt: Runtime, path: str, plan: CallPlan, last: ModelError | None, totals: CallResult, started: float
+) -> CallResult:
+    """The last resort: the step's `fallback_static` result, marked degraded."""
+    rt.journal.note(
+        [ev.FallbackUsed(step=path, from_model=plan.chain[-1], to_model="", reason=_why(last), static=True)]
+    )
+    value = plan.fallback_static
+    totals.text = value if isinstance(value, str) else str(value)
+    totals.value = value
+    totals.degraded = True
+    totals.static = True
+    totals.latency_s = rt.clock.now() - started
+    totals.notes.append("static fallback result")
+    return totals
+
+
+@dataclass
+class _Attempt:
+    """One model of the chain, while its attempts run."""
+
+    rt: Runtime
+    path: str
+    plan: CallPlan
+    request: LLMRequest
+    totals: CallResult
+    breaker: Breaker
+    request_hash: str
+    number: int = 0
+    last: ModelError | None = None
+    forecast: tuple[float, float] | None = None
+    jump: int | None = None
+    """After a context-window error: the chain index of a model with a larger window."""
+
+
 async def _attempts(
-    rt: Runtime,
-    path: str,
-    plan: CallPlan,
-    request: LLMRequest,
-    validate: Validator,
-    totals: CallResult,
-    replay: bool,
+    rt: Runtime, path: str, plan: CallPlan, request: LLMRequest, validate: Validator, totals: CallResult
 ) -> tuple[CallResult | None, ModelError | None, int | None]:
     """Attempts on one model. Returns (accepted result | None, last error, chain index to jump to)."""
+    a = _Attempt(rt, path, plan, request, totals, rt.breakers.get(request.model), request.hash())
     retry = plan.retry
-    breaker = rt.breakers.get(request.model)
-    request_hash = request.hash()  # once: hashing a long prompt is not free
-    last: ModelError | None = None
-    attempt = 0
-    while attempt < retry.attempts:
-        attempt += 1
-        if replay and attempt == 1 and plan.replay:
-            recorded = rt.history.calls_by_hash.get(request_hash)
-            if recorded is not None:
-                try:
-                    value = validate(recorded.text)
-                except OutputInvalid:
-                    value = None
-                else:
-                    totals.attempts += 1
-                    return _replayed(path, request, recorded, value, totals), None, None
-        allowed, change = breaker.allow(rt.clock.now())
-        if change:
-            _post_breaker(rt, path, breaker, change)
-        if not allowed:
-            last = ModelError("server", f"circuit breaker open for {request.model}")
-            last.category = "breaker_open"
-            wait = breaker.wait(rt.clock.now())
-            if attempt < retry.attempts and wait <= retry.max_wait_s and not rt.has_fallback_after(request.alias, plan):
-                _schedule(rt, path, "", request, attempt, wait, last, totals, tag="breaker open")
-                await rt.clock.sleep(wait)
-                continue
-            totals.timeline.append(f"{request.alias}: breaker open")
-            return None, last, None
-        prompt_tokens, forecast = _forecast(rt, request)
-        caps = scopes_for(path, rt.caps, rt.session_cap)
-        settle = None
-        if caps and not plan.budget_override:
-            verdict = rt.ledger.check(caps, forecast[1] if forecast else None)
-            if verdict is not None:
-                breaker.release_trial()
-                rt.sink.post(
-                    [
-                        ev.BudgetWarning(
-                            step=path,
-                            scope=verdict.scope,
-                            limit_usd=verdict.limit_usd,
-                            spent_usd=verdict.spent_usd,
-                            forecast_usd=verdict.forecast_usd,
-                            blocked=True,
-                        )
-                    ]
-                )
-                raise BudgetBlocked(verdict, request.alias)
-        if caps and forecast is not None:
-            settle = rt.ledger.reserve(path, forecast[1])
+    while a.number < retry.attempts:
+        a.number += 1
+        wait = _refused_by_breaker(a)
+        if wait is not None:
+            if wait < 0:
+                return None, a.last, None
+            await rt.clock.sleep(wait)
+            continue
+        prompt_tokens, settle = _reserve(a)
         call_id = new_call_id()
-        totals.attempts += 1
-        rt.sink.post(
-            [
-                ev.LLMCallStarted(
-                    step=path,
-                    call_id=call_id,
-                    model=request.model,
-                    alias=request.alias,
-                    attempt=attempt,
-                    request_hash=request_hash,
-                    prompt_tokens=prompt_tokens or 0,
-                    forecast_usd=list(forecast) if forecast else None,
-                )
-            ]
-        )
-        timeout = plan.timeout
-        live = _Live(rt, path, call_id)
-        try:
-            try:
-                result = await rt.llm.stream(
-                    request,
-                    live.text,
-                    first_token_s=timeout.first_token_s,
-                    idle_s=timeout.idle_s,
-                    total_s=timeout.total_s,
-                )
-            finally:
-                live.end()
-        except ModelError as error:
-            last = error
-            _failed_attempt(rt, path, request, request_hash, call_id, attempt, prompt_tokens, error, totals, settle)
-            change = breaker.failure(rt.clock.now(), error.category)
-            if change:
-                _post_breaker(rt, path, breaker, change, error.category)
-            if error.category == "context_window":
-                return None, last, rt.larger_context_index(plan, request)
-            if error.category in HUMAN_ONLY:
-                return None, last, None
-            if error.retryable and attempt < retry.attempts:
-                delay = _wait(rt, retry, attempt, error)
-                if delay is None:
-                    over = f"Retry-After {error.retry_after:g}s is over max_wait_s {retry.max_wait_s:g}s"
-                    totals.timeline.append(over)
-                    return None, last, None
-                _schedule(rt, path, call_id, request, attempt, delay, error, totals)
-                await rt.clock.sleep(delay)
-                continue
-            return None, last, None
-        except BaseException:
-            if settle is not None:
-                settle(None)
-            breaker.release_trial()
-            raise
-        if settle is not None:
-            settle(result.cost_usd)
-        elif result.cost_usd:
-            rt.ledger.add(path, result.cost_usd)
-        _account(rt, totals, result.tokens_in, result.tokens_out, result.cost_usd)
-        finished = _finished(path, call_id, request, request_hash, attempt, result, rt)
+        result = await _stream(a, call_id, prompt_tokens, settle)
+        if isinstance(result, ModelError):
+            delay = _after_error(a, call_id, result)
+            if delay is None:
+                return None, a.last, a.jump
+            await rt.clock.sleep(delay)
+            continue
+        finished = _finished(path, call_id, request, a.request_hash, a.number, result)
         try:
             value = validate(result.text)
         except OutputInvalid as invalid:
-            rt.sink.post([_as_invalid(finished, str(invalid))])
-            breaker.release_trial()
-            last = ModelError("bad_request", str(invalid))
-            last.category = "invalid_output"
-            totals.note_failure("invalid output", False)
-            if attempt < retry.attempts:
-                wait = backoff(attempt, retry.backoff_s, retry.jitter, rt.clock.uniform)
-                _schedule(rt, path, call_id, request, attempt, wait, last, totals)
-                await rt.clock.sleep(wait)
-                continue
-            return None, last, None
-        change = breaker.success()
+            delay = _invalid(a, call_id, finished, str(invalid))
+            if delay is None:
+                return None, a.last, None
+            await rt.clock.sleep(delay)
+            continue
+        change = a.breaker.success()
         if change:
-            _post_breaker(rt, path, breaker, change)
+            _post_breaker(rt, path, a.breaker, change)
         totals.note_outcome("✓")
         totals.text, totals.value = result.text, value
         totals.alias, totals.model, totals.finished = request.alias, request.model, finished
         return totals, None, None
-    return None, last, None
+    return None, a.last, None
+
+
+def _refused_by_breaker(a: _Attempt) -> float | None:
+    """None when the breaker lets the call out; else how long to wait before trying again (-1: give up
+    on this model, the chain has another)."""
+    rt, request = a.rt, a.request
+    allowed, change = a.breaker.allow(rt.clock.now())
+    if change:
+        _post_breaker(rt, a.path, a.breaker, change)
+    if allowed:
+        return None
+    a.last = ModelError("server", f"circuit breaker open for {request.model}")
+    a.last.category = "breaker_open"
+    wait = a.breaker.wait(rt.clock.now())
+    retry = a.plan.retry
+    if a.number < retry.attempts and wait <= retry.max_wait_s and not _fallback_after(a.plan, request.alias):
+        _schedule(rt, a.path, "", request, a.number, wait, a.last, a.totals, tag="breaker open")
+        return wait
+    a.totals.timeline.append(f"{request.alias}: breaker open")
+    return -1.0
+
+
+def _reserve(a: _Attempt) -> tuple[int | None, Callable[[float | None], None] | None]:
+    """The budget check before a call: blocked (`BudgetBlocked`), or the forecast reserved."""
+    rt, path = a.rt, a.path
+    prompt_tokens, forecast = _forecast(rt, a.request)
+    caps = scopes_for(path, rt.state.caps, rt.session_cap)
+    settle = None
+    if caps and not a.plan.budget_override:
+        verdict = rt.ledger.check(caps, forecast[1] if forecast else None)
+        if verdict is not None:
+            a.breaker.release_trial()
+            rt.journal.note(
+                [
+                    ev.BudgetWarning(
+                        step=path,
+                        scope=verdict.scope,
+                        limit_usd=verdict.limit_usd,
+                        spent_usd=verdict.spent_usd,
+                        forecast_usd=verdict.forecast_usd,
+                        blocked=True,
+                    )
+                ]
+            )
+            raise BudgetBlocked(verdict, a.request.alias)
+    if caps and forecast is not None:
+        settle = rt.ledger.reserve(path, forecast[1])
+    a.totals.attempts += 1
+    a.forecast = forecast
+    return prompt_tokens, settle
+
+
+async def _stream(
+    a: _Attempt, call_id: str, prompt_tokens: int | None, settle: Callable[[float | None], None] | None
+) -> LLMResult | ModelError:
+    """Send the call and stream it to viewers; its cost settles the reservation."""
+    rt, request = a.rt, a.request
+    forecast = a.forecast
+    rt.journal.note(
+        [
+            ev.LLMCallStarted(
+                step=a.path,
+                call_id=call_id,
+                model=request.model,
+                alias=request.alias,
+                attempt=a.number,
+                request_hash=a.request_hash,
+                prompt_tokens=prompt_tokens or 0,
+                forecast_usd=list(forecast) if forecast else None,
+            )
+        ]
+    )
+    timeout = a.plan.timeout
+    live = _Live(rt, a.path, call_id)
+    try:
+        try:
+            result = await rt.llm.stream(
+                request, live.text, first_token_s=timeout.first_token_s, idle_s=timeout.idle_s, total_s=timeout.total_s
+            )
+        finally:
+            live.end()
+    except ModelError as error:
+        _failed_attempt(a, call_id, prompt_tokens, error, settle)
+        return error
+    except BaseException:
+        if settle is not None:
+            settle(None)
+        a.breaker.release_trial()
+        raise
+    if settle is not None:
+        settle(result.cost_usd)
+    elif result.cost_usd:
+        rt.ledger.add(a.path, result.cost_usd)
+    _account(rt, a.totals, result.tokens_in, result.tokens_out, result.cost_usd)
+    return result
+
+
+def _after_error(a: _Attempt, call_id: str, error: ModelError) -> float | None:
+    """After a failed attempt: the wait before retrying on this model, or None to leave it (after a
+    context-window error `a.jump` says where in the chain a larger window is)."""
+    rt = a.rt
+    a.last = error
+    change = a.breaker.failure(rt.clock.now(), error.category)
+    if change:
+        _post_breaker(rt, a.path, a.breaker, change, error.category)
+    if error.category == "context_window":
+        a.jump = _larger_context_index(rt, a.plan, a.request)
+        return None
+    if error.category in HUMAN_ONLY:
+        return None
+    retry = a.plan.retry
+    if error.retryable and a.number < retry.attempts:
+        delay = _wait(rt, retry, a.number, error)
+        if delay is None:
+            a.totals.timeline.append(f"Retry-After {error.retry_after:g}s is over max_wait_s {retry.max_wait_s:g}s")
+            return None
+        _schedule(rt, a.path, call_id, a.request, a.number, delay, error, a.totals)
+        return delay
+    return None
+
+
+def _invalid(a: _Attempt, call_id: str, finished: ev.LLMCallFinished, reason: str) -> float | None:
+    """An answer that failed validation: recorded as an error; the wait before the next attempt, if any."""
+    rt = a.rt
+    rt.journal.note([_as_invalid(finished, reason)])
+    a.breaker.release_trial()
+    a.last = ModelError("bad_request", reason)
+    a.last.category = "invalid_output"
+    a.totals.note_failure("invalid output", False)
+    retry = a.plan.retry
+    if a.number < retry.attempts:
+        wait = backoff(a.number, retry.backoff_s, retry.jitter, rt.clock.uniform)
+        _schedule(rt, a.path, call_id, a.request, a.number, wait, a.last, a.totals)
+        return wait
+    return None
+
+
+def _fallback_after(plan: CallPlan, alias: str) -> bool:
+    """Is there another model after `alias` in the plan's chain?"""
+    chain = plan.chain
+    return alias in chain and chain.index(alias) < len(chain) - 1
+
+
+def _larger_context_index(rt: Runtime, plan: CallPlan, request: LLMRequest) -> int | None:
+    """The next alias in the chain whose context window is larger than `request`'s model."""
+    chain = plan.chain
+    current = rt.window(request.alias)
+    start = chain.index(request.alias) + 1 if request.alias in chain else len(chain)
+    for i in range(start, len(chain)):
+        window = rt.window(chain[i])
+        if window is not None and (current is None or window > current):
+            return i
+    return None
 
 
 def _forecast(rt: Runtime, request: LLMRequest) -> tuple[int | None, tuple[float, float] | None]:
@@ -289,41 +325,37 @@ def _forecast(rt: Runtime, request: LLMRequest) -> tuple[int | None, tuple[float
 
 
 def _failed_attempt(
-    rt: Runtime,
-    path: str,
-    request: LLMRequest,
-    request_hash: str,
+    a: _Attempt,
     call_id: str,
-    attempt: int,
     prompt_tokens: int | None,
     error: ModelError,
-    totals: CallResult,
     settle: Callable[[float | None], None] | None,
 ) -> None:
     """Record a failed attempt. Text it streamed before failing is `discarded`: a viewer strikes it, and
     the retry streams under a new call id, so no token is ever shown twice."""
+    rt, request = a.rt, a.request
     if prompt_tokens is None:
         prompt_tokens = rt.llm.forecast(request)[0] if error.partial else 0
     cost = _partial_cost(rt, request, prompt_tokens, error.partial)
     if settle is not None:
         settle(cost)
     elif cost:
-        rt.ledger.add(path, cost)
+        rt.ledger.add(a.path, cost)
     tokens_in = prompt_tokens if error.partial else 0
     tokens_out = estimate_tokens(error.partial) if error.partial else 0
-    _account(rt, totals, tokens_in, tokens_out, cost)
-    rt.sink.post(
+    _account(rt, a.totals, tokens_in, tokens_out, cost)
+    rt.journal.note(
         [
             ev.LLMCallFinished(
-                step=path,
+                step=a.path,
                 call_id=call_id,
                 model=request.model,
                 alias=request.alias,
-                attempt=attempt,
+                attempt=a.number,
                 status="discarded" if error.partial else "error",
                 text=error.partial,
-                request_hash=request_hash,
-                request=rt.record(request),
+                request_hash=a.request_hash,
+                request=request.record(),
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
                 cost_usd=cost,
@@ -333,8 +365,7 @@ def _failed_attempt(
             )
         ]
     )
-    label = short_error(error.category, error.message)
-    totals.note_failure(label, bool(error.partial))
+    a.totals.note_failure(short_error(error.category, error.message), bool(error.partial))
 
 
 def _schedule(
@@ -348,7 +379,7 @@ def _schedule(
     totals: CallResult,
     tag: str = "",
 ) -> None:
-    rt.sink.post(
+    rt.journal.note(
         [
             ev.RetryScheduled(
                 step=path,
@@ -366,7 +397,7 @@ def _schedule(
 
 
 def _post_breaker(rt: Runtime, path: str, breaker: Breaker, state: str, reason: str = "") -> None:
-    rt.sink.post(
+    rt.journal.note(
         [ev.BreakerChanged(step=path, model=breaker.model, state=state, failures=breaker.failures, reason=reason)]
     )
 
@@ -378,7 +409,7 @@ class _Live:
     __slots__ = ("_delta", "_stream")
 
     def __init__(self, rt: Runtime, path: str, call_id: str) -> None:
-        self._delta = functools.partial(rt.sink.delta, path, call_id)
+        self._delta = functools.partial(rt.journal.live, path, call_id)
         self._stream = StreamRedactor(rt.redact)
 
     def text(self, chunk: str) -> None:
@@ -394,34 +425,8 @@ class _Live:
             self._delta(rest)
 
 
-def _replayed(
-    path: str, request: LLMRequest, recorded: ev.LLMCallFinished, value: Any, totals: CallResult
-) -> CallResult:
-    finished = ev.LLMCallFinished(
-        step=path,
-        call_id=new_call_id(),
-        model=recorded.model,
-        alias=request.alias,
-        attempt=1,
-        status="ok",
-        text=recorded.text,
-        request_hash=recorded.request_hash,
-        request=recorded.request,
-        tokens_in=recorded.tokens_in,
-        tokens_out=recorded.tokens_out,
-        cost_usd=0.0,
-        latency_s=0.0,
-        replayed=True,
-    )
-    totals.text, totals.value, totals.finished = recorded.text, value, finished
-    totals.alias, totals.model = request.alias, recorded.model
-    totals.notes.append("answer replayed from the session record ($0)")
-    totals.note_outcome("✓ (replayed)")
-    return totals
-
-
 def _finished(
-    path: str, call_id: str, request: LLMRequest, request_hash: str, attempt: int, result: LLMResult, rt: Runtime
+    path: str, call_id: str, request: LLMRequest, request_hash: str, attempt: int, result: LLMResult
 ) -> ev.LLMCallFinished:
     return ev.LLMCallFinished(
         step=path,
@@ -432,7 +437,7 @@ def _finished(
         status="ok",
         text=result.text,
         request_hash=request_hash,
-        request=rt.record(request),
+        request=request.record(),
         tokens_in=result.tokens_in,
         tokens_out=result.tokens_out,
         cost_usd=result.cost_usd,
@@ -448,8 +453,8 @@ def _as_invalid(finished: ev.LLMCallFinished, reason: str) -> ev.LLMCallFinished
 
 
 def _account(rt: Runtime, totals: CallResult, tokens_in: int, tokens_out: int, cost: float | None) -> None:
-    rt.tokens_in += tokens_in
-    rt.tokens_out += tokens_out
+    rt.state.tokens_in += tokens_in
+    rt.state.tokens_out += tokens_out
     totals.tokens_in += tokens_in
     totals.tokens_out += tokens_out
     if cost is None or totals.cost_usd is None:

@@ -1,4 +1,4 @@
-"""What every step executor shares: options, the seams (sink, model client, clock) and scopes."""
+"""What every part of the runner shares: the seams (sink, clock), run options, outcomes and scopes."""
 
 from __future__ import annotations
 
@@ -116,6 +116,10 @@ class RunOptions:
         )
 
 
+class ConfigError(Exception):
+    """The workflow cannot start as configured (an unknown model, a tool that does not import, ...)."""
+
+
 class Paused(Exception):
     """Stop cleanly: the session is paused (by a person, a decisions file, or a budget)."""
 
@@ -125,13 +129,17 @@ class Paused(Exception):
 
 
 class SessionStop(Exception):
-    """The session cannot go on (a step failed with nobody to decide, a gate was rejected, ...)."""
+    """The session cannot go on (a step failed with nobody to decide, a gate was rejected, ...).
+    `events` (a step's failure record) commit with the session's end, in one transaction."""
 
-    def __init__(self, message: str, step: str = "", error_type: str = "failed") -> None:
+    def __init__(
+        self, message: str, step: str = "", error_type: str = "failed", events: Sequence[ev.Event] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.step = step
         self.error_type = error_type
+        self.events = list(events)
 
 
 class StepFailure(Exception):

@@ -1,32 +1,30 @@
 """The runner: one session of one workflow, from its first (or resumed) step to an end.
 
-It walks the top-level steps (routers and reroutes jump forward), replaying whatever the log already
-records, and ends with exactly one of SessionCompleted, SessionPaused or SessionFailed. Commands from
-viewers arrive through `submit`.
+It owns the run state, walks the top-level steps (routers and reroutes jump forward), takes whatever
+the log already records from the record, and ends with exactly one of SessionCompleted, SessionPaused
+or SessionFailed. Commands from viewers arrive through `submit`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from baton.core import events as ev
 from baton.core.commands import Command
 from baton.core.llm.types import LLMClient
-from baton.core.runner.context import Clock, Paused, RealClock, RunOptions, SessionStop, Sink
-from baton.core.runner.dispatch import run_step
+from baton.core.runner.context import Clock, ConfigError, Paused, RealClock, RunOptions, SessionStop, Sink
 from baton.core.runner.history import History
-from baton.core.runner.runtime import ConfigError, Runtime
+from baton.core.runner.run_state import RunState
+from baton.core.runner.runtime import Runtime
+from baton.core.runner.steps.dispatch import run_step
 from baton.core.secrets import Redactor
-from baton.core.spec.flow import unmet_from
-from baton.core.spec.graph import guaranteed_writes, iter_steps, successors, top_index
+from baton.core.spec.graph import iter_steps, successors, top_index
 from baton.core.spec.load import Workflow
-from baton.core.spec.model import END, ModelSpec, Step, ToolStep, WorkflowSpec
+from baton.core.spec.model import END, ModelSpec, WorkflowSpec
 from baton.core.state import empty_value, make_op, type_ok
 
 log = logging.getLogger("baton.runner")
@@ -70,28 +68,6 @@ def check_inputs(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def resolve_tools(spec: WorkflowSpec, base_dir: str | None) -> dict[str, Callable[..., Any]]:
-    """Import every tool callable before the first step runs (a missing one fails the start, not step 7)."""
-    calls = sorted({info.step.call for info in iter_steps(spec) if isinstance(info.step, ToolStep)})
-    if not calls:
-        return {}
-    if base_dir and base_dir not in sys.path:
-        sys.path.insert(0, base_dir)
-    out: dict[str, Callable[..., Any]] = {}
-    for call in calls:
-        module_name, _, attr = call.partition(":")
-        try:
-            target: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                target = getattr(target, part)
-        except Exception as exc:
-            raise ConfigError(f"tool '{call}' cannot be loaded: {type(exc).__name__}: {exc}") from None
-        if not callable(target):
-            raise ConfigError(f"tool '{call}' is not callable")
-        out[call] = target
-    return out
-
-
 class Runner:
     """Runs one session. `history` is the session's recorded events (empty for a new session)."""
 
@@ -115,6 +91,7 @@ class Runner:
         started = self.history.started
         self.inputs = dict(started.inputs if started is not None else (inputs or {}))
         self.options = options or RunOptions()
+        self.state = RunState.new(self.spec, self.options, self.history)
         self.rt = Runtime(
             session_id,
             workflow,
@@ -125,15 +102,15 @@ class Runner:
             self.options,
             self.history,
             redactor,
+            self.state,
         )
         self._index = top_index(self.spec)
-        self._by_id: dict[str, Step] = {info.step.id: info.step for info in iter_steps(self.spec)}
+        self._ids = {info.step.id for info in iter_steps(self.spec)}
         self._walk_task: asyncio.Task[None] | None = None
         self._cancel_reason = ""
         self.status = "new"
-        rt = self.rt
-        rt.reroute_targets = self.reroute_targets
-        rt.jump_events = self._jump_events
+        for control in self.history.controls:  # before any command that arrives: those come later
+            self._apply_control(control)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -141,14 +118,12 @@ class Runner:
         """Run to an end; returns completed | degraded | paused | cancelled | failed."""
         rt = self.rt
         started_at = rt.clock.now()
-        rt.root.state.update(initial_state(self.spec, self.inputs))
+        self.state.root.state.update(initial_state(self.spec, self.inputs))
         for path, cost in self.history.cost_by_path.items():
             rt.ledger.add(path, cost)
-        for control in self.history.controls:
-            self._apply_control(control)
         try:
             await self._start()
-            rt.tools = resolve_tools(self.spec, _flow_dir(self.workflow))
+            rt.tool_runner.load(self.spec, _flow_dir(self.workflow))
             if self._cancel_reason:
                 raise asyncio.CancelledError()
             self._walk_task = asyncio.ensure_future(self._walk())
@@ -156,50 +131,21 @@ class Runner:
         except Paused as paused:
             return await self._end_paused(paused.reason)
         except SessionStop as stop:
-            await rt.sink.commit([ev.SessionFailed(step=stop.step, error=stop.message, error_type=stop.error_type)])
+            failed = ev.SessionFailed(step=stop.step, error=stop.message, error_type=stop.error_type)
+            await rt.journal.session([*stop.events, failed])
             return self._set("failed")
         except ConfigError as exc:
-            await rt.sink.commit([ev.SessionFailed(error=str(exc), error_type="config")])
+            await rt.journal.session([ev.SessionFailed(error=str(exc), error_type="config")])
             return self._set("failed")
         except asyncio.CancelledError:
-            reason = self._cancel_reason or "cancelled: the runner was interrupted"
-            if self._walk_task is not None and not self._walk_task.done():
-                self._walk_task.cancel()
-                await asyncio.gather(self._walk_task, return_exceptions=True)
-            await self._end_paused(reason)
-            if not self._cancel_reason:
-                raise
-            return self.status
+            return await self._cancelled()
         except Exception as exc:
             log.exception("internal error in session %s", rt.session_id)
-            await rt.sink.commit(
-                [
-                    ev.SessionFailed(
-                        error=rt.redact(f"internal error: {type(exc).__name__}: {exc}"), error_type="internal"
-                    )
-                ]
-            )
+            error = rt.redact(f"internal error: {type(exc).__name__}: {exc}")
+            await rt.journal.session([ev.SessionFailed(error=error, error_type="internal")])
             self._set("failed")
             raise
-        unvisited = [
-            ev.StepSkipped(step=s.id, reason="not on the route taken")
-            for s in self.spec.steps
-            if s.id not in rt.finished
-        ]
-        status = "degraded" if rt.degraded else "completed"
-        await rt.sink.commit(
-            [
-                *unvisited,
-                ev.SessionCompleted(
-                    status=status,
-                    cost_usd=round(sum(rt.ledger.spent.values()), 10),
-                    tokens_in=rt.tokens_in,
-                    tokens_out=rt.tokens_out,
-                    wall_s=round(rt.clock.now() - started_at, 6),
-                ),
-            ]
-        )
-        return self._set(status)
+        return await self._end_completed(started_at)
 
     def _set(self, status: str) -> str:
         self.status = status
@@ -208,30 +154,27 @@ class Runner:
     async def _start(self) -> None:
         rt = self.rt
         await rt.llm.warm_up()
-        rt.tokens_in, rt.tokens_out = self.history.tokens_in, self.history.tokens_out
-        if self.history.started is None:
-            wf = self.workflow
-            state = initial_state(self.spec, self.inputs)
-            events: list[ev.Event] = [
-                ev.SessionStarted(
-                    workflow=self.spec.name,
-                    workflow_path=wf.path,
-                    workflow_hash=wf.hash,
-                    workflow_text=wf.text,
-                    inputs=self.inputs,
-                    models={a: m.model for a, m in rt.models.items()},
-                    options=self.options.to_json(),
-                    prices=self._prices(),
-                )
-            ]
-            if state:
-                ops = [make_op(k, "replace", v) for k, v in state.items()]
-                events.append(ev.StateUpdated(step="", ops=ops))
-            await rt.sink.commit(events)
-        else:
-            await rt.sink.commit(
-                [ev.SessionResumed(pid=os.getpid(), options=self.options.to_json(), prices=self._prices())]
+        if self.history.started is not None:
+            resumed = ev.SessionResumed(pid=os.getpid(), options=self.options.to_json(), prices=self._prices())
+            await rt.journal.session([resumed])
+            return
+        wf = self.workflow
+        state = initial_state(self.spec, self.inputs)
+        events: list[ev.Event] = [
+            ev.SessionStarted(
+                workflow=self.spec.name,
+                workflow_path=wf.path,
+                workflow_hash=wf.hash,
+                workflow_text=wf.text,
+                inputs=self.inputs,
+                models={a: m.model for a, m in rt.models.items()},
+                options=self.options.to_json(),
+                prices=self._prices(),
             )
+        ]
+        if state:
+            events.append(ev.StateUpdated(step="", ops=[make_op(k, "replace", v) for k, v in state.items()]))
+        await rt.journal.session(events)
 
     def _prices(self) -> dict[str, Any]:
         """USD per token of every model the session may use (None when unknown), for cost reports."""
@@ -250,24 +193,50 @@ class Runner:
     async def _walk(self) -> None:
         spec = self.spec
         fork = self.history.fork
+        root = self.state.root
         i = 0
         while True:
             step = spec.steps[i]
             if fork is not None and step.id == fork.at_step and fork.overrides:
-                self.rt.root.state.update(fork.overrides)
+                root.state.update(fork.overrides)
                 fork = None
-            outcome = await run_step(self.rt, step, step.id, self.rt.root, {}, "top")
+            outcome = await run_step(self.rt, step, step.id, root, {}, "top")
             target = outcome.jump or successors(spec, i)[0]
             if target == END:
                 return
             i = self._index[target]
 
-    async def _end_paused(self, reason: str) -> str:
-        rt = self.rt
-        interrupted = sorted(rt.running - rt.awaiting - rt.finished)
-        await rt.sink.commit(
-            [*[ev.StepCancelled(step=p, reason=reason) for p in interrupted], ev.SessionPaused(reason=reason)]
+    async def _end_completed(self, started_at: float) -> str:
+        rt, state = self.rt, self.state
+        unvisited = [
+            ev.StepSkipped(step=s.id, reason="not on the route taken")
+            for s in self.spec.steps
+            if s.id not in state.finished
+        ]
+        status = "degraded" if state.degraded else "completed"
+        completed = ev.SessionCompleted(
+            status=status,
+            cost_usd=round(sum(rt.ledger.spent.values()), 10),
+            tokens_in=state.tokens_in,
+            tokens_out=state.tokens_out,
+            wall_s=round(rt.clock.now() - started_at, 6),
         )
+        await rt.journal.session([*unvisited, completed])
+        return self._set(status)
+
+    async def _cancelled(self) -> str:
+        reason = self._cancel_reason or "cancelled: the runner was interrupted"
+        if self._walk_task is not None and not self._walk_task.done():
+            self._walk_task.cancel()
+            await asyncio.gather(self._walk_task, return_exceptions=True)
+        await self._end_paused(reason)
+        if not self._cancel_reason:
+            raise asyncio.CancelledError()
+        return self.status
+
+    async def _end_paused(self, reason: str) -> str:
+        cancelled = [ev.StepCancelled(step=p, reason=reason) for p in self.state.interrupted()]
+        await self.rt.journal.session([*cancelled, ev.SessionPaused(reason=reason)])
         return self._set("cancelled" if reason.startswith("cancel") else "paused")
 
     # --- commands --------------------------------------------------------------------------------
@@ -279,14 +248,14 @@ class Runner:
         if kind == "decide":
             await rt.checkpoints.submit(command)
         elif kind == "pause":
-            await rt.sink.commit([], command_id=command.id)
+            await rt.journal.session([], command_id=command.id)
             rt.pause(f"paused by {command.by}")
         elif kind == "cancel":
-            await rt.sink.commit([], command_id=command.id)
+            await rt.journal.session([], command_id=command.id)
             self.cancel(f"cancelled by {command.by}")
         elif kind in ("step_mode", "breakpoint"):
-            if kind == "breakpoint" and command.step not in self._by_id and command.step not in self._index:
-                await rt.sink.reject_command(command.id, f"no step '{command.step}' in this workflow")
+            if kind == "breakpoint" and command.step not in self._ids and command.step not in self._index:
+                await rt.journal.refuse(command.id, f"no step '{command.step}' in this workflow")
                 return
             control = ev.ControlChanged(
                 step_mode=command.enabled if kind == "step_mode" else None,
@@ -294,10 +263,10 @@ class Runner:
                 enabled=command.enabled,
                 by=command.by,
             )
-            await rt.sink.commit([control], command_id=command.id)
+            await rt.journal.session([control], command_id=command.id)
             self._apply_control(control)
         else:
-            await rt.sink.reject_command(command.id, f"unknown command '{kind}'")
+            await rt.journal.refuse(command.id, f"unknown command '{kind}'")
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop now: running steps are cancelled (they run again on resume)."""
@@ -306,58 +275,14 @@ class Runner:
             self._walk_task.cancel()
 
     def _apply_control(self, control: ev.ControlChanged) -> None:
-        rt = self.rt
+        state = self.state
         if control.step_mode is not None:
-            rt.step_mode = control.step_mode
+            state.step_mode = control.step_mode
         if control.breakpoint:
             if control.enabled:
-                rt.breakpoints.add(control.breakpoint)
+                state.breakpoints.add(control.breakpoint)
             else:
-                rt.breakpoints.discard(control.breakpoint)
-
-    # --- flow questions the steps ask ------------------------------------------------------------
-
-    def reroute_targets(self, path: str, ran: bool = True) -> list[str]:
-        """Top-level steps a person may jump to from `path`: forward, and with every read satisfied — by
-        the state and, when the step has run (`ran`), its own writes."""
-        if path not in self._index:
-            return []
-        spec, rt = self.spec, self.rt
-        i = self._index[path]
-        step = spec.steps[i]
-        candidates = step.reroute if step.reroute is not None else [s.id for s in spec.steps[i + 1 :]] + [END]
-        default = set(successors(spec, i))
-        have = {k for k, v in rt.root.state.items() if v is not None}
-        if ran:
-            have |= guaranteed_writes(step)
-        out = []
-        for target in candidates:
-            if target in default and step.reroute is None:
-                continue
-            if target == END:
-                out.append(END)
-                continue
-            j = self._index.get(target)
-            if j is not None and j > i and not unmet_from(spec, j, have):
-                out.append(target)
-        return out
-
-    def _jump_events(self, path: str, target: str, output: Any, by: str) -> list[ev.Event]:
-        if path not in self._index:
-            return []
-        spec, rt = self.spec, self.rt
-        i = self._index[path]
-        j = len(spec.steps) if target == END else self._index[target]
-        passed = [s.id for s in spec.steps[i + 1 : j] if s.id not in rt.finished]
-        rt.finished.update(passed)
-        route = str(output.get("route", "")) if isinstance(output, dict) else ""
-        reason = str(output.get("reason", "")) if isinstance(output, dict) else ""
-        events: list[ev.Event] = [
-            ev.Rerouted(step=path, target=target, route=route, reason=reason, by=by, skipped=passed)
-        ]
-        how = f"route '{route}'" if route and by == "router" else f"{by} rerouted"
-        events += [ev.StepSkipped(step=s, reason=f"passed over: {how} from '{path}' to '{target}'") for s in passed]
-        return events
+                state.breakpoints.discard(control.breakpoint)
 
 
 def _flow_dir(workflow: Workflow) -> str | None:

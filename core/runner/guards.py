@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from baton.core.step_path import under as inside
+
 # Failures that say nothing about the model's health (the request itself was at fault).
 NOT_HEALTH = frozenset({"content_policy", "context_window", "bad_request", "invalid_output", "empty_output"})
 
@@ -114,9 +116,7 @@ class BudgetVerdict:
 
 def under(path: str, scope: str) -> bool:
     """Is step `path` inside `scope` (a step path, or the whole session)?"""
-    if scope == "session" or path == scope:
-        return True
-    return path.startswith(scope) and path[len(scope)] in "/[#"
+    return scope == "session" or inside(path, scope)
 
 
 @dataclass

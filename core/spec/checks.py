@@ -16,6 +16,7 @@ from baton.core import expr
 from baton.core.spec.fan_out import fan_out
 from baton.core.spec.flow import propagate
 from baton.core.spec.graph import (
+    PLACEHOLDER_RE,
     DataPath,
     StepInfo,
     all_writes,
@@ -71,6 +72,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool =
         out += _step_keys(spec, info)
         out += _step_models(spec, info, aliases)
         out += _step_templates(info)
+        out += _map_label(spec, info)
         out += _step_writes(spec, info)
         out += _step_rules(spec, info)
         out += _static_fallback(spec, info)
@@ -356,6 +358,32 @@ def _step_templates(info: StepInfo) -> list[Finding]:
     if isinstance(step, ToolStep) and not CALL_RE.match(step.call):
         out.append(Finding((*info.data_path, "call"), f"tool call '{step.call}' is not 'package.module:function'"))
     return out
+
+
+def _map_label(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:
+    """A map's `label` template: balanced braces, and names an item can have."""
+    step = info.step
+    if not isinstance(step, MapStep) or step.label is None:
+        return []
+    path = (*info.data_path, "label")
+    label = step.label
+    if not label.strip():
+        return [Finding(path, "'label' is empty: leave it out to name items by their first short text")]
+    if "{" in PLACEHOLDER_RE.sub("", label.replace("{{", "").replace("}}", "")).replace("}", "{"):
+        return [Finding(path, f"label {label!r} has a stray brace: write {{field}} for a value, {{{{ }}}} for a brace")]
+    decl = spec.state.get(step.over)
+    if decl is None or decl.type not in ("list[str]", "list[int]", "list[float]"):
+        return []
+    allowed = {step.item, "index"}
+    return [
+        Finding(
+            path,
+            f"'{{{name}}}' cannot name an item of map '{step.id}': its items are {decl.type[5:-1]} values, "
+            f"not objects (use {{{step.item}}} or {{index}})",
+        )
+        for name in placeholders(label)
+        if name not in allowed
+    ]
 
 
 def _step_writes(spec: WorkflowSpec, info: StepInfo) -> list[Finding]:

@@ -390,6 +390,9 @@ class MapStep(StepBase):
     step: Step
     concurrency: int = Field(default=4, ge=1, le=256)
     max_items: int = Field(default=100, ge=1)
+    label: str | None = None
+    """How an item is named where it is shown (`"{file}"`): a template over the item's fields, its `as`
+    name and `{index}`; default: the item's first short text, else `#<index>`."""
 
 
 class ManagerSpec(CallPolicy):

@@ -18,6 +18,7 @@ from baton.core.config import Config, keys_message, keys_missing, resolve_models
 from baton.core.runner import RunOptions
 from baton.core.spec.load import Workflow, load_text, tool_problems
 from baton.core.spec.problems import WorkflowInvalid
+from baton.core.step_path import StepPath
 from baton.core.view import CheckpointView, SessionView
 from baton.sessions.app import workflows
 from baton.sessions.app.inputs import (
@@ -252,7 +253,7 @@ class Sessions:
         view = await self.store.view(session_id)
         text_value(target, "the checkpoint")
         for cp in view.open_checkpoints:
-            if target in (cp.checkpoint_id, cp.step, cp.step.rsplit("/", 1)[-1]):
+            if target in (cp.checkpoint_id, cp.step, StepPath(cp.step).name):
                 return session_id, cp
         waiting = ", ".join(c.step for c in view.open_checkpoints)
         raise InvalidInput(

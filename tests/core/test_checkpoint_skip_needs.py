@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baton.core.runner.needs import chain, skip_needs, writes_of
+from baton.core.runner.navigation import chain, skip_needs, writes_of
 from tests.helpers import workflow
 
 NESTED = """

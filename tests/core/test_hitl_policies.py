@@ -222,33 +222,9 @@ async def test_review_never_runs_a_side_effecting_tool_unasked(start, tmp_path, 
 # --- unattended ------------------------------------------------------------------------------------
 
 
-async def test_auto_reject_reruns_until_the_limit_then_fails(start) -> None:
-    flow = AGENT.replace("review: always", "review: {mode: always, max_rejections: 2}")
-    s = await start(flow, options=RunOptions(auto="reject"))
-    assert await s.finish() == "failed"
-    log = await events(s)
-    made = of_kind(log, ev.DecisionMade, "write")
-    assert [(d.decision, d.by) for d in made] == [("reject", "auto"), ("reject", "auto")]
-    assert len(calls(log, "write")) == 3
-    assert "rejected (--auto reject)" in (await s.view()).error
-
-
 async def test_auto_reject_at_a_gate_stops_the_session(start) -> None:
     s = await start("gate", options=RunOptions(auto="reject"))
     assert await s.finish() == "failed"
-
-
-async def test_decisions_file_answers_by_step_id_and_round(start) -> None:
-    answers = {"write": [{"decision": "reject", "feedback": "More numbers."}, "approve"]}
-    s = await start(AGENT, options=RunOptions(decisions=answers, decisions_file="answers.json"))
-    assert await s.finish() == "completed"
-    log = await events(s)
-    made = of_kind(log, ev.DecisionMade, "write")
-    assert [(d.decision, d.feedback, d.by) for d in made] == [
-        ("reject", "More numbers.", "decisions:answers.json"),
-        ("approve", "", "decisions:answers.json"),
-    ]
-    assert "More numbers." in calls(log, "write")[1].request["messages"][-1]["content"]
 
 
 async def test_decisions_file_keys_by_checkpoint_id_path_reason_and_template_id(start) -> None:

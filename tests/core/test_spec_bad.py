@@ -224,3 +224,39 @@ def test_supervisor_workers_may_not_run_so_their_writes_are_not_guaranteed() -> 
         "13:51: step 'after' reads 'extra', which is not written on every path before it "
         "(write it earlier, make it an input, give it a default, or read it as 'extra?')"
     ]
+
+
+LABELLED = """\
+name: labelled
+state:
+  names: {type: "list[str]", default: [a, b]}
+  rows: {type: "list[dict]", default: [{file: a.py}]}
+  out: {type: list, reducer: append}
+steps:
+  - id: each
+    kind: map
+    over: OVER
+    label: LABEL
+    step: {id: t, kind: tool, call: "json:dumps", args: {obj: "{item}"}, side_effects: false, writes: [out]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("over", "label", "problem"),
+    [
+        ("names", '"{file}"', "10:12: '{file}' cannot name an item of map 'each': its items are str values"),
+        ("rows", '"{file"', "10:12: label '{file' has a stray brace"),
+        ("rows", '"   "', "10:12: 'label' is empty"),
+    ],
+)
+def test_a_map_label_is_checked_at_its_position(over: str, label: str, problem: str) -> None:
+    found = problems(LABELLED.replace("OVER", over).replace("LABEL", label))
+    assert len(found) == 1 and found[0].startswith(problem), found
+
+
+@pytest.mark.parametrize(
+    ("over", "label"), [("names", '"{item} #{index}"'), ("rows", '"{file} ({index}) {{x}}"'), ("rows", '"{any_field}"')]
+)
+def test_a_map_label_over_item_fields_loads(over: str, label: str) -> None:
+    step = load_text(LABELLED.replace("OVER", over).replace("LABEL", label), "w.yaml").spec.steps[0]
+    assert step.label == label.strip('"')  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from baton.core.economics import usd
+from baton.core.step_path import StepPath
 from baton.core.view import SessionView, StepView
 from baton.tui.sanitize import one_line
 
@@ -44,30 +45,17 @@ STATUS_VARIABLES = {
 
 def parent_of(path: str) -> str:
     """`research/papers` → `research`; `each[3]` → `each`; `refine#2` → `refine`; top level → ``."""
-    if "/" in path:
-        return path.rsplit("/", 1)[0]
-    if path.endswith("]") and "[" in path:
-        return path[: path.rindex("[")]
-    if "#" in path:
-        return path[: path.rindex("#")]
-    return ""
+    return StepPath(path).parent
 
 
 def short_name(path: str) -> str:
     """The part of a path its parent does not already say."""
-    parent = parent_of(path)
-    if not parent:
-        return path
-    rest = path[len(parent) :]
-    return rest[1:] if rest.startswith("/") else rest
+    return StepPath(path).tail
 
 
 def step_id(path: str) -> str:
     """The workflow's id for a step path (`research/papers` → `papers`, `each[3]` → `each`)."""
-    last = path.rsplit("/", 1)[-1]
-    if last.endswith("]") and "[" in last:
-        last = last[: last.rindex("[")]
-    return last.split("#", 1)[0]
+    return StepPath(path).id
 
 
 def planned_steps(workflow_text: str) -> list[str]:
