@@ -140,6 +140,10 @@ class StepView(Timeline):
     pending_entry: bool = False
     item_labels: dict[str, int] = field(default_factory=dict)
     """For a map: how many of its items carry each label (a label two items share names its index too)."""
+    concurrency: int | None = None
+    """For a fan-out: how many children run at once (None: not said)."""
+    concurrency_capped_by: str = ""
+    """For a fan-out: the session-wide setting that lowered what it asked for, if one did."""
 
     @property
     def latency_s(self) -> float | None:
@@ -373,6 +377,8 @@ def _step_started(v: SessionView, e: ev.StepStarted, ts: float, seq: int) -> Non
     s.kind, s.status = e.step_kind or s.kind, "running"
     s.model = e.model or s.model
     s.reads, s.input_chars, s.orchestration = list(e.reads), e.input_chars, e.orchestration
+    if e.concurrency is not None:
+        s.concurrency, s.concurrency_capped_by = e.concurrency, e.concurrency_capped_by
     if s.started_at is None:
         s.started_at = ts
     s.ended_at = None

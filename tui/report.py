@@ -89,11 +89,10 @@ def _top_order(workflow_text: str) -> dict[str, int]:
 
 def concurrency_note(step: StepView) -> str:
     """`3 at a time`, or `8 at a time (capped by defaults.concurrency)` for a fan-out whose start said so."""
-    at_once: Any = getattr(step, "concurrency", None)
-    if not at_once:
+    if not step.concurrency:
         return ""
-    capped: Any = getattr(step, "concurrency_capped_by", "")
-    return f"{at_once} at a time" + (f" (capped by {capped})" if capped else "")
+    capped = step.concurrency_capped_by
+    return f"{step.concurrency} at a time" + (f" (capped by {capped})" if capped else "")
 
 
 def step_cost(step: StepView, view: SessionView | None = None) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 
 from baton.core.llm.types import LLMRequest
 from baton.core.runner import prompts
-from baton.core.spec.graph import children
 from baton.core.spec.model import (
     AgentStep,
     CallPolicy,
@@ -205,4 +204,3 @@ def request(spec: WorkflowSpec, models: Mapping[str, ModelSpec], call: CallShape
     if model is None:
         return None
     return build_request(call, call.alias, model, spec.defaults, user)
-

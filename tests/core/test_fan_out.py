@@ -9,7 +9,7 @@ from pathlib import Path
 
 from baton.core import events as ev
 from baton.core.spec.fan_out import fan_out
-from baton.core.view import StepView
+from baton.core.view import SessionView, StepView
 from baton.tui.report import step_line
 from tests.conftest import ROOT, baton_env
 from tests.helpers import workflow
@@ -90,9 +90,9 @@ def test_the_start_event_carries_it_and_step_lines_show_it() -> None:
     started = ev.StepStarted(step="each", step_kind="map", concurrency=8, concurrency_capped_by="defaults.concurrency")
     env = ev.Envelope("s1", 3, 1.0, started)
     assert ev.envelope_from_json(env.to_json()) == env
-    assert ev.event_from_payload("StepStarted", "each", {"step_kind": "map"}).concurrency == 0  # type: ignore[attr-defined]
+    assert ev.event_from_payload("StepStarted", "each", {"step_kind": "map"}).concurrency is None  # type: ignore[attr-defined]
     step = StepView("each", kind="map", status="running")
     assert "at a time" not in step_line(step).plain
-    step.concurrency = 8  # type: ignore[attr-defined]
-    step.concurrency_capped_by = "defaults.concurrency"  # type: ignore[attr-defined]
-    assert "8 at a time (capped by defaults.concurrency)" in step_line(step).plain
+    view = SessionView("s1").apply_all([env])
+    assert (view.steps["each"].concurrency, view.steps["each"].concurrency_capped_by) == (8, "defaults.concurrency")
+    assert "8 at a time (capped by defaults.concurrency)" in step_line(view.steps["each"]).plain

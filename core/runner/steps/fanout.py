@@ -17,8 +17,8 @@ from baton.core import events as ev
 from baton.core.runner import prompts
 from baton.core.runner.context import Paused, Scope, SessionStop, StepOutcome, combine, slot
 from baton.core.runner.runtime import Runtime
-from baton.core.spec.fan_out import fan_out as concurrency
 from baton.core.runner.steps.ending import complete
+from baton.core.spec.fan_out import fan_out as concurrency
 from baton.core.spec.model import MapStep, ParallelStep, Step, SupervisorStep
 from baton.core.step_path import StepPath
 
