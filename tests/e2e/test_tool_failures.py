@@ -136,7 +136,7 @@ def test_a_result_json_cannot_hold_fails_the_step_not_the_runner(
     env = baton_env(tmp_path, db)
     done = _baton(env, "run", str(_flow(tmp_path, call)), "--auto", "approve", "--json")
     lines = _lines(done.stdout)
-    session_id = str(lines[0]["session"])
+    session_id = str(lines[0]["session_id"])
     cleanup.append(session_id)
     assert done.returncode == 1, done.stderr
     assert lines[-1]["kind"] == "SessionFailed", lines[-1]
@@ -155,7 +155,7 @@ def test_a_person_supplies_the_result_a_tool_could_not_store(tmp_path: Path, db:
     answers.write_text(json.dumps({"t": {"decision": "edit", "edited": "by hand"}}), encoding="utf-8")
     done = _baton(env, "run", str(_flow(tmp_path, "a_set")), "--decisions", str(answers), "--json")
     lines = _lines(done.stdout)
-    cleanup.append(str(lines[0]["session"]))
+    cleanup.append(str(lines[0]["session_id"]))
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr)
     opened = [line for line in lines if line["kind"] == "CheckpointOpened"]
     assert opened and opened[0]["message"] == "tool 'flaky_tools:a_set' returned a set, which cannot be stored as JSON"
@@ -166,7 +166,7 @@ def test_a_tool_that_never_returns_times_out_and_its_runner_exits(tmp_path: Path
     env = baton_env(tmp_path, db)
     done = _baton(env, "run", str(_flow(tmp_path, "never_returns", timeout_s=3)), "--auto", "approve", "--json")
     lines = _lines(done.stdout)
-    session_id = str(lines[0]["session"])
+    session_id = str(lines[0]["session_id"])
     cleanup.append(session_id)
     assert done.returncode == 1, done.stderr
     assert lines[-1]["kind"] == "SessionFailed"
@@ -202,7 +202,7 @@ def test_a_queued_decision_on_an_ambiguous_call_is_applied_on_resume(
     env = baton_env(tmp_path, db)
     flow = _flow(tmp_path, "send_once", side_effects=True)
     crashed = _baton(env, "run", str(flow), "--auto", "approve", "--json")
-    session_id = str(_lines(crashed.stdout)[0]["session"])
+    session_id = str(_lines(crashed.stdout)[0]["session_id"])
     cleanup.append(session_id)
     assert wait_until_gone(session_id) == []
     log = session_events(db, session_id)

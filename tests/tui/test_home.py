@@ -63,7 +63,7 @@ async def test_lists_sessions_with_status_cost_and_waiting(store: Store, db_path
             line = next(row for row in text.splitlines() if done.session_id in row)
             assert "gated" in line and "completed" in line and f"${done.cost_usd:.4f}" in line
             line = next(row for row in text.splitlines() if waiting.id in row)
-            assert "reviewed" in line and "running" in line and "⏸ 1" in line
+            assert "reviewed" in line and "waiting" in line and "⏸ 1" in line
             for name in ("demo", "parallel", "gate"):
                 assert name in text
             await pilot.press("slash")
