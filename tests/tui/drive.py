@@ -172,6 +172,11 @@ def header(app: Any) -> str:
     return screen_text(app).splitlines()[0]
 
 
+def footer(app: Any) -> str:
+    """The footer line as it is on screen now, padded with a space each side (so ` a attach ` matches)."""
+    return f" {screen_text(app).splitlines()[-1]} "
+
+
 async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
     """Wait until `text` is on screen; returns the screen."""
     await until(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
@@ -185,6 +190,7 @@ __all__ = [
     "TWO_REVIEWS",
     "Messages",
     "fan_out",
+    "footer",
     "header",
     "hostile_flow",
     "running",

@@ -16,7 +16,7 @@ from baton.tui.screens.home import HomeScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from tests.helpers import run, workflow
-from tests.tui.drive import GATED, REVIEWED, Messages, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, Messages, footer, running, screen_text, until, until_text
 
 SIZE = (170, 45)
 FIELD_FLOW = """
@@ -165,18 +165,21 @@ async def test_delete_asks_first(store: Store, db_path: Path) -> None:
     assert await store.sessions() == []
 
 
-async def test_delete_refuses_a_running_session(store: Store, db_path: Path) -> None:
+async def test_delete_is_not_offered_for_a_running_session(store: Store, db_path: Path) -> None:
     async with running(store, REVIEWED) as session:
         await session.checkpoint("draft")
         app = BatonApp(db=db_path)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: isinstance(app.screen, HomeScreen) and rows(app) == [session.id])
+            await until(pilot, lambda: " a attach " in footer(app), what="the footer")
+            assert " d delete" not in footer(app) and " r resume" not in footer(app)
             await pilot.press("d")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-            await pilot.press("y")
-            await until_text(pilot, "cancel it first")
-            assert rows(app) == [session.id]
-            await pilot.press("q")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, HomeScreen) and rows(app) == [session.id], "d does nothing here"
+            await pilot.press("question_mark")
+            text = await until_text(pilot, "on a session that is not running")
+            assert "delete" in text
+            await pilot.press("escape", "q")
 
 
 @pytest.mark.slow

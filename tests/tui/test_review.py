@@ -13,6 +13,7 @@ from baton.core import events as ev
 from baton.sessions.store import Store
 from baton.tui.app import BatonApp
 from baton.tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.edit import EditScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, app_for, running, screen_text, until, until_text
@@ -37,7 +38,7 @@ async def test_approve_in_one_key(store: Store, messages: Messages) -> None:
             text = await until_text(pilot, "DRAFT v1: all systems nominal.")
             assert "checkpoint 1/1 · review · draft" in text
             assert "── forecast cost of a call, per model ──" in text
-            assert "[a] approve" in text and "[m] retry on another model" in text
+            assert "[a] approve" in text and "[m] other model" in text
             await pilot.press("a")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed", what="completion")
             assert not isinstance(app.screen, ReviewScreen)
@@ -55,7 +56,7 @@ async def test_edit_in_place(store: Store) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("e")
-            await until(pilot, lambda: isinstance(app.screen, TextEditScreen))
+            await until(pilot, lambda: isinstance(app.screen, EditScreen))
             area = app.screen.query_one(TextArea)
             assert area.text == "DRAFT v1: all systems nominal."
             area.load_text("DRAFT v2: edited by a person.")
@@ -123,7 +124,8 @@ async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Me
         made = await decisions_of(store, session.id)
         assert (made[0].decision, made[0].model) == ("retry_model", "strong")
         assert (await session.view()).state["draft"] == "STRONG: a better draft."
-    assert messages.of(OptionList.OptionSelected)
+    sent = [m for m in messages.of(Worker.StateChanged) if m.worker.description == "send a decision"]
+    assert sent and sent[-1].state == WorkerState.SUCCESS
 
 
 async def test_reroute_to_an_allowed_target(store: Store) -> None:
@@ -218,3 +220,37 @@ async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
             await pilot.press("q")
         made = {d.checkpoint_id: d.by for d in await decisions_of(store, session.id)}
         assert made == {second: "tester", first: "tester"}
+
+
+LIMITED_GATE = GATED.replace("draft: {type: str}", "draft: {type: str, max_chars: 60}").replace(
+    "A reply.", "First line of the reply.\\n\\nSecond paragraph."
+)
+"""A gate over a two-paragraph draft with a size limit the runner enforces on an edit."""
+
+
+async def test_gate_edit_is_text_and_a_refused_edit_keeps_it(store: Store) -> None:
+    async with running(store, LIMITED_GATE) as session:
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await until_text(pilot, "[e] edit values")
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, EditScreen))
+            editor = app.screen
+            area = editor.query_one(TextArea)
+            assert area.text == "First line of the reply.\n\nSecond paragraph.", "prose, not a JSON string"
+            assert "{" not in screen_text(app) and "\\n" not in screen_text(app)
+            too_long = "A much longer reply.\n\n" + "It goes on and on. " * 5
+            area.load_text(too_long)
+            await pilot.press("ctrl+s")
+            text = await until_text(pilot, "refused:")
+            assert "'draft' has" in text and "over its limit of 60" in text
+            assert app.screen is editor and area.text == too_long, "the person's text stays, with the reason"
+            area.load_text("Shorter.\n\nStill two paragraphs.")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        view = await session.view()
+        assert view.state["draft"] == "Shorter.\n\nStill two paragraphs."
+        made = await decisions_of(store, session.id)
+        assert [(d.decision, d.edited) for d in made] == [("edit", {"draft": "Shorter.\n\nStill two paragraphs."})]

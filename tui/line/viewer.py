@@ -331,30 +331,16 @@ class LineViewer:
 
     def _show(self, cp: CheckpointView, waiting: list[CheckpointView], index: int) -> None:
         body: list[Text] = [Text(line) for line in decisions.context_lines(cp, self.view)]
-        output = cp.output
-        if output is not None and cp.reason not in ("step_mode", "breakpoint", "cost", "budget"):
-            shown = decisions.editable_text(cp) if not isinstance(output, str) else output
-            lines = inert(shown).splitlines()
-            body.append(Text("── output ──", style="dim"))
-            body.append(Text("\n".join(lines[:40])))
-            if len(lines) > 40:
-                body.append(Text(f"… {len(lines) - 40} more lines ([e]dit shows all)", style="dim"))
-        if cp.reasoning:
-            body.append(Text("── reasoning ──", style="dim"))
-            body.append(Text(inert(cp.reasoning)))
-        if cp.reason in ("step_mode", "breakpoint", "cost") and cp.context.get("prompt"):
-            body.append(Text("── prompt ──", style="dim"))
-            body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
+        for section in decisions.sections(cp, self.view):
+            lines = section.text.splitlines()
+            clip = 20 if section.title == "prompt" else 40
+            body.append(Text(f"── {section.title} ──", style="dim"))
+            body.append(Text("\n".join(lines[:clip]), style="red" if section.title == "error" else ""))
+            if len(lines) > clip:
+                body.append(Text(f"… {len(lines) - clip} more lines ([e]dit shows all)", style="dim"))
         needs = decisions.skip_needs(cp)
         if "skip" in cp.options and needs:
             body.append(Text(f"skipping needs values for: {', '.join(inert(k) for k in needs)}", style="dim"))
-        if "retry_model" in cp.options and cp.forecasts:
-            body.append(
-                Text(
-                    "models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
-                    style="dim",
-                )
-            )
         several = len(waiting) > 1
         if several:
             self.console.print(Text(f"inbox: {len(waiting)} waiting, oldest first", style="bold yellow"))
@@ -364,26 +350,18 @@ class LineViewer:
                 self.console.print(Text(f" {mark} {i + 1}. {inert(other.step)} · {reason}", style="yellow"))
         title = Text(f"checkpoint {index + 1}/{len(waiting)}" if several else "checkpoint", style="bold yellow")
         self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="yellow"))
-        hint = decisions.menu(cp) + (f"  [n] next  [1-{len(waiting)}] pick" if several else "") + "  [l] later"
-        self.console.print(Text(hint, style="bold"))
+        self.console.print(Text(ask.choice_hint(cp, len(waiting)), style="bold"))
 
     async def _answer(self, cp: CheckpointView, waiting: int) -> str:
-        words = [decisions.OPTION_KEYS[o][0] for o in cp.options if o in decisions.OPTION_KEYS] + list(cp.options)
-        several = waiting > 1
         while True:
-            typed = await ask.line("decision> ", words + (["next"] if several else []) + ["later"])
-            if typed is None:
+            option = await ask.choose(cp, waiting)
+            if option is None:
                 self._interrupt.set()
                 return "interrupt"
-            if typed.strip() in ("n", "next") and several:
-                return "next"
-            if typed.strip().isdigit() and several and 1 <= int(typed.strip()) <= waiting:
-                return f"pick:{int(typed.strip()) - 1}"
-            if typed.strip() in ("l", "later"):
-                return "later"
-            option = decisions.parse_choice(typed, cp)
-            if option is None:
-                self.console.print(Text(f"  choose one of: {decisions.menu(cp)}", style="red"))
+            if option in ("next", "later") or option.startswith("pick:"):
+                return option
+            if not option:
+                self.console.print(Text(f"  choose one of: {ask.choice_hint(cp, waiting)}", style="red"))
                 continue
             details = await self._details(cp, option)
             if details is None:
@@ -415,11 +393,11 @@ class LineViewer:
                 return None
             return {"model": model.strip()}
         if option == "edit":
-            text = await ask.edit_text(decisions.editable_text(cp), suffix=decisions.edit_suffix(cp))
-            if text is None:
+            edited = await ask.edit_decision(cp, self.view, lambda m: self.console.print(Text(m, style="red")))
+            if edited is None:
                 self.console.print(Text("  no change", style="dim"))
                 return None
-            return {"edited": decisions.edited_value(cp, text)}
+            return {"edited": edited}
         if option == "skip":
             needs = decisions.skip_needs(cp)
             if needs:
