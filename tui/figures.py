@@ -114,6 +114,17 @@ def calls_by_round(view: SessionView, step: StepView) -> list[tuple[int, str, li
     return [r for r in rounds if r[2]]
 
 
+def models_used(view: SessionView, step: StepView) -> list[str]:
+    """The models a step's calls went to, in first-use order (a retry on another model adds one): its
+    tokens and cost cover all of them."""
+    out: dict[str, None] = {}
+    for call_id in step.calls:
+        call = view.calls.get(call_id)
+        if call is not None:
+            out[call.alias or call.model] = None
+    return list(out) or ([step.model] if step.model else [])
+
+
 def model_latency(view: SessionView, step: StepView) -> float | None:
     """How long the step's last answered model call took (not the step's wall time)."""
     for call_id in reversed(step.calls):

@@ -37,13 +37,16 @@ def session_result(view: SessionView) -> dict[str, Any]:
 
 
 def result_markdown(result: dict[str, Any]) -> str:
-    """The result as Markdown: one section per output (a single output needs no heading)."""
+    """The result as Markdown: one section per output (a single output needs no heading); texts as they
+    are, a list of texts one after another, anything else as a YAML block."""
     parts = []
     for key, value in result.items():
         if len(result) > 1:
             parts.append(f"## {inert(key)}\n")
         if isinstance(value, str):
             parts.append(inert(value))
+        elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            parts.append("\n\n---\n\n".join(inert(item).strip() for item in value))
         else:
             parts.append("```yaml\n" + inert(yaml_text(value)) + "\n```")
         parts.append("\n")

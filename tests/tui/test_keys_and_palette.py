@@ -22,7 +22,7 @@ from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
 from tests.helpers import run, workflow
-from tests.tui.drive import GATED, REVIEWED, app_for, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, app_for, footer, running, screen_text, until, until_text
 
 SCREENS = [BatonApp, HomeScreen, RunScreen, ReviewScreen, TraceScreen, ConfirmScreen, PickerScreen, TextEditScreen]
 
@@ -129,3 +129,41 @@ async def test_palette_lists_baton_first_and_one_theme_switcher(store: Store, db
         await pilot.press("enter")
         await until(pilot, lambda: app.theme != "baton-dark", what="the palette's theme entry to switch")
         await pilot.press("q")
+
+
+async def test_help_lists_every_key_and_greys_those_that_do_nothing_now(store: Store) -> None:
+    async with running(store, REVIEWED) as session:
+        app = app_for(session, auto_review=False)
+        async with app.run_test(size=(160, 50)) as pilot:
+            assert app.run_screen is not None
+            screen = app.run_screen
+            await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
+            await pilot.press("question_mark")
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            text = screen_text(app)
+            rows = text.splitlines()
+            for key, word in (("v", "review"), ("p", "pause"), ("z", "zoom"), ("ctrl+t", "theme"), ("ctrl+q", "quit")):
+                assert any(f" {key} " in row and f" {word} " in row for row in rows), (key, word)
+            resume = next(row for row in rows if " r " in row and " resume " in row)
+            assert "when the session is paused" in resume, "a key that does nothing now says when it works"
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen)
+            await pilot.press("q")
+
+
+async def test_a_remapped_key_is_shown_and_works_on_the_review(store: Store) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[keys]\n"review.approve" = "y"\n')
+    async with running(store, REVIEWED) as session:
+        app = app_for(session)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await until_text(pilot, "[y] approve")
+            await until(pilot, lambda: " y approve " in footer(app), what="the remapped key in the footer")
+            await pilot.press("a")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, ReviewScreen), "the old key does nothing"
+            await pilot.press("y")
+            await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "completed")
+            await pilot.press("q")

@@ -44,9 +44,8 @@ class EditScreen(Keyed, ModalScreen[bool | None]):
             yield Static("", id="edit-error", classes="dialog-error")
             with VerticalScroll(classes="edit-fields" + (" -single" if single else "")):
                 for index, field in enumerate(self.fields):
-                    if not single or not field.text_kind:
-                        hint = "" if field.text_kind else "  — YAML (JSON works too)"
-                        yield Label(Content.assemble((inert(field.key), "bold"), (hint, "dim")), classes="field-label")
+                    hint = "" if field.text_kind else "  — YAML (JSON works too)"
+                    yield Label(Content.assemble((inert(field.key), "bold"), (hint, "dim")), classes="field-label")
                     area = TextArea(
                         field.text,
                         id=f"value-{index}",

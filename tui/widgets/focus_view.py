@@ -3,8 +3,6 @@ session is over and no step is chosen, the session's result."""
 
 from __future__ import annotations
 
-import json
-
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -13,15 +11,16 @@ from textual.widgets import Markdown
 from baton.core.view import StepView
 from baton.tui.feed import PaneText
 from baton.tui.sanitize import inert, one_line
+from baton.tui.values import yaml_text
 from baton.tui.widgets.agent_pane import pane_status, pane_title
 from baton.tui.widgets.tail import TailView
 
 
 def output_markdown(output: object) -> str:
-    """A finished output as Markdown source (inert; structured outputs as a JSON block)."""
+    """A finished output as Markdown source (inert; structured outputs as a YAML block)."""
     if isinstance(output, str):
         return inert(output)
-    return "```json\n" + inert(json.dumps(output, indent=2, ensure_ascii=False, default=str)) + "\n```"
+    return "```yaml\n" + inert(yaml_text(output)) + "\n```"
 
 
 class FocusView(Vertical):

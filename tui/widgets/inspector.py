@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -13,20 +10,15 @@ from textual.widgets import Static
 from baton.core.economics import usd
 from baton.core.view import CallView, SessionView, StepView
 from baton.tui.decisions import size_label
-from baton.tui.figures import calls_by_round, model_latency, waited_s
+from baton.tui.figures import calls_by_round, model_latency, models_used, waited_s
 from baton.tui.report import duration
 from baton.tui.sanitize import inert, one_line
 from baton.tui.step_notes import StepNotes, queued
+from baton.tui.values import as_text
 
 PROMPT_LINES = 30
 OUTPUT_LINES = 60
 Part = str | tuple[str, str]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def _clip(text: str, lines: int) -> str:
@@ -46,7 +38,9 @@ def step_content(view: SessionView, step: StepView, notes: StepNotes | None = No
     status = "queued" if queued(view, step) else step.status
     title = inert(notes.titled(view, step.path))
     parts: list[Part] = [(title, "bold"), "  ", (status, f"bold $agent-{_var(status)}"), "\n"]
-    facts = [f for f in (step.kind, f"model {inert(step.model)}" if step.model else "") if f]
+    models = models_used(view, step)
+    model = f"model{'s' if len(models) > 1 else ''} {inert(', '.join(models))}" if models else ""
+    facts = [f for f in (step.kind, model) if f]
     if step.round > 1:
         facts.append(f"round {step.round}")
     if step.orchestration:
@@ -109,7 +103,7 @@ def step_content(view: SessionView, step: StepView, notes: StepNotes | None = No
         parts.append(_clip(step.reasoning, PROMPT_LINES) + "\n")
     if step.output is not None:
         _section(parts, "output")
-        parts.append(_clip(_text(step.output), OUTPUT_LINES))
+        parts.append(_clip(as_text(step.output), OUTPUT_LINES))
     return Content.assemble(*parts)
 
 
@@ -132,11 +126,11 @@ def state_content(view: SessionView) -> Content:
     if not view.state:
         parts.append(("(empty)", "dim"))
     for key, value in view.state.items():
-        parts += [(inert(key), "bold"), (f"  {size_label(value)}\n", "dim"), f"  {one_line(_text(value), 160)}\n"]
+        parts += [(inert(key), "bold"), (f"  {size_label(value)}\n", "dim"), f"  {one_line(as_text(value), 160)}\n"]
     if view.inputs:
         _section(parts, "inputs")
         for key, value in view.inputs.items():
-            parts.append(f"{inert(key)} = {one_line(_text(value), 160)}\n")
+            parts.append(f"{inert(key)} = {one_line(as_text(value), 160)}\n")
     return Content.assemble(*parts)
 
 
@@ -154,6 +148,10 @@ class Inspector(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="inspector-body")
+
+    def shown_text(self) -> str:
+        """What the inspector shows now, as plain text."""
+        return self._shown.plain if self._shown is not None else ""
 
     def show(self, view: SessionView, path: str, notes: StepNotes | None = None, now: float = 0.0) -> None:
         """Show a step (or the state when `path` is empty or unknown)."""

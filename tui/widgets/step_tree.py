@@ -19,6 +19,7 @@ from textual.widgets.tree import TreeNode
 
 from baton.core.economics import usd
 from baton.core.view import SessionView, StepView
+from baton.tui.figures import models_used
 from baton.tui.sanitize import one_line
 from baton.tui.step_notes import StepNotes, children_counts, queued
 
@@ -100,6 +101,7 @@ def step_label(
     breakpoint: bool = False,
     status: str = "",
     note: str = "",
+    models: str = "",
 ) -> Text:
     """`✓ papers  strong  25→191  $0.0029`, `◦ core/view.py  queued` (inert; colours from the theme)."""
     status = status or (step.status if step is not None else "pending")
@@ -115,8 +117,9 @@ def step_label(
         label.append(f"  {note}", style=Style(dim=True))
     if step is None or status == "queued":
         return label
-    if step.model:
-        label.append(f"  {one_line(step.model, 10)}", style=Style(dim=True))
+    models = models or step.model
+    if models:
+        label.append(f"  {one_line(models, 16)}", style=Style(dim=True))
     if step.tokens_in or step.tokens_out:
         label.append(f"  {step.tokens_in}→{step.tokens_out}", style=Style(dim=True))
     if step.tokens_out or step.cost_usd or step.cost_unknown:
@@ -161,15 +164,16 @@ class StepTree(Tree[str]):
             status = "queued" if queued(view, step) else ""
             name = notes.name(view, path, short_name(path))
             note = _fan_out_note(view, step)
+            models = "/".join(models_used(view, step)) if step is not None else ""
             key = (
-                (step.status, status, name, note, step.model, step.tokens_in, step.tokens_out, step.cost_usd)
+                (step.status, status, name, note, models, step.tokens_in, step.tokens_out, step.cost_usd)
                 + (step.cost_unknown, bp)
                 if step is not None
                 else ("pending", name, bp)
             )
             if force or self._labels.get(path) != key:
                 self._labels[path] = key
-                node.set_label(step_label(name, step, colors, bp, status, note))
+                node.set_label(step_label(name, step, colors, bp, status, note, models))
 
     def _node(self, path: str) -> TreeNode[str]:
         node = self.nodes.get(path)
