@@ -65,11 +65,6 @@ def key_facts(cp: CheckpointView, waiting: int = 1, busy: bool = False) -> keyma
     )
 
 
-def menu(cp: CheckpointView, waiting: int = 1, overrides: Mapping[str, str] | None = None) -> str:
-    """`[a] approve  [e] edit output  …  [esc] later`: the Review keys that work on this checkpoint."""
-    return keymap.menu("review", key_facts(cp, waiting), overrides)
-
-
 def option_key(option: str, cp: CheckpointView, overrides: Mapping[str, str] | None = None) -> str:
     """The key that makes a decision here (`a`, `e`, `R`, …)."""
     facts = key_facts(cp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from baton.tui.screens.palette import ActionsProvider
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
+from tests.conftest import ROOT
 from tests.helpers import run, workflow
 from tests.tui.drive import GATED, REVIEWED, app_for, footer, running, screen_text, until, until_text
 
@@ -167,3 +169,11 @@ async def test_a_remapped_key_is_shown_and_works_on_the_review(store: Store) -> 
             await pilot.press("y")
             await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "completed")
             await pilot.press("q")
+
+
+def test_the_readme_lists_every_key_id() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Key ids") :]
+    section = section[: section.index("\n## ")] if "\n## " in section else section
+    listed = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", section))
+    assert listed == set(keymap.table_ids())

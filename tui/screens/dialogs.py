@@ -75,7 +75,10 @@ class PickerScreen(Keyed, ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        picker = self.query_one(OptionList)
+        if picker.option_count:
+            picker.highlighted = 0  # `enter` takes what is highlighted: something always is
+        picker.focus()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
