@@ -10,13 +10,25 @@ from textual.widgets import OptionList, TextArea
 from textual.worker import Worker, WorkerState
 
 from baton.core import events as ev
+from baton.core.runner import RunOptions
 from baton.sessions.store import Store
 from baton.tui.app import BatonApp
 from baton.tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
 from baton.tui.screens.edit import EditScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
-from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, app_for, running, screen_text, until, until_text
+from tests.tui.drive import (
+    GATED,
+    REVIEWED,
+    TWO_REVIEWS,
+    Messages,
+    app_for,
+    footer,
+    running,
+    screen_text,
+    until,
+    until_text,
+)
 
 SIZE = (160, 48)
 
@@ -254,3 +266,43 @@ async def test_gate_edit_is_text_and_a_refused_edit_keeps_it(store: Store) -> No
         assert view.state["draft"] == "Shorter.\n\nStill two paragraphs."
         made = await decisions_of(store, session.id)
         assert [(d.decision, d.edited) for d in made] == [("edit", {"draft": "Shorter.\n\nStill two paragraphs."})]
+
+
+async def test_step_modes_first_pause_opens_its_review(store: Store) -> None:
+    async with running(store, REVIEWED, options=RunOptions(step_mode=True)) as session:
+        await session.checkpoint("draft")
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="step mode's first pause in review")
+            text = await until_text(pilot, "checkpoint 1/1 · step mode · draft")
+            assert "[a] run" in text
+            await until(pilot, lambda: " a run " in footer(app), what="the footer's word to be the menu's")
+            await pilot.press("a")
+            await until(
+                pilot,
+                lambda: any(
+                    c.step == "draft" and c.reason == "review" for c in run_screen(app).feed.view.open_checkpoints
+                ),
+            )
+            await until_text(pilot, "checkpoint 1/1 · review · draft")
+            await pilot.press("p")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "paused")
+            await pilot.press("q")
+
+
+async def test_a_tool_approval_shows_its_arguments_once(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_PUBLISH_FILE", str(tmp_path / "published.jsonl"))
+    async with running(store, "tool") as session:
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            text = await until_text(pilot, "── arguments ──")
+            assert text.count("── arguments ──") == 1 and "── output ──" not in text
+            assert "text: baton keeps a person in the loop" in text and '"text"' not in text, "values as text"
+            assert "[e] edit arguments" in text
+            await until(pilot, lambda: " a run " in footer(app), what="run in the footer")
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")

@@ -94,7 +94,7 @@ class ReviewScreen(Keyed, ModalScreen[None]):
 
     def key_facts(self) -> KeyFacts:
         cp = self.cp
-        waiting = len(self.waiting())
+        waiting = min(len(self.waiting()), 2)  # only 0, 1 or several matter
         if cp is None or not self.session.key_facts().live:
             return KeyFacts(waiting=waiting)
         return decisions.key_facts(cp, waiting, self.busy)

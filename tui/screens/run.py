@@ -231,8 +231,8 @@ class RunScreen(Keyed, SteeringScreen):
         return KeyFacts(
             live=live,
             resumable=self.launcher is not None and resumable,
-            waiting=len(view.open_checkpoints),
-            agents=len(grid.order),
+            waiting=min(len(view.open_checkpoints), 2),  # counts only matter up to 2: fewer footer redraws
+            agents=min(len(grid.order), 2),
             earlier_page=grid.start > 0,
             later_page=grid.start + grid.page_size < len(grid.order),
             pinned=self.user_focus,
