@@ -154,10 +154,6 @@ class BatonApp(App[Any]):
         self.theme = names[(index + 1) % len(names)]
         self.notify(f"theme: {self.theme}", markup=False)
 
-    def action_change_theme(self) -> None:
-        """Textual's own theme picker offers themes baton does not style: the one switcher is ours."""
-        self.action_next_theme()
-
     # --- help ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -75,12 +75,10 @@ def option_key(option: str, cp: CheckpointView, overrides: Mapping[str, str] | N
 
 
 def _decides(key: keymap.Key) -> str:
-    """The decision a Review key makes ('' for next and later)."""
+    """The decision a Review key makes ('' for next, later, the editor and the help)."""
     if key.action == "decide":
         return str(key.params[0])
-    return {"edit": "edit", "reject": "reject", "reroute": "reroute", "retry_model": "retry_model", "skip": "skip"}.get(
-        key.action, ""
-    )
+    return key.action if key.action in keymap.OPTION_WORDS else ""
 
 
 def parse_choice(text: str, cp: CheckpointView, overrides: Mapping[str, str] | None = None) -> str | None:

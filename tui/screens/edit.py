@@ -111,7 +111,7 @@ class EditScreen(Keyed, ModalScreen[bool | None]):
     @work(exclusive=True, group="edit", exit_on_error=False, description="send an edit")
     async def _send(self, texts: dict[str, str]) -> None:
         self.sending = True
-        self.show_error("sending…")
+        self.query_one("#edit-error", Static).update(Content.styled("sending…", "dim"))
         try:
             refused = await self.send_texts(texts)
         finally:
