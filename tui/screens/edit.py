@@ -42,7 +42,9 @@ class EditScreen(Keyed, ModalScreen[bool | None]):
         with Vertical(classes="dialog -wide"):
             yield Label(Content(self.title_text), classes="dialog-title")
             yield Static("", id="edit-error", classes="dialog-error")
-            with VerticalScroll(classes="edit-fields" + (" -single" if single else "")):
+            # one value fills the dialog; several scroll, each as tall as its text (up to a limit)
+            fields = Vertical(classes="edit-fields -single") if single else VerticalScroll(classes="edit-fields")
+            with fields:
                 for index, field in enumerate(self.fields):
                     hint = "" if field.text_kind else "  — YAML (JSON works too)"
                     yield Label(Content.assemble((inert(field.key), "bold"), (hint, "dim")), classes="field-label")
