@@ -27,7 +27,7 @@ state:
 inputs:
   files: {default: ["core/view.py", "tui/app.py", "README.md"]}
 models:
-  fast: {model: mock/fast, mock: {latency_s: 0.5, tokens_per_s: 20, min_tokens: 30, max_tokens: 30}}
+  fast: {model: mock/fast, mock: {latency_s: 2.0, tokens_per_s: 10, min_tokens: 30, max_tokens: 30}}
 steps:
   - id: each
     kind: map
