@@ -70,6 +70,9 @@ def test_review(snap_compare: Any, snap_db: Path, theme: str) -> None:
         app = pilot.app
         assert isinstance(app, BatonApp)
         await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "paused")
+        screen = app.run_screen
+        assert screen is not None
+        await until(pilot, lambda: "draft  awaiting" in screen.inspector.shown_text(), what="the inspector")
         await pilot.press("v")  # a paused session's checkpoint is read, and decided once it resumes
         await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen), what="the review")
         await until(pilot, lambda: "twice as fast" in screen_text(pilot.app))
