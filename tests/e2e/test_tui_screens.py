@@ -15,7 +15,8 @@ import pytest
 
 from baton.core.economics import usd
 from tests.e2e.test_tui_journeys import BATON, Terminal, _sessions, _wait_ended, _wait_file
-from tests.e2e.test_tui_journeys import terminal as terminal
+from tests.e2e.test_tui_journeys import terminal as terminal  # the fixture
+from tests.tui.drive import PER_FILE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,37 +46,13 @@ steps:
   - {id: draft, kind: agent, model: fast, reads: [request], writes: [draft], prompt: "{request}"}
   - {id: sign_off, kind: gate, reads: [draft], message: "Send this reply?"}
 """
-MAP = """
-name: per-file
-state:
-  files: {type: "list[str]"}
-  reviews: {type: "list[str]", reducer: append}
-inputs:
-  files: {default: ["core/view.py", "tui/app.py", "README.md"]}
-models:
-  fast: {model: mock/fast, mock: {latency_s: 1.0, tokens_per_s: 10, min_tokens: 40, max_tokens: 40}}
-steps:
-  - id: each
-    kind: map
-    over: files
-    as: file
-    concurrency: 1
-    step: {id: review_file, kind: agent, model: fast, writes: [reviews], prompt: "Review {file}"}
-"""
 
 
-def _calls(db: Path, session_id: str) -> list[dict[str, object]]:
+def _payloads(db: Path, session_id: str, kind: str) -> list[dict[str, object]]:
+    """The payloads of a session's events of one kind, in order, read from the file."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT payload FROM events WHERE session_id = ? AND kind = 'LLMCallFinished' ORDER BY seq", (session_id,)
-        ).fetchall()
-    return [json.loads(row[0]) for row in rows]
-
-
-def _decisions(db: Path, session_id: str) -> list[dict[str, object]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT payload FROM events WHERE session_id = ? AND kind = 'DecisionMade' ORDER BY seq", (session_id,)
+            "SELECT payload FROM events WHERE session_id = ? AND kind = ? ORDER BY seq", (session_id, kind)
         ).fetchall()
     return [json.loads(row[0]) for row in rows]
 
@@ -118,7 +95,7 @@ def test_review_header_after_reject_then_another_model(terminal: Terminal, db_pa
     terminal.keys(w, "Down", "Enter")
     screen = terminal.wait(w, lambda s: "round 3" in s and "this call · strong" in s, timeout=60)
     ((session_id, _),) = _sessions(db_path)
-    calls = _calls(db_path, session_id)
+    calls = _payloads(db_path, session_id, "LLMCallFinished")
     assert [c["alias"] for c in calls] == ["fast", "fast", "strong"]
     last = calls[-1]
     line = next(row for row in screen.splitlines() if "this call · strong" in row)
@@ -156,14 +133,14 @@ def test_gate_edit_is_text_and_a_refused_edit_keeps_it(terminal: Terminal, db_pa
     terminal.keys(w, "C-s")
     terminal.wait(w, lambda s: "completed" in s.splitlines()[0], timeout=60)
     ((session_id, _),) = _sessions(db_path)
-    made = _decisions(db_path, session_id)
+    made = _payloads(db_path, session_id, "DecisionMade")
     assert [(d["decision"], d["edited"]) for d in made] == [("edit", {"draft": "Short reply."})]
     terminal.keys(w, "q")
 
 
 def test_map_tree_shows_labels_and_queued_items(terminal: Terminal, db_path: Path, tmp_path: Path) -> None:
     flow = tmp_path / "map.yaml"
-    flow.write_text(MAP)
+    flow.write_text(PER_FILE)
     w = terminal.start(f"{BATON} run {flow}", tmp_path / "exit")
     screen = terminal.wait(w, lambda s: "1 running · 2 queued" in s, timeout=90)
     rows = screen.splitlines()

@@ -24,6 +24,7 @@ from tests.tui.drive import (
     Messages,
     app_for,
     footer,
+    pick,
     running,
     screen_text,
     until,
@@ -125,10 +126,7 @@ async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Me
             text = screen_text(app)
             assert "retry on model (forecast cost)" in text
             assert "strong" in text and "$" in text
-            picker = app.screen.query_one(OptionList)
-            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
-            picker.highlighted = ids.index("strong")
-            await pilot.press("enter")
+            await pick(pilot, "strong")
             await until_text(pilot, "STRONG: a better draft.")
             await pilot.press("a")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
@@ -149,11 +147,7 @@ async def test_reroute_to_an_allowed_target(store: Store) -> None:
             assert "end" in cp.targets
             await pilot.press("R")
             await until(pilot, lambda: isinstance(app.screen, PickerScreen))
-            picker = app.screen.query_one(OptionList)
-            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
-            assert ids == cp.targets
-            picker.highlighted = ids.index("end")
-            await pilot.press("enter")
+            assert await pick(pilot, "end") == cp.targets
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
             await pilot.press("q")
         view = await session.view()
