@@ -15,32 +15,32 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
+from textual.command import CommandPalette
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen
+from textual.widgets import Input, TextArea
 
 from baton.core.bus import Bus
 from baton.core.config import Config, ConfigInvalid, load_config, save_ui_setting
 from baton.core.view import SessionView
 from baton.sessions.store import Store
-from baton.tui.keymap import binding, binding_ids, check_keymap
+from baton.tui import keymap
 from baton.tui.launch import user_name
 from baton.tui.probe import Probe
-from baton.tui.screens.dialogs import ConfirmScreen, FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.help import HelpScreen
 from baton.tui.screens.home import HomeScreen
 from baton.tui.screens.launcher import Launcher
 from baton.tui.screens.palette import ActionsProvider
-from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
-from baton.tui.screens.trace import TraceScreen
-from baton.tui.themes_loader import DEFAULT_THEME, bundled_themes, user_themes, variable_defaults
+from baton.tui.themes_loader import DEFAULT_THEME, install_themes, variable_defaults
 
 
 class BatonApp(App[Any]):
     """baton's Textual app. Give it a `db` (Home, or `attach` a session id) or a `bus` (one session)."""
 
     TITLE = "baton"
-    COMMANDS = App.COMMANDS | {ActionsProvider}
-    BINDINGS = [
-        binding("ctrl+t", "next_theme", "theme", "app.theme", "Switch to the next baton theme", show=False),
-    ]
+    COMMANDS = {ActionsProvider}
+    BINDINGS = keymap.bindings("app")
 
     def __init__(
         self,
@@ -71,16 +71,13 @@ class BatonApp(App[Any]):
         self.by = user_name()
         self.store: Store | None = None
         self.run_screen: RunScreen | None = None
-        self.problems: list[tuple[str, str]] = []
+        self.problems: list[tuple[str, SeverityLevel]] = []
+        self.key_overrides: dict[str, str] = {}
         self._theme_ready = False
         self.config = config if config is not None else self._load_config()
         self.auto_review = str(self.config.ui.get("auto_review", "true")).lower() not in ("false", "0", "no")
-        self.baton_themes = self._register_themes()
-        wanted = str(self.config.ui.get("theme", DEFAULT_THEME))
-        if self.get_theme(wanted) is None:
-            self.problems.append((f"theme '{wanted}' is not known; using {DEFAULT_THEME}", "warning"))
-            wanted = DEFAULT_THEME
-        self.theme = wanted
+        self.baton_themes, theme_problems = install_themes(self, str(self.config.ui.get("theme", DEFAULT_THEME)))
+        self.problems += theme_problems
         self._apply_keymap()
 
     # --- set-up ----------------------------------------------------------------------------------
@@ -92,36 +89,9 @@ class BatonApp(App[Any]):
             self.problems.append((f"config: {exc}", "error"))
             return Config()
 
-    def _register_themes(self) -> list[str]:
-        names = []
-        for theme in bundled_themes():
-            self.register_theme(theme)
-            names.append(theme.name)
-        themes, problems = user_themes()
-        for theme in themes:
-            self.register_theme(theme)
-            if theme.name not in names:
-                names.append(theme.name)
-        if problems:
-            listing = "\n".join(str(p) for p in problems)
-            self.problems.append((f"theme file{'s' if len(problems) > 1 else ''} skipped:\n{listing}", "error"))
-        return names
-
     def _apply_keymap(self) -> None:
-        known = binding_ids(
-            [
-                self.BINDINGS,
-                HomeScreen.BINDINGS,
-                RunScreen.BINDINGS,
-                ReviewScreen.BINDINGS,
-                TraceScreen.BINDINGS,
-                ConfirmScreen.BINDINGS,
-                PickerScreen.BINDINGS,
-                TextEditScreen.BINDINGS,
-                FormScreen.BINDINGS,
-            ]
-        )
-        usable, problems = check_keymap(self.config.keys, known)
+        usable, problems = keymap.check_keymap(self.config.keys, keymap.table_ids())
+        self.key_overrides = usable
         if usable:
             self.set_keymap(usable)
         if problems:
@@ -183,6 +153,29 @@ class BatonApp(App[Any]):
         index = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(index + 1) % len(names)]
         self.notify(f"theme: {self.theme}", markup=False)
+
+    # --- help ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The app's own keys (help, theme, quit) work where `?` can list them: not while text is being
+        typed (`?` types a question mark there), nor in a dialog (its footer lists all it does)."""
+        if action not in ("help", "next_theme", "quit"):
+            return True
+        screen = self.screen
+        if isinstance(screen, CommandPalette) and len(self.screen_stack) > 1:
+            screen = self.screen_stack[-2]  # the palette runs the actions of the screen it was opened on
+        if isinstance(screen.focused, Input | TextArea):
+            return False
+        return not isinstance(screen, ModalScreen) or keymap.offers_help(getattr(screen, "KEY_CONTEXT", ""))
+
+    def action_help(self) -> None:
+        """Every key of the current screen, and when it works."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        context = getattr(screen, "KEY_CONTEXT", "") or "app"
+        facts = screen.key_facts() if isinstance(screen, keymap.Keyed) else keymap.KeyFacts()
+        self.push_screen(HelpScreen(context, facts, self.key_overrides))
 
 
 def _settle_memory() -> None:

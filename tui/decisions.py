@@ -1,7 +1,7 @@
-"""One decision API for every front end: line mode, the TUI and scripts build the same commands.
-
-Describes a checkpoint for a person (all text inert), names the options with their keys, and turns a
-person's choice into a `Command`. Sending it and waiting for the runner's verdict goes through the bus.
+"""One decision API for every front end: line mode, the TUI and scripts show a checkpoint the same way,
+name its options with the same keys and words (from `tui.keymap`), edit values the same way (strings
+as text, the rest as YAML, `tui.values`) and build the same commands. Sending a command and waiting
+for the runner's verdict goes through the bus.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,11 @@ from baton.core.commands import Command, decide
 from baton.core.economics import usd
 from baton.core.state import size_chars
 from baton.core.view import CheckpointView, SessionView
+from baton.tui import keymap
+from baton.tui.figures import Figures, call_figures, step_figures
 from baton.tui.sanitize import inert
+from baton.tui.values import ValueField, ValueInvalid, declared_types, document, fields_for, parse_document, yaml_text
 
-OPTION_KEYS: dict[str, tuple[str, str]] = {
-    "approve": ("a", "approve"),
-    "edit": ("e", "edit"),
-    "reject": ("r", "reject with feedback"),
-    "reroute": ("R", "reroute"),
-    "retry_model": ("m", "retry on another model"),
-    "skip": ("s", "skip"),
-    "pause": ("p", "pause"),
-}
 REASONS = {
     "review": "review",
     "gate": "gate",
@@ -46,86 +41,93 @@ REASONS = {
     "cost": "cost over limit",
     "ambiguous": "tool may have run",
 }
+OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget", "gate", "before_tool", "ambiguous")
+"""Checkpoints whose `output` is not a model's answer (it is shown as values or arguments, or not at all)."""
+PROMPT_EDITS = ("step_mode", "breakpoint", "cost")
+CHANGED_ONLY = ("gate", "escalation")
+"""Edits that supply state values: only the keys a person changed are sent (an unchanged list with an
+`append` reducer would otherwise be appended again)."""
 
 
-def option_label(option: str, reason: str) -> str:
-    """What an option means at this kind of checkpoint."""
-    if option == "approve":
-        return {
-            "escalation": "retry",
-            "budget": "send anyway",
-            "ambiguous": "run it again",
-            "cost": "send anyway",
-            "step_mode": "run",
-            "breakpoint": "run",
-            "before_tool": "run",
-        }.get(reason, "approve")
-    if option == "edit":
-        return {
-            "gate": "edit values",
-            "before_tool": "edit arguments",
-            "ambiguous": "supply its result",
-            "step_mode": "edit prompt",
-            "breakpoint": "edit prompt",
-            "escalation": "edit input",
-            "cost": "edit prompt",
-        }.get(reason, "edit output")
-    return OPTION_KEYS.get(option, (option[:1], option))[1]
+def option_label(option: str, cp: CheckpointView) -> str:
+    """What an option means at this checkpoint, in the words its key is shown with."""
+    return keymap.option_word(option, cp.reason, cp.context)
 
 
-def menu(cp: CheckpointView) -> str:
-    """`[a]pprove  [e]dit output  …` for the options this checkpoint offers."""
-    parts = []
-    for option in cp.options:
-        key = OPTION_KEYS.get(option, (option[:1], option))[0]
-        parts.append(f"[{key}] {option_label(option, cp.reason)}")
-    return "  ".join(parts)
+def key_facts(cp: CheckpointView, waiting: int = 1, busy: bool = False) -> keymap.KeyFacts:
+    """What decides which Review keys work on this checkpoint."""
+    return keymap.KeyFacts(
+        options=frozenset(cp.options),
+        words={o: option_label(o, cp) for o in cp.options},
+        waiting=waiting,
+        busy=busy,
+        editor=editor_command() is not None,
+    )
 
 
-def parse_choice(text: str, cp: CheckpointView) -> str | None:
+def option_key(option: str, cp: CheckpointView, overrides: Mapping[str, str] | None = None) -> str:
+    """The key that makes a decision here (`a`, `e`, `R`, …)."""
+    facts = key_facts(cp)
+    for key in keymap.REVIEW:
+        if key.when(facts) and _decides(key) == option:
+            return keymap.key_text(keymap.keys_of(key, overrides))
+    return option[:1]
+
+
+def _decides(key: keymap.Key) -> str:
+    """The decision a Review key makes ('' for next, later, the editor and the help)."""
+    if key.action == "decide":
+        return str(key.params[0])
+    return key.action if key.action in keymap.OPTION_WORDS else ""
+
+
+def parse_choice(text: str, cp: CheckpointView, overrides: Mapping[str, str] | None = None) -> str | None:
     """A typed key or word → an offered option (None if it is not one)."""
     value = text.strip()
     for option in cp.options:
-        key, label = OPTION_KEYS.get(option, (option[:1], option))
-        if value in (key, option, option.replace("_", " "), label, option_label(option, cp.reason)):
+        words = (option_key(option, cp, overrides), option, option.replace("_", " "), option_label(option, cp))
+        if value in words:
             return option
     low = value.lower()
-    matches = [o for o in cp.options if o.startswith(low) or option_label(o, cp.reason).startswith(low)] if low else []
-    if len(matches) == 1 and value not in ("R",):
-        return matches[0]
-    return None
+    if not low or len(low) < 2:
+        return None
+    matches = [o for o in cp.options if o.startswith(low) or option_label(o, cp).startswith(low)]
+    return matches[0] if len(matches) == 1 else None
 
 
-def editable_text(cp: CheckpointView) -> str:
-    """The text a person edits: the output (JSON for structured), the prompt, the arguments or values."""
-    if cp.reason in ("step_mode", "breakpoint", "escalation", "cost"):
-        if cp.reason == "escalation" and cp.context.get("category") == "input_invalid":
-            return json.dumps(cp.context.get("reads") or {}, indent=2, ensure_ascii=False)
-        return str(cp.context.get("prompt", ""))
-    if cp.reason == "gate":
-        return json.dumps(cp.context.get("reads") or {}, indent=2, ensure_ascii=False, default=str)
-    if cp.reason in ("before_tool", "ambiguous") and cp.reason == "before_tool":
-        return json.dumps(cp.context.get("args") or {}, indent=2, ensure_ascii=False, default=str)
-    if cp.reason == "ambiguous":
-        return "null\n"
-    value = cp.output
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+# --- what a checkpoint shows ---------------------------------------------------------------------
 
 
-def edited_value(cp: CheckpointView, text: str) -> Any:
-    """What to send for an edit: text as-is for text outputs and prompts, parsed JSON otherwise."""
-    if cp.reason in ("step_mode", "breakpoint", "cost") or (
-        cp.reason == "escalation" and cp.context.get("category") != "input_invalid"
-    ):
-        return text
-    if isinstance(cp.output, str) and cp.reason not in ("gate", "before_tool", "ambiguous"):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+@dataclass(frozen=True)
+class Section:
+    """One titled block of a checkpoint: values, arguments, output, reasoning, prompt, forecasts."""
+
+    title: str
+    text: str
+    style: str = ""
+
+
+def sections(cp: CheckpointView, view: SessionView | None = None) -> list[Section]:
+    """Everything below a checkpoint's header, the same in the Review screen and in line mode (inert)."""
+    ctx = cp.context
+    out: list[Section] = []
+    types = declared_types(view.workflow_text) if view is not None else {}
+    if cp.reason == "gate" and isinstance(ctx.get("reads"), dict):
+        out += [Section(f.label, inert(f.text)) for f in fields_for(ctx["reads"], types)]
+    if cp.reason in ("before_tool", "ambiguous") and isinstance(ctx.get("args"), dict):
+        out.append(Section("arguments", inert(yaml_text(ctx["args"]) if ctx["args"] else "(none)")))
+    if ctx.get("error"):
+        out.append(Section("error", inert(ctx["error"]), "$agent-failed"))
+    if cp.output is not None and cp.reason not in OUTPUT_HIDDEN:
+        out.append(Section("output", inert(cp.output if isinstance(cp.output, str) else yaml_text(cp.output))))
+    if cp.reasoning:
+        out.append(Section("reasoning", inert(cp.reasoning), "italic"))
+    if cp.reason in ("step_mode", "breakpoint", "cost", "budget", "escalation") and ctx.get("prompt"):
+        out.append(Section("prompt", inert(str(ctx["prompt"]))))
+    if cp.forecasts:
+        rows = [f"{inert(alias)[:20]:20} {forecast_text(cp, alias)}" for alias in cp.forecasts]
+        out.append(Section("forecast cost of a call, per model", "\n".join(rows)))
+    return out
 
 
 def forecast_text(cp: CheckpointView, alias: str) -> str:
@@ -136,29 +138,41 @@ def forecast_text(cp: CheckpointView, alias: str) -> str:
     return f"{usd(rng[0])}–{usd(rng[1])}"
 
 
+def figures_line(label: str, figures: Figures, call: bool) -> str:
+    """`this call · fast · 372→91 tok · $0.000100 · 1.9s` (a step's total names its calls instead)."""
+    parts = [label]
+    if call and figures.model:
+        parts.append(inert(figures.model))
+    if not call:
+        parts.append(f"{figures.calls} call{'s' if figures.calls != 1 else ''}")
+    parts.append(f"{figures.tokens_in:,}→{figures.tokens_out:,} tok")
+    parts.append(usd(figures.cost_usd))
+    if call and figures.latency_s is not None:
+        parts.append(f"{figures.latency_s:.1f}s")
+    return " · ".join(parts)
+
+
 def context_lines(cp: CheckpointView, view: SessionView | None = None) -> list[str]:
-    """What a person needs to decide, as inert lines (no markup)."""
+    """The checkpoint's header: what it is, the call being reviewed, the step's total, the reads and the
+    next step's forecast, as inert lines (no markup)."""
     ctx = cp.context
-    out = [f"{REASONS.get(cp.reason, cp.reason)} · {inert(cp.step)}" + (f" · round {cp.round}" if cp.round > 1 else "")]
+    round_ = f" · round {cp.round}" if cp.round > 1 else ""
+    out = [f"{REASONS.get(cp.reason, cp.reason)} · {inert(cp.step)}{round_}"]
     if cp.message:
         out.append(inert(cp.message))
-    facts = []
-    if ctx.get("model"):
-        facts.append(f"model {inert(ctx['model'])}")
-    if ctx.get("tokens_in") or ctx.get("tokens_out"):
-        facts.append(f"{ctx.get('tokens_in', 0)}→{ctx.get('tokens_out', 0)} tok")
-    if "cost_usd" in ctx:
-        facts.append(usd(ctx.get("cost_usd")))
-    if ctx.get("latency_s") is not None:
-        facts.append(f"{ctx['latency_s']:.1f}s")
-    if ctx.get("attempts"):
-        facts.append(f"{ctx['attempts']} attempt{'s' if ctx['attempts'] != 1 else ''}")
-    if ctx.get("retries"):
-        facts.append(f"{ctx['retries']} retr{'ies' if ctx['retries'] != 1 else 'y'}")
-    if ctx.get("degraded"):
-        facts.append("DEGRADED (fallback answer)")
-    if facts:
-        out.append(" · ".join(facts))
+    call = call_figures(cp, view)
+    if call is not None:
+        extra = []
+        if ctx.get("attempts"):
+            extra.append(f"{ctx['attempts']} attempt{'s' if ctx['attempts'] != 1 else ''}")
+        if ctx.get("degraded"):
+            extra.append("DEGRADED (fallback answer)")
+        out.append(" · ".join([figures_line("this call", call, True), *extra]))
+        step = step_figures(cp, view)
+        if step is not None and (step.calls > 1 or step.cost_usd != call.cost_usd):
+            out.append(figures_line("step total", step, False))
+    elif ctx.get("model"):
+        out.append(f"model {inert(ctx['model'])}")
     reads = ctx.get("reads")
     if isinstance(reads, dict) and reads:
         out.append("reads: " + ", ".join(f"{inert(k)} ({size_label(v)})" for k, v in reads.items()))
@@ -182,6 +196,123 @@ def size_label(value: Any) -> str:
     if isinstance(value, dict):
         return f"{len(value)} key{'s' if len(value) != 1 else ''}"
     return f"{size_chars(value)} chars"
+
+
+# --- editing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditTarget:
+    """What an edit changes, as fields to edit, and the shape the runner expects back: `text` (a
+    prompt or a text output: the string), `dict` (values, arguments, a structured output), or
+    `value` (one value: a tool's result, a list output)."""
+
+    fields: list[ValueField]
+    shape: str
+    changed_only: bool = False
+
+
+def edit_target(cp: CheckpointView, view: SessionView | None = None) -> EditTarget:
+    """The fields a person edits at this checkpoint."""
+    ctx = cp.context
+    types = declared_types(view.workflow_text) if view is not None else {}
+    if cp.reason == "escalation" and ctx.get("category") == "input_invalid":
+        return EditTarget(fields_for(ctx.get("reads") or {}, types), "dict", changed_only=True)
+    if cp.reason in PROMPT_EDITS or cp.reason == "escalation":
+        return EditTarget([ValueField("prompt", str(ctx.get("prompt", "")), True)], "text")
+    if cp.reason == "gate":
+        return EditTarget(fields_for(ctx.get("reads") or {}, types), "dict", changed_only=True)
+    if cp.reason == "before_tool":
+        return EditTarget(fields_for(ctx.get("args") or {}), "dict")
+    if cp.reason == "ambiguous":
+        return EditTarget([ValueField("result", None, False)], "value")
+    if isinstance(cp.output, str):
+        return EditTarget([ValueField("output", cp.output, True)], "text")
+    if isinstance(cp.output, dict):
+        return EditTarget(fields_for(cp.output), "dict")
+    return EditTarget([ValueField("output", cp.output, False)], "value")
+
+
+def edit_payload(target: EditTarget, texts: Mapping[str, str]) -> tuple[bool, Any]:
+    """(changed, what to send) from the text of each field; `ValueInvalid` names a field that does not
+    parse. A field missing from `texts` keeps its value."""
+    if target.shape == "text":
+        only = target.fields[0]
+        text = texts.get(only.key, only.text)
+        return text != only.text, text
+    values: dict[str, Any] = {}
+    changed = False
+    for field in target.fields:
+        edited = texts.get(field.key)
+        if edited is None or not field.changed(edited):
+            if not target.changed_only:
+                values[field.key] = field.value
+            continue
+        values[field.key] = field.parse(edited)
+        changed = True
+    if target.shape == "value":
+        return changed, values.get(target.fields[0].key)
+    return changed, values
+
+
+def editable_text(cp: CheckpointView, view: SessionView | None = None) -> str:
+    """The text an editor opens with: one value as its text, several as one section per key."""
+    return document(edit_target(cp, view).fields)
+
+
+def parse_edit(cp: CheckpointView, text: str, view: SessionView | None = None) -> tuple[bool, Any]:
+    """(changed, what to send) from an editor's text (`ValueInvalid` when it does not parse)."""
+    target = edit_target(cp, view)
+    legacy = _json_values(target, text)
+    if legacy is not None:
+        return True, legacy
+    return edit_payload(target, parse_document(target.fields, text))
+
+
+def _json_values(target: EditTarget, text: str) -> dict[str, Any] | None:
+    """Values given as one JSON object of the target's keys (what earlier versions asked for)."""
+    if target.shape != "dict" or not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    keys = {f.key for f in target.fields}
+    return value if isinstance(value, dict) and value and set(value) <= keys else None
+
+
+def edited_value(cp: CheckpointView, text: str, view: SessionView | None = None) -> Any:
+    """What to send for an edit made in a file (`baton decide --edited`): the parsed values, or the text
+    as it is when it does not parse (the runner then refuses it with its reason)."""
+    try:
+        return parse_edit(cp, text, view)[1]
+    except ValueInvalid:
+        return text
+
+
+def edit_suffix(cp: CheckpointView) -> str:
+    """File suffix for editing this checkpoint in an editor."""
+    target = edit_target(cp)
+    if len(target.fields) > 1:
+        return ".txt"
+    return ".md" if target.fields and target.fields[0].text_kind else ".yaml"
+
+
+def skip_needs(cp: CheckpointView) -> list[str]:
+    """State keys later steps need when this step is skipped (the person supplies them)."""
+    needs = cp.context.get("skip_needs")
+    return [str(k) for k in needs] if isinstance(needs, list) else []
+
+
+def supplied_value(raw: str) -> Any:
+    """A value typed for a skipped step's key: JSON when it parses, else the text."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+# --- sending -------------------------------------------------------------------------------------
 
 
 def build(cp: CheckpointView, option: str, by: str, **details: Any) -> Command:
@@ -213,25 +344,6 @@ async def send_and_wait(bus: Bus, command: Command, wait_s: float = 15.0) -> Ver
             return Verdict(status, reason)
         await asyncio.sleep(0.02)
     return Verdict("timeout", "the runner did not answer (is it running? try `baton resume`)")
-
-
-def edit_suffix(cp: CheckpointView) -> str:
-    """File suffix for editing this checkpoint's text in an editor (JSON for values and arguments)."""
-    return ".json" if not isinstance(cp.output, str) or cp.reason in ("gate", "before_tool") else ".md"
-
-
-def skip_needs(cp: CheckpointView) -> list[str]:
-    """State keys later steps need when this step is skipped (the person supplies them)."""
-    needs = cp.context.get("skip_needs")
-    return [str(k) for k in needs] if isinstance(needs, list) else []
-
-
-def supplied_value(raw: str) -> Any:
-    """A value typed for a skipped step's key: JSON when it parses, else the text."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
 
 
 def editor_command() -> str | None:

@@ -14,7 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.color import Color, ColorParseError
+from textual.notifications import SeverityLevel
 from textual.theme import Theme
 
 from baton.core import paths
@@ -231,3 +233,27 @@ def user_themes(directory: Path | None = None) -> tuple[list[Theme], list[ThemeP
     if not folder.is_dir():
         return [], []
     return load_themes(sorted(folder.glob("*.toml")))
+
+
+def install_themes(app: App[Any], wanted: str) -> tuple[list[str], list[tuple[str, SeverityLevel]]]:
+    """Register baton's themes and the user's on `app` and choose `wanted` (the default when it is not
+    known). Returns the theme names in cycling order and a (message, severity) per problem (none is
+    fatal: the app says them once it is up)."""
+    names = []
+    for theme in bundled_themes():
+        app.register_theme(theme)
+        names.append(theme.name)
+    themes, problems = user_themes()
+    for theme in themes:
+        app.register_theme(theme)
+        if theme.name not in names:
+            names.append(theme.name)
+    messages: list[tuple[str, SeverityLevel]] = []
+    if problems:
+        listing = "\n".join(str(p) for p in problems)
+        messages.append((f"theme file{'s' if len(problems) > 1 else ''} skipped:\n{listing}", "error"))
+    if app.get_theme(wanted) is None:
+        messages.append((f"theme '{wanted}' is not known; using {DEFAULT_THEME}", "warning"))
+        wanted = DEFAULT_THEME
+    app.theme = wanted
+    return names, messages

@@ -51,9 +51,11 @@ def test_approve(tmp_path: Path, private_home: Path, db: Path, terminals: list[T
     screen = t.expect(r"decision>")
     assert "review · write" in screen and "[a] approve" in screen and "[R] reroute" in screen
     assert "reads: topic (11 chars)" in screen
-    assert "model fast · 13→" in screen and "1 attempt" in screen
+    assert "this call · fast · 13→" in screen and "1 attempt" in screen
     assert "next: extra on fast · forecast $" in screen
-    assert "models: fast $" in screen and "strong $" in screen
+    assert "── forecast cost of a call, per model ──" in screen
+    assert re.search(r"fast +\$", screen) and re.search(r"strong +\$", screen)
+    assert screen.rstrip().endswith("[esc] later"), "the Review screen's words: esc, not [l]"
     t.line("a")
     t.expect(r"✎ write: approve by tester")
     assert t.wait_exit() == 0

@@ -172,6 +172,46 @@ def header(app: Any) -> str:
     return screen_text(app).splitlines()[0]
 
 
+async def pick(pilot: Pilot[Any], choice: str) -> list[str]:
+    """In the open picker, take `choice` (as a person moving the highlight and pressing enter would);
+    returns every choice it offered."""
+    from textual.widgets import OptionList
+
+    from baton.tui.screens.dialogs import PickerScreen
+
+    await until(pilot, lambda: isinstance(pilot.app.screen, PickerScreen), what="the picker")
+    picker = pilot.app.screen.query_one(OptionList)
+    ids = [str(picker.get_option_at_index(i).id) for i in range(picker.option_count)]
+    picker.highlighted = ids.index(choice)
+    await pilot.press("enter")
+    return ids
+
+
+PER_FILE = """
+name: per-file
+state:
+  files: {type: "list[str]"}
+  reviews: {type: "list[str]", reducer: append}
+inputs:
+  files: {default: ["core/view.py", "tui/app.py", "README.md"]}
+models:
+  fast: {model: mock/fast, mock: {latency_s: 2.0, tokens_per_s: 10, min_tokens: 30, max_tokens: 30}}
+steps:
+  - id: each
+    kind: map
+    over: files
+    as: file
+    concurrency: 1
+    step: {id: review_file, kind: agent, model: fast, writes: [reviews], prompt: "Review {file}"}
+"""
+"""A map over three files, one at a time, each taking seconds: the others wait, queued."""
+
+
+def footer(app: Any) -> str:
+    """The footer line as it is on screen now, padded with a space each side (so ` a attach ` matches)."""
+    return f" {screen_text(app).splitlines()[-1]} "
+
+
 async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str:
     """Wait until `text` is on screen; returns the screen."""
     await until(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
@@ -181,12 +221,15 @@ async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str
 __all__ = [
     "GATED",
     "HOSTILE",
+    "PER_FILE",
     "REVIEWED",
     "TWO_REVIEWS",
     "Messages",
     "fan_out",
+    "footer",
     "header",
     "hostile_flow",
+    "pick",
     "running",
     "screen_text",
     "until",

@@ -16,7 +16,7 @@ from baton.tui.screens.home import HomeScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from tests.helpers import run, workflow
-from tests.tui.drive import GATED, REVIEWED, Messages, running, screen_text, until, until_text
+from tests.tui.drive import GATED, REVIEWED, Messages, footer, running, screen_text, until, until_text
 
 SIZE = (170, 45)
 FIELD_FLOW = """
@@ -165,18 +165,21 @@ async def test_delete_asks_first(store: Store, db_path: Path) -> None:
     assert await store.sessions() == []
 
 
-async def test_delete_refuses_a_running_session(store: Store, db_path: Path) -> None:
+async def test_delete_is_not_offered_for_a_running_session(store: Store, db_path: Path) -> None:
     async with running(store, REVIEWED) as session:
         await session.checkpoint("draft")
         app = BatonApp(db=db_path)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: isinstance(app.screen, HomeScreen) and rows(app) == [session.id])
+            await until(pilot, lambda: " a attach " in footer(app), what="the footer")
+            assert " d delete" not in footer(app) and " r resume" not in footer(app)
             await pilot.press("d")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-            await pilot.press("y")
-            await until_text(pilot, "cancel it first")
-            assert rows(app) == [session.id]
-            await pilot.press("q")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, HomeScreen) and rows(app) == [session.id], "d does nothing here"
+            await pilot.press("question_mark")
+            text = await until_text(pilot, "on a session that is not running")
+            assert "delete" in text
+            await pilot.press("escape", "q")
 
 
 @pytest.mark.slow
@@ -197,3 +200,55 @@ async def test_resume_a_paused_session(store: Store, db_path: Path) -> None:
         await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
         await pilot.press("q", "q")
     assert (await store.view(session.id)).status == "completed"
+
+
+async def test_filter_esc_names_and_store_path(store: Store, db_path: Path) -> None:
+    _, done = await run(store, workflow(GATED), options=RunOptions(auto="approve"))
+    app = BatonApp(db=db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen) and len(rows(app)) == 1)
+        text = screen_text(app)
+        assert f"sessions in {db_path}" in text.splitlines()[0], "the header names the store"
+        flows = [line for line in text.splitlines() if "gate.yaml" in line or "demo.yaml" in line]
+        assert any("sign-off  gate.yaml" in line for line in flows), "listed by name, the file beside"
+        assert any("research-brief  demo.yaml" in line for line in flows)
+        await pilot.press("slash", *"nothing-matches")
+        await until(pilot, lambda: rows(app) == [], what="the filter")
+        await until(pilot, lambda: " esc clear filter " in footer(app), what="esc offered while filtering")
+        assert " n new session " not in footer(app), "letters type into the filter"
+        await pilot.press("escape")
+        await until(pilot, lambda: rows(app) == [done.session_id], what="every session again")
+        assert isinstance(app.focused, DataTable) and home(app).query_one("#filter", Input).value == ""
+        await until(pilot, lambda: " n new session " in footer(app))
+        assert " clear filter" not in footer(app)
+        await pilot.press("q")
+
+
+async def test_the_inputs_form_runs_on_its_own(tmp_path: Path) -> None:
+    from baton.core.spec.load import load_workflow
+    from baton.tui.input_form import InputFormApp, check_inputs, form_pairs
+
+    flow = tmp_path / "typed.yaml"
+    flow.write_text(FIELD_FLOW)
+    wf = load_workflow(flow)
+    assert check_inputs(wf, {"topic": "", "count": "2"}, {}) is not None
+    assert form_pairs({"topic": "bikes"}, {"count": 3}) == ["count=3", "topic=bikes"]
+    from baton.tui.launch import parse_inputs
+
+    assert parse_inputs(wf, form_pairs({"topic": "bikes"}, {"count": "3"})) == {"topic": "bikes", "count": 3}
+    app = InputFormApp(wf, {"count": "5"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.query_one("#field-count", Input).value == "5", "what the command line gave is filled in"
+        await pilot.press("ctrl+s")
+        await until_text(pilot, "required: topic")
+        form.query_one("#field-topic", Input).value = "bikes"
+        await pilot.press("ctrl+s")
+    assert app.return_value == {"topic": "bikes", "count": "5", "tone": "plain"}
+    cancelled = InputFormApp(wf, {})
+    async with cancelled.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(cancelled.screen, FormScreen))
+        await pilot.press("escape")
+    assert cancelled.return_value is None

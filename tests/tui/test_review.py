@@ -10,12 +10,26 @@ from textual.widgets import OptionList, TextArea
 from textual.worker import Worker, WorkerState
 
 from baton.core import events as ev
+from baton.core.runner import RunOptions
 from baton.sessions.store import Store
 from baton.tui.app import BatonApp
 from baton.tui.screens.dialogs import FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.edit import EditScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
-from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, app_for, running, screen_text, until, until_text
+from tests.tui.drive import (
+    GATED,
+    REVIEWED,
+    TWO_REVIEWS,
+    Messages,
+    app_for,
+    footer,
+    pick,
+    running,
+    screen_text,
+    until,
+    until_text,
+)
 
 SIZE = (160, 48)
 
@@ -37,7 +51,7 @@ async def test_approve_in_one_key(store: Store, messages: Messages) -> None:
             text = await until_text(pilot, "DRAFT v1: all systems nominal.")
             assert "checkpoint 1/1 · review · draft" in text
             assert "── forecast cost of a call, per model ──" in text
-            assert "[a] approve" in text and "[m] retry on another model" in text
+            assert "[a] approve" in text and "[m] other model" in text
             await pilot.press("a")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed", what="completion")
             assert not isinstance(app.screen, ReviewScreen)
@@ -55,7 +69,7 @@ async def test_edit_in_place(store: Store) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("e")
-            await until(pilot, lambda: isinstance(app.screen, TextEditScreen))
+            await until(pilot, lambda: isinstance(app.screen, EditScreen))
             area = app.screen.query_one(TextArea)
             assert area.text == "DRAFT v1: all systems nominal."
             area.load_text("DRAFT v2: edited by a person.")
@@ -112,10 +126,7 @@ async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Me
             text = screen_text(app)
             assert "retry on model (forecast cost)" in text
             assert "strong" in text and "$" in text
-            picker = app.screen.query_one(OptionList)
-            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
-            picker.highlighted = ids.index("strong")
-            await pilot.press("enter")
+            await pick(pilot, "strong")
             await until_text(pilot, "STRONG: a better draft.")
             await pilot.press("a")
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
@@ -123,7 +134,8 @@ async def test_retry_on_another_model_shows_forecasts(store: Store, messages: Me
         made = await decisions_of(store, session.id)
         assert (made[0].decision, made[0].model) == ("retry_model", "strong")
         assert (await session.view()).state["draft"] == "STRONG: a better draft."
-    assert messages.of(OptionList.OptionSelected)
+    sent = [m for m in messages.of(Worker.StateChanged) if m.worker.description == "send a decision"]
+    assert sent and sent[-1].state == WorkerState.SUCCESS
 
 
 async def test_reroute_to_an_allowed_target(store: Store) -> None:
@@ -135,11 +147,7 @@ async def test_reroute_to_an_allowed_target(store: Store) -> None:
             assert "end" in cp.targets
             await pilot.press("R")
             await until(pilot, lambda: isinstance(app.screen, PickerScreen))
-            picker = app.screen.query_one(OptionList)
-            ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
-            assert ids == cp.targets
-            picker.highlighted = ids.index("end")
-            await pilot.press("enter")
+            assert await pick(pilot, "end") == cp.targets
             await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
             await pilot.press("q")
         view = await session.view()
@@ -218,3 +226,77 @@ async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
             await pilot.press("q")
         made = {d.checkpoint_id: d.by for d in await decisions_of(store, session.id)}
         assert made == {second: "tester", first: "tester"}
+
+
+LIMITED_GATE = GATED.replace("draft: {type: str}", "draft: {type: str, max_chars: 60}").replace(
+    "A reply.", "First line of the reply.\\n\\nSecond paragraph."
+)
+"""A gate over a two-paragraph draft with a size limit the runner enforces on an edit."""
+
+
+async def test_gate_edit_is_text_and_a_refused_edit_keeps_it(store: Store) -> None:
+    async with running(store, LIMITED_GATE) as session:
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            await until_text(pilot, "[e] edit values")
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, EditScreen))
+            editor = app.screen
+            area = editor.query_one(TextArea)
+            assert area.text == "First line of the reply.\n\nSecond paragraph.", "prose, not a JSON string"
+            assert "{" not in screen_text(app) and "\\n" not in screen_text(app)
+            too_long = "A much longer reply.\n\n" + "It goes on and on. " * 5
+            area.load_text(too_long)
+            await pilot.press("ctrl+s")
+            text = await until_text(pilot, "refused:")
+            assert "'draft' has" in text and "over its limit of 60" in text
+            assert app.screen is editor and area.text == too_long, "the person's text stays, with the reason"
+            area.load_text("Shorter.\n\nStill two paragraphs.")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")
+        view = await session.view()
+        assert view.state["draft"] == "Shorter.\n\nStill two paragraphs."
+        made = await decisions_of(store, session.id)
+        assert [(d.decision, d.edited) for d in made] == [("edit", {"draft": "Shorter.\n\nStill two paragraphs."})]
+
+
+async def test_step_modes_first_pause_opens_its_review(store: Store) -> None:
+    async with running(store, REVIEWED, options=RunOptions(step_mode=True)) as session:
+        await session.checkpoint("draft")
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="step mode's first pause in review")
+            text = await until_text(pilot, "checkpoint 1/1 · step mode · draft")
+            assert "[a] run" in text
+            await until(pilot, lambda: " a run " in footer(app), what="the footer's word to be the menu's")
+            await pilot.press("a")
+            await until(
+                pilot,
+                lambda: any(
+                    c.step == "draft" and c.reason == "review" for c in run_screen(app).feed.view.open_checkpoints
+                ),
+            )
+            await until_text(pilot, "checkpoint 1/1 · review · draft")
+            await pilot.press("p")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "paused")
+            await pilot.press("q")
+
+
+async def test_a_tool_approval_shows_its_arguments_once(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_PUBLISH_FILE", str(tmp_path / "published.jsonl"))
+    async with running(store, "tool") as session:
+        app = app_for(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+            text = await until_text(pilot, "── arguments ──")
+            assert text.count("── arguments ──") == 1 and "── output ──" not in text
+            assert "text: baton keeps a person in the loop" in text and '"text"' not in text, "values as text"
+            assert "[e] edit arguments" in text
+            await until(pilot, lambda: " a run " in footer(app), what="run in the footer")
+            await pilot.press("a")
+            await until(pilot, lambda: run_screen(app).feed.view.status == "completed")
+            await pilot.press("q")

@@ -25,12 +25,16 @@ _BUILT: dict[str, Path] = {}
 
 
 @pytest.fixture
-def snap_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The pinned database, built once per test run."""
+def snap_db(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The pinned database, built once per test run, at `~/snapshots/baton.db` (Home names the store's
+    file, so its folder must not change from run to run)."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("HOME", str(base))
     if "db" not in _BUILT:
-        db = tmp_path_factory.mktemp("snapshots") / "baton.db"
-        build(db)
-        _BUILT["db"] = db
+        folder = base / "snapshots"
+        folder.mkdir(exist_ok=True)
+        build(folder / "baton.db")
+        _BUILT["db"] = folder / "baton.db"
     return _BUILT["db"]
 
 
@@ -63,6 +67,13 @@ def test_run_mid_stream(snap_compare: Any, snap_db: Path, theme: str) -> None:
 @pytest.mark.parametrize("theme", THEMES)
 def test_review(snap_compare: Any, snap_db: Path, theme: str) -> None:
     async def ready(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, BatonApp)
+        await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "paused")
+        screen = app.run_screen
+        assert screen is not None
+        await until(pilot, lambda: "draft  awaiting" in screen.inspector.shown_text(), what="the inspector")
+        await pilot.press("v")  # a paused session's checkpoint is read, and decided once it resumes
         await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen), what="the review")
         await until(pilot, lambda: "twice as fast" in screen_text(pilot.app))
         await pilot.pause(0.3)

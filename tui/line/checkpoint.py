@@ -15,6 +15,8 @@ from baton.tui.sanitize import inert
 
 OUTPUT_LINES = 40
 """At most this many lines of an output in the checkpoint's panel (`e` edits, and shows, all of it)."""
+PROMPT_LINES = 20
+"""At most this many lines of a prompt in the checkpoint's panel."""
 
 
 class CheckpointDialog:
@@ -41,8 +43,7 @@ class CheckpointDialog:
                 )
         title = Text(f"checkpoint {index + 1}/{len(waiting)}" if several else "checkpoint", style="bold yellow")
         self.console.print(Panel(Group(*self._body(cp)), title=title, title_align="left", border_style="yellow"))
-        hint = decisions.menu(cp) + (f"  [n] next  [1-{len(waiting)}] pick" if several else "") + "  [l] later"
-        self.console.print(Text(hint, style="bold"))
+        self.console.print(Text(ask.choice_hint(cp, len(waiting)), style="bold"))
 
     def _body(self, cp: CheckpointView) -> list[Text]:
         lines = decisions.context_lines(cp, self.view)
@@ -50,57 +51,33 @@ class CheckpointDialog:
         if lines and title != cp.step:  # the step as a person knows it (a map item by its label)
             lines[0] = lines[0].replace(inert(cp.step), inert(title), 1)
         body: list[Text] = [Text(line) for line in lines]
-        output = cp.output
-        if output is not None and cp.reason not in ("step_mode", "breakpoint", "cost", "budget"):
-            label = "arguments" if cp.reason == "before_tool" else "output"
-            shown = decisions.editable_text(cp) if not isinstance(output, str) else output
-            text = inert(shown).splitlines()
-            streamed = self.streamed.get(cp.step)
-            if isinstance(output, str) and streamed is not None and streamed.strip() == inert(output).strip():
-                body.append(Text(f"── {label}: as streamed above ({len(text)} lines) ──", style="dim"))
-            else:
-                body.append(Text(f"── {label} ──", style="dim"))
-                body.append(Text("\n".join(text[:OUTPUT_LINES])))
-                if len(text) > OUTPUT_LINES:
-                    more = len(text) - OUTPUT_LINES
-                    body.append(Text(f"… {more} more lines ([e]dit shows all)", style="dim"))
-        if cp.reasoning:
-            body.append(Text("── reasoning ──", style="dim"))
-            body.append(Text(inert(cp.reasoning)))
-        if cp.reason in ("step_mode", "breakpoint", "cost") and cp.context.get("prompt"):
-            body.append(Text("── prompt ──", style="dim"))
-            body.append(Text("\n".join(inert(cp.context["prompt"]).splitlines()[:20])))
+        streamed = self.streamed.get(cp.step)
+        for section in decisions.sections(cp, self.view):
+            text = section.text.splitlines()
+            if section.title == "output" and streamed is not None and streamed.strip() == section.text.strip():
+                body.append(Text(f"── output: as streamed above ({len(text)} lines) ──", style="dim"))
+                continue
+            clip = PROMPT_LINES if section.title == "prompt" else OUTPUT_LINES
+            body.append(Text(f"── {section.title} ──", style="dim"))
+            body.append(Text("\n".join(text[:clip]), style="red" if section.title == "error" else ""))
+            if len(text) > clip:
+                body.append(Text(f"… {len(text) - clip} more lines ([e]dit shows all)", style="dim"))
         needs = decisions.skip_needs(cp)
         if "skip" in cp.options and needs:
             body.append(Text(f"skipping needs values for: {', '.join(inert(k) for k in needs)}", style="dim"))
-        if "retry_model" in cp.options and cp.forecasts:
-            body.append(
-                Text(
-                    "models: " + "  ".join(f"{inert(a)} {decisions.forecast_text(cp, a)}" for a in cp.forecasts),
-                    style="dim",
-                )
-            )
         return body
 
     async def answer(self, cp: CheckpointView, waiting: int) -> str:
         """Read decisions until one is accepted (`done`), or the person moves on: `next`, `pick:N`, `later`
         or `interrupt` (Ctrl-C / Ctrl-D at the prompt)."""
-        words = [decisions.OPTION_KEYS[o][0] for o in cp.options if o in decisions.OPTION_KEYS] + list(cp.options)
-        several = waiting > 1
         while True:
-            typed = await ask.line("decision> ", words + (["next"] if several else []) + ["later"])
-            if typed is None:
-                return "interrupt"
-            choice = typed.strip()
-            if choice in ("n", "next") and several:
-                return "next"
-            if choice.isdigit() and several and 1 <= int(choice) <= waiting:
-                return f"pick:{int(choice) - 1}"
-            if choice in ("l", "later"):
-                return "later"
-            option = decisions.parse_choice(typed, cp)
+            option = await ask.choose(cp, waiting)
             if option is None:
-                self.console.print(Text(f"  choose one of: {decisions.menu(cp)}", style="red"))
+                return "interrupt"
+            if option in ("next", "later") or option.startswith("pick:"):
+                return option
+            if not option:
+                self.console.print(Text(f"  choose one of: {ask.choice_hint(cp, waiting)}", style="red"))
                 continue
             details = await self._details(cp, option)
             if details is None:
@@ -132,11 +109,11 @@ class CheckpointDialog:
                 return None
             return {"model": model.strip()}
         if option == "edit":
-            text = await ask.edit_text(decisions.editable_text(cp), suffix=decisions.edit_suffix(cp))
-            if text is None:
+            edited = await ask.edit_decision(cp, self.view, lambda m: self.console.print(Text(m, style="red")))
+            if edited is None:
                 self.console.print(Text("  no change", style="dim"))
                 return None
-            return {"edited": decisions.edited_value(cp, text)}
+            return {"edited": edited}
         if option == "skip":
             return await self._supplied(cp)
         return {}

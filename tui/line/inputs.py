@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import sys
 from typing import Any
 
@@ -25,8 +24,7 @@ from baton.tui.line import ask
 from baton.tui.sanitize import inert, one_line
 
 FORM_MODULE = "baton.tui.input_form"
-"""Where the full-screen inputs form lives: `ask_inputs(workflow, given) -> dict | None` (awaited when it
-returns an awaitable)."""
+"""Where the full-screen inputs form lives: `ask_inputs_async(workflow, given) -> dict | None`."""
 
 
 async def inputs_for_run(workflow: Workflow, pairs: list[str], *, can_ask: bool, full_screen: bool) -> dict[str, Any]:
@@ -55,9 +53,7 @@ async def inputs_for_run(workflow: Workflow, pairs: list[str], *, can_ask: bool,
 async def _full_screen_form(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any] | None:
     """The full-screen inputs form (the one Home's `n` shows); None when the person cancels it."""
     form = importlib.import_module(FORM_MODULE)
-    result = form.ask_inputs(workflow, given)
-    if inspect.isawaitable(result):
-        result = await result
+    result = await form.ask_inputs_async(workflow, given)
     return dict(result) if result is not None else None
 
 

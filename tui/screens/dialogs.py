@@ -17,18 +17,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from baton.tui.keymap import binding
+from baton.tui import keymap
+from baton.tui.keymap import Keyed
 from baton.tui.sanitize import inert
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Keyed, ModalScreen[bool]):
     """Yes or no."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
-        binding("y", "answer(True)", "yes", "confirm.yes", "Yes, do it"),
-        binding("n,escape", "answer(False)", "no", "confirm.no", "No, go back"),
-    ]
+    KEY_CONTEXT = "confirm"
+    BINDINGS = keymap.bindings("confirm")
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
@@ -57,11 +56,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class PickerScreen(ModalScreen[str | None]):
+class PickerScreen(Keyed, ModalScreen[str | None]):
     """Pick one of a list (reroute targets, models with their forecast cost)."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [binding("escape", "cancel", "back", "picker.cancel", "Close without choosing")]
+    KEY_CONTEXT = "picker"
+    BINDINGS = keymap.bindings("picker")
 
     def __init__(self, title: str, choices: list[tuple[str, Content]]) -> None:
         super().__init__()
@@ -75,25 +75,32 @@ class PickerScreen(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        picker = self.query_one(OptionList)
+        if picker.option_count:
+            picker.highlighted = 0  # `enter` takes what is highlighted: something always is
+        picker.focus()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_choose(self) -> None:
+        """Take the highlighted choice."""
+        picker = self.query_one(OptionList)
+        if picker.highlighted is not None:
+            self.dismiss(picker.get_option_at_index(picker.highlighted).id)
 
     def action_cancel(self) -> None:
         """Close without an answer."""
         self.dismiss(None)
 
 
-class TextEditScreen(ModalScreen[str | None]):
+class TextEditScreen(Keyed, ModalScreen[str | None]):
     """Edit text in place: Ctrl+S keeps it, Escape throws it away."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
-        binding("ctrl+s", "save", "save", "edit.save", "Keep this text and send it", priority=True),
-        binding("escape", "cancel", "cancel", "edit.cancel", "Discard the changes"),
-    ]
+    KEY_CONTEXT = "edit"
+    BINDINGS = keymap.bindings("edit")
 
     def __init__(self, title: str, text: str, *, language: str | None = None, blink: bool = True) -> None:
         super().__init__()
@@ -135,14 +142,12 @@ class Field:
     required: bool = False
 
 
-class FormScreen(ModalScreen[dict[str, str] | None]):
+class FormScreen(Keyed, ModalScreen[dict[str, str] | None]):
     """A form generated from fields (workflow inputs, values for a skipped step)."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
-        binding("ctrl+s", "submit", "start", "form.submit", "Submit the form", priority=True),
-        binding("escape", "cancel", "cancel", "form.cancel", "Close without submitting"),
-    ]
+    KEY_CONTEXT = "form"
+    BINDINGS = keymap.bindings("form")
 
     def __init__(
         self,

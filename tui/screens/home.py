@@ -1,12 +1,14 @@
 """The Home screen (bare `baton`): saved sessions and the workflows that can start new ones.
 
-Sessions come from the store's `sessions` projection, refreshed every second. Starting a session asks
-for the workflow's declared inputs in a generated form, then hands the run to a background runner and
-attaches to it; attach, resume and delete work on the chosen row.
+Sessions come from the store's `sessions` projection, refreshed every second. Workflows are listed by
+their `name`, with their file beside it. Starting a session asks for the workflow's declared inputs in
+a generated form (`tui.input_form`), then hands the run to a background runner and attaches to it;
+attach, resume and delete work on the chosen row, and only show when they apply to it.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -25,10 +27,12 @@ from textual.widgets.option_list import Option
 
 from baton.core.economics import usd
 from baton.core.spec.load import Workflow
-from baton.tui.keymap import binding
+from baton.tui import keymap
+from baton.tui.input_form import inputs_form
+from baton.tui.keymap import RESUMABLE, Keyed, KeyFacts
 from baton.tui.report import ago, duration
 from baton.tui.sanitize import inert, one_line
-from baton.tui.screens.dialogs import ConfirmScreen, FormScreen
+from baton.tui.screens.dialogs import ConfirmScreen
 from baton.tui.screens.launcher import FlowEntry, Launcher, SessionEntry
 
 if TYPE_CHECKING:
@@ -45,7 +49,7 @@ STATUS_VARIABLES = {
     "cancelled": "agent-cancelled",
     "interrupted": "agent-failed",
 }
-RESUMABLE = ("paused", "cancelled", "failed", "interrupted", "completed", "degraded")
+_NAME_RE = re.compile(r"""^name:[ \t]*(["']?)(?P<name>[^"'#\n]+?)\1[ \t]*(?:#.*)?$""", re.M)
 
 
 def session_cells(entry: SessionEntry, now: float, colors: dict[str, str]) -> tuple[Text, ...]:
@@ -65,19 +69,30 @@ def session_cells(entry: SessionEntry, now: float, colors: dict[str, str]) -> tu
     )
 
 
-class HomeScreen(Screen[None]):
+def flow_name(path: Path) -> str:
+    """A workflow file's `name:` (read without loading the workflow), or its file name without suffix."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return path.stem
+    match = _NAME_RE.search(head)
+    return match.group("name").strip() if match else path.stem
+
+
+def store_title(db: Path) -> str:
+    """The store's path, with the home directory as `~`."""
+    home = str(Path.home())
+    text = str(db)
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
+
+
+class HomeScreen(Keyed, Screen[None]):
     """Sessions on the left, workflows on the right."""
 
     CSS_PATH = "home.tcss"
-    BINDINGS = [
-        binding("n", "new", "new session", "home.new", "Start a session of the chosen workflow"),
-        binding("a", "attach", "attach", "home.attach", "Open the chosen session"),
-        binding("r", "resume", "resume", "home.resume", "Start a runner for a paused or stopped session"),
-        binding("d", "delete", "delete", "home.delete", "Delete the chosen session (asks first)"),
-        binding("slash", "filter", "filter", "home.filter", "Filter sessions by id, workflow or status"),
-        binding("f5", "reload", "refresh", "home.refresh", "Read the sessions again now", show=False),
-        binding("q", "quit_app", "quit", "home.quit", "Leave baton (running sessions keep going)"),
-    ]
+    KEY_CONTEXT = "home"
+    BINDINGS = keymap.bindings("home")
 
     def __init__(self, launcher: Launcher) -> None:
         super().__init__()
@@ -113,9 +128,10 @@ class HomeScreen(Screen[None]):
         flows.border_title = "workflows"
         self.flows = self.launcher.workflows()
         for flow in self.flows:
-            label = Content.assemble((one_line(flow.name, 24), "bold"), (f"  {flow.origin}", "dim"))
+            shown = flow.path.name if flow.origin == "bundled" else _relative(flow.path)
+            label = Content.assemble((one_line(flow_name(flow.path), 28), "bold"), (f"  {one_line(shown, 40)}", "dim"))
             flows.add_option(Option(label, id=str(flow.path)))
-        title = Content.assemble(("baton", "bold"), f" · sessions in {inert(self.launcher.db.name)}")
+        title = Content.assemble(("baton", "bold"), f" · sessions in {inert(store_title(self.launcher.db))}")
         self.query_one("#home-title", Static).update(title)
         table.focus()
         self.reload()
@@ -157,6 +173,7 @@ class HomeScreen(Screen[None]):
             if selected in ids:
                 table.move_cursor(row=ids.index(selected))
         self._shown = keys
+        self.refresh_bindings()
         count = f"{len(rows)} of {len(self.entries)}" if query else f"{len(self.entries)}"
         if str(table.border_subtitle) != count:
             table.border_subtitle = count
@@ -171,12 +188,32 @@ class HomeScreen(Screen[None]):
     def _entry(self, session_id: str) -> SessionEntry | None:
         return next((e for e in self.entries if e.row.id == session_id), None)
 
+    def key_facts(self) -> KeyFacts:
+        entry = self._entry(self.selected_id()) if self.is_mounted else None
+        box = self.query_one("#filter", Input) if self.is_mounted else None
+        return KeyFacts(
+            flows=len(self.flows),
+            selected=entry.status if entry is not None else "",
+            filtering=box is not None and box.has_focus,
+            filtered=box is not None and bool(box.value),
+        )
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
         self._draw()
+        self.refresh_bindings()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
+        self.query_one("#sessions", DataTable).focus()
+
+    @on(DataTable.RowHighlighted, "#sessions")
+    def _row_moved(self) -> None:
+        self.refresh_bindings()
+
+    def action_unfilter(self) -> None:
+        """Leave the filter: every session again, the cursor in the table."""
+        self.query_one("#filter", Input).value = ""
         self.query_one("#sessions", DataTable).focus()
 
     @on(DataTable.RowSelected, "#sessions")
@@ -186,10 +223,6 @@ class HomeScreen(Screen[None]):
     def action_filter(self) -> None:
         """Type to filter the sessions."""
         self.query_one("#filter", Input).focus()
-
-    def action_reload(self) -> None:
-        """Refresh now."""
-        self.reload()
 
     def action_attach(self, session_id: str = "") -> None:
         """Open a session on the Run screen."""
@@ -297,19 +330,12 @@ class HomeScreen(Screen[None]):
             self.notify(loaded, title="workflow has problems", severity="error", markup=False)
             return
         workflow = loaded
-        fields = self.launcher.fields(workflow)
 
         def filled(values: dict[str, str] | None) -> None:
             if values is not None:
                 self._start(workflow, values)
 
-        form = FormScreen(
-            f"new session · {one_line(workflow.name, 40)}",
-            fields,
-            blink=self.baton.blink,
-            check=lambda values: self.launcher.check(workflow, values),
-        )
-        self.app.push_screen(form, filled)
+        self.app.push_screen(inputs_form(workflow, blink=self.baton.blink), filled)
 
     @work(group="launch", exit_on_error=False, description="start a session")
     async def _start(self, workflow: Workflow, values: dict[str, str]) -> None:
@@ -339,6 +365,14 @@ class HomeScreen(Screen[None]):
             help_text = f"{entry.row.workflow} · {entry.status} · {started}"
             out.append((f"attach {entry.row.id}", help_text, partial(self.action_attach, entry.row.id)))
         for flow in self.flows:
-            help_text = f"{flow.origin} · {flow.path}"
-            out.append((f"new session: {flow.name}", help_text, partial(self.action_new, str(flow.path))))
+            title = f"new session: {flow_name(flow.path)} ({flow.path.name})"
+            out.append((title, f"{flow.origin} · {flow.path}", partial(self.action_new, str(flow.path))))
         return out
+
+
+def _relative(path: Path) -> str:
+    """A local workflow's path relative to the working directory (as `baton run` takes it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

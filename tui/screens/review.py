@@ -1,13 +1,14 @@
 """The Review screen: one checkpoint with everything needed to decide, and the inbox of all waiting ones.
 
-Approve is one key. Edit opens a TextArea (or `$EDITOR`), reject asks for feedback, reroute and retry
-offer pickers (retry shows the forecast cost per model). The session keeps running underneath: other
+Approve is one key. Edit opens one field per value (strings as text, the rest as YAML; or `$EDITOR`),
+reject asks for feedback, reroute and retry offer pickers (retry shows the forecast cost per model). The
+keys, the menu line and the footer come from one table (`tui.keymap`) and the checkpoint's own options,
+so only decisions it offers are shown, in the same words. The session keeps running underneath: other
 branches go on, and a checkpoint decided elsewhere leaves the screen on its own.
 """
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,68 +21,41 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from baton.core.view import CheckpointView
-from baton.tui import decisions
-from baton.tui.keymap import binding
+from baton.tui import decisions, keymap
+from baton.tui.keymap import Keyed, KeyFacts
 from baton.tui.sanitize import inert, one_line
 from baton.tui.screens.dialogs import Field, FormScreen, PickerScreen, TextEditScreen
+from baton.tui.screens.edit import EditScreen
+from baton.tui.values import ValueInvalid
 
 if TYPE_CHECKING:
     from baton.tui.screens.run import RunScreen
 
-OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget")
 Part = str | tuple[str, str]
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
 def checkpoint_content(cp: CheckpointView, session: RunScreen) -> Content:
-    """What a person reads before deciding: context, output, reasoning, prompt, forecasts."""
-    parts: list[Part] = []
-    lines = decisions.context_lines(cp, session.feed.view)
-    parts += [(lines[0], "bold"), "\n"]
+    """What a person reads before deciding: the header, then each section once."""
+    view = session.feed.view
+    lines = decisions.context_lines(cp, view)
+    parts: list[Part] = [(lines[0], "bold"), "\n"]
     for line in lines[1:]:
         parts += [line, "\n"]
-    ctx = cp.context
-    if cp.reason == "gate" and isinstance(ctx.get("reads"), dict) and ctx["reads"]:
-        for key, value in ctx["reads"].items():
-            text = value if isinstance(value, str) else _json(value)
-            parts += [(f"\n── {inert(key)} ──\n", "dim"), inert(text), "\n"]
-    if cp.reason in ("before_tool", "ambiguous") and ctx.get("args") is not None:
-        parts += [("\n── arguments ──\n", "dim"), inert(_json(ctx["args"])), "\n"]
-    if ctx.get("error"):
-        parts += [("\n── error ──\n", "dim"), (inert(ctx["error"]), "$agent-failed"), "\n"]
-    if cp.output is not None and cp.reason not in OUTPUT_HIDDEN and cp.reason != "gate":
-        text = cp.output if isinstance(cp.output, str) else _json(cp.output)
-        parts += [("\n── output ──\n", "dim"), inert(text), "\n"]
-    if cp.reasoning:
-        parts += [("\n── reasoning ──\n", "dim"), (inert(cp.reasoning), "italic"), "\n"]
-    if cp.reason in OUTPUT_HIDDEN and ctx.get("prompt"):
-        parts += [("\n── prompt ──\n", "dim"), inert(str(ctx["prompt"])), "\n"]
-    if cp.forecasts:
-        parts.append(("\n── forecast cost of a call, per model ──\n", "dim"))
-        for alias in cp.forecasts:
-            parts.append(f"{one_line(alias, 20):20} {decisions.forecast_text(cp, alias)}\n")
+    for section in decisions.sections(cp, view):
+        parts += [
+            (f"\n── {section.title} ──\n", "dim"),
+            (section.text, section.style) if section.style else section.text,
+        ]
+        parts.append("\n")
     return Content.assemble(*parts)
 
 
-class ReviewScreen(ModalScreen[None]):
+class ReviewScreen(Keyed, ModalScreen[None]):
     """Decide on waiting checkpoints, one at a time, while the run goes on."""
 
     CSS_PATH = "review.tcss"
-    BINDINGS = [
-        binding("a", "decide('approve')", "approve", "review.approve", "Accept and go on"),
-        binding("e", "edit", "edit", "review.edit", "Edit in place, then send the edit"),
-        binding("E", "edit_external", "$EDITOR", "review.editor", "Edit in $VISUAL or $EDITOR"),
-        binding("r", "reject", "reject", "review.reject", "Run the step again with your feedback"),
-        binding("R", "reroute", "reroute", "review.reroute", "Go to another step the workflow allows"),
-        binding("m", "retry_model", "other model", "review.retry_model", "Run it again on another model"),
-        binding("s", "skip", "skip", "review.skip", "Skip the step"),
-        binding("p", "decide('pause')", "pause", "review.pause", "Pause the session here; resume later"),
-        binding("n", "next", "next", "review.next", "The next waiting checkpoint"),
-        binding("escape", "later", "later", "review.later", "Back to the run; decide later"),
-    ]
+    KEY_CONTEXT = "review"
+    BINDINGS = keymap.bindings("review")
 
     def __init__(self, session: RunScreen, checkpoint_id: str) -> None:
         super().__init__()
@@ -90,6 +64,8 @@ class ReviewScreen(ModalScreen[None]):
         self.busy = False
         self.decided: set[str] = set()
         self._inbox_key: tuple[str, ...] = ()
+        self._drafts: dict[str, str] = {}
+        self._menu_shown: Content | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="review"):
@@ -116,8 +92,24 @@ class ReviewScreen(ModalScreen[None]):
         """Open checkpoints not decided from this screen yet."""
         return [c for c in self.session.feed.view.open_checkpoints if c.checkpoint_id not in self.decided]
 
+    def key_facts(self) -> KeyFacts:
+        cp = self.cp
+        waiting = min(len(self.waiting()), 2)  # only 0, 1 or several matter
+        if cp is None or not self.session.key_facts().live:
+            return KeyFacts(waiting=waiting)
+        return decisions.key_facts(cp, waiting, self.busy)
+
+    def _menu(self) -> Content:
+        """The keys that work on this checkpoint, or why none decides it now."""
+        menu = keymap.menu("review", self.key_facts(), self.session.baton.key_overrides)
+        if self.session.key_facts().live:
+            return Content(menu)
+        status = self.session.feed.view.status
+        why = "its runner is lost" if self.session.feed.lost else f"the session is {status}"
+        return Content.assemble((f"{why}: decide after resuming it (esc, then r)", "$agent-awaiting"), f"   {menu}")
+
     def show(self) -> None:
-        """Draw the checkpoint and the inbox."""
+        """Draw the checkpoint, its menu and the inbox."""
         cp = self.cp
         waiting = self.waiting()
         if cp is None:
@@ -127,8 +119,8 @@ class ReviewScreen(ModalScreen[None]):
         title = f"checkpoint {index + 1}/{len(waiting)} · {what} · {one_line(cp.step, 50)}"
         self.query_one("#review-title", Static).update(Content(title))
         self.query_one("#review-content", Static).update(checkpoint_content(cp, self.session))
-        menu = decisions.menu(cp) + ("  [n] next" if len(waiting) > 1 else "") + "  [esc] later"
-        self.query_one("#review-menu", Static).update(Content(menu))
+        self._menu_shown = self._menu()
+        self.query_one("#review-menu", Static).update(self._menu_shown)
         self._show_inbox(waiting)
         self.refresh_bindings()
 
@@ -142,13 +134,14 @@ class ReviewScreen(ModalScreen[None]):
             for cp in waiting:
                 label = Content.assemble((one_line(cp.step, 28), "bold"), ("\n" + cp.reason, "dim"))
                 inbox.add_option(Option(label, id=cp.checkpoint_id))
+            self.refresh_bindings()
         ids = list(key)
         if self.checkpoint_id in ids:
             inbox.highlighted = ids.index(self.checkpoint_id)
 
     def feed_changed(self) -> None:
         """The run moved on: follow it (a checkpoint decided elsewhere leaves by itself)."""
-        if self.busy or not self.is_mounted:
+        if self.busy or not self.is_mounted or self.app.screen is not self:
             return
         if self.cp is None:
             if self.checkpoint_id not in self.decided:
@@ -157,6 +150,11 @@ class ReviewScreen(ModalScreen[None]):
             self._advance()
             return
         self._show_inbox(self.waiting())
+        menu = self._menu()
+        if menu != self._menu_shown:
+            self._menu_shown = menu
+            self.query_one("#review-menu", Static).update(menu)
+            self.refresh_bindings()
 
     def _advance(self) -> None:
         waiting = self.waiting()
@@ -172,83 +170,79 @@ class ReviewScreen(ModalScreen[None]):
             self.checkpoint_id = event.option.id
             self.show()
 
-    # --- which keys apply ------------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        cp = self.cp
-        needed = {
-            "edit": "edit",
-            "edit_external": "edit",
-            "reject": "reject",
-            "reroute": "reroute",
-            "retry_model": "retry_model",
-            "skip": "skip",
-        }
-        if action == "decide":
-            option = str(parameters[0]) if parameters else ""
-            return None if cp is None or option not in cp.options else not self.busy
-        if action in needed:
-            return None if cp is None or needed[action] not in cp.options else not self.busy
-        if action == "next":
-            return len(self.waiting()) > 1
-        return True
-
     # --- deciding --------------------------------------------------------------------------------
 
-    def action_decide(self, option: str, **details: Any) -> None:
-        """Send a decision on the checkpoint on screen."""
-        cp = self.cp
-        if cp is None or option not in cp.options or self.busy:
-            return
+    async def submit(self, cp: CheckpointView, option: str, **details: Any) -> decisions.Verdict:
+        """Send a decision and wait for the runner's verdict; an accepted one is said and remembered."""
         self.busy = True
-        self._send(cp, option, details)
-
-    @work(exclusive=True, group="decide", exit_on_error=False, description="send a decision")
-    async def _send(self, cp: CheckpointView, option: str, details: dict[str, Any]) -> None:
+        self.refresh_bindings()
         try:
             command = decisions.build(cp, option, self.session.baton.by, **details)
             verdict = await decisions.send_and_wait(self.session.bus, command)
         finally:
             self.busy = False
+            self.refresh_bindings()
+        if verdict.ok:
+            self.notify(f"{decisions.option_label(option, cp)}: {one_line(cp.step, 40)}", markup=False)
+            self.decided.add(cp.checkpoint_id)
+            self._drafts.pop(cp.checkpoint_id, None)
+        return verdict
+
+    def action_decide(self, option: str, word: str = "", **details: Any) -> None:
+        """Send a decision on the checkpoint on screen (`word` only tells the footer's bindings apart)."""
+        cp = self.cp
+        if cp is None or option not in cp.options or self.busy:
+            return
+        self._send(cp, option, details)
+
+    @work(exclusive=True, group="decide", exit_on_error=False, description="send a decision")
+    async def _send(self, cp: CheckpointView, option: str, details: dict[str, Any]) -> None:
+        verdict = await self.submit(cp, option, **details)
         if not verdict.ok:
             self.notify(f"refused: {inert(verdict.reason)}", severity="error", markup=False)
-            self.refresh_bindings()
             return
-        label = decisions.option_label(option, cp.reason)
-        self.notify(f"{label}: {one_line(cp.step, 40)}", markup=False)
-        self.decided.add(cp.checkpoint_id)
         if option == "pause":
             self.dismiss(None)
             return
         self._advance()
 
-    def action_edit(self) -> None:
-        """Edit in a TextArea."""
+    def action_edit(self, word: str = "") -> None:
+        """Edit in place: one field per value; the screen stays until the runner accepts the edit."""
         cp = self.cp
         if cp is None:
             return
+        view = self.session.feed.view
+        target = decisions.edit_target(cp, view)
 
-        def edited(text: str | None) -> None:
+        async def send(texts: dict[str, str]) -> str | None:
             current = self.cp
-            if text is None or current is None or text == decisions.editable_text(current):
-                self.notify("no change", markup=False)
-                return
-            self.action_decide("edit", edited=decisions.edited_value(current, text))
+            if current is None:
+                return "this checkpoint was decided elsewhere, or its step ended"
+            try:
+                _, payload = decisions.edit_payload(target, texts)
+            except ValueInvalid as exc:
+                return str(exc)
+            verdict = await self.submit(current, "edit", edited=payload)
+            return None if verdict.ok else inert(verdict.reason)
 
-        title = f"edit · {one_line(cp.step, 40)} · {decisions.option_label('edit', cp.reason)} (ctrl+s sends)"
-        language = "json" if decisions.edit_suffix(cp) == ".json" else "markdown"
-        screen = TextEditScreen(title, decisions.editable_text(cp), language=language, blink=self.session.baton.blink)
-        self.app.push_screen(screen, edited)
+        def closed(sent: bool | None) -> None:
+            if sent:
+                self._advance()
+            else:
+                self.feed_changed()
+
+        title = f"{decisions.option_label('edit', cp)} · {one_line(cp.step, 40)} (ctrl+s sends, esc cancels)"
+        self.app.push_screen(EditScreen(title, target.fields, send, blink=self.session.baton.blink), closed)
 
     def action_edit_external(self) -> None:
-        """Edit in `$VISUAL` / `$EDITOR`."""
+        """Edit in `$VISUAL` / `$EDITOR`: the same values, one section each; a refused edit opens again
+        with the person's text."""
         cp = self.cp
-        if cp is None:
+        if cp is None or decisions.editor_command() is None:
             return
-        if decisions.editor_command() is None:
-            self.notify("set $EDITOR (or $VISUAL) to edit outside; e edits here", markup=False)
-            return
-        initial, suffix = decisions.editable_text(cp), decisions.edit_suffix(cp)
+        view = self.session.feed.view
+        initial = self._drafts.get(cp.checkpoint_id) or decisions.editable_text(cp, view)
+        suffix = decisions.edit_suffix(cp)
         try:
             with self.app.suspend():
                 text = decisions.run_editor(initial, suffix)
@@ -257,7 +251,16 @@ class ReviewScreen(ModalScreen[None]):
         if text is None:
             self.notify("no change", markup=False)
             return
-        self.action_decide("edit", edited=decisions.edited_value(cp, text))
+        self._drafts[cp.checkpoint_id] = text
+        try:
+            changed, payload = decisions.parse_edit(cp, text, view)
+        except ValueInvalid as exc:
+            self.notify(f"not sent: {exc} — E opens your text again", severity="error", markup=False)
+            return
+        if not changed:
+            self.notify("no change", markup=False)
+            return
+        self.action_decide("edit", edited=payload)
 
     def action_reject(self) -> None:
         """Reject with feedback (the step runs again with it)."""

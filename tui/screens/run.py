@@ -1,8 +1,10 @@
-"""The Run screen: a session live — the step tree, agent panes streaming, the inspector, the header.
+"""The Run screen: a session live — the step tree, agent panes streaming, the inspector, the header;
+once the session is over, its result.
 
 One worker reads the bus and only folds (`Feed.apply`); one timer (25 Hz) draws what changed, inside
 `App.batch_update()`, touching only visible panes. Commands (pause, cancel, step mode, breakpoints) go
-through the bus; decisions go through the Review screen and `tui.decisions`.
+through the bus; decisions go through the Review screen and `tui.decisions`, which opens by itself on
+every checkpoint of the focused session. Which keys work follows the session (`tui.keymap`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from baton.core import events as ev
 from baton.core.bus import Bus
 from baton.core.economics import usd
 from baton.core.view import SESSION_ENDED
-from baton.tui import decisions
+from baton.tui import decisions, keymap
 from baton.tui.feed import Feed
-from baton.tui.keymap import binding
+from baton.tui.keymap import Keyed, KeyFacts
+from baton.tui.result import result_markdown, session_result
 from baton.tui.sanitize import inert, one_line
 from baton.tui.screens.launcher import Launcher
 from baton.tui.screens.steering import SteeringScreen
+from baton.tui.step_notes import StepNotes
 from baton.tui.widgets.agent_pane import AgentPane
 from baton.tui.widgets.focus_view import FocusView
 from baton.tui.widgets.inspector import Inspector
@@ -45,29 +49,12 @@ INSPECTOR_S = 0.25
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
 
 
-class RunScreen(SteeringScreen):
+class RunScreen(Keyed, SteeringScreen):
     """Watch and steer one session."""
 
     CSS_PATH = "run.tcss"
-    BINDINGS = [
-        binding("v", "review", "review", "run.review", "Review the waiting checkpoints (the inbox)"),
-        binding("t", "trace", "trace", "run.trace", "Timeline of steps and model calls"),
-        binding("s", "step_mode", "step mode", "run.step_mode", "Pause before every step (toggle)"),
-        binding("b", "breakpoint", "breakpoint", "run.breakpoint", "Pause before the chosen step (toggle)"),
-        binding("p", "pause", "pause", "run.pause", "Pause once the running steps finish; resume later"),
-        binding("x", "cancel", "cancel", "run.cancel", "Cancel the session now (asks first)"),
-        binding("r", "resume", "resume", "run.resume", "Start a runner again for this session"),
-        binding("z", "zoom", "zoom", "run.zoom", "The focused agent full size (toggle)"),
-        binding("c", "compact", "compact", "run.compact", "4 or 16 agent panes a page (toggle)"),
-        binding("right_square_bracket", "page(1)", "next page", "run.next_page", "Next page of agent panes"),
-        binding("left_square_bracket", "page(-1)", "prev page", "run.prev_page", "Previous page of agent panes"),
-        binding("j", "cycle(1)", "next agent", "run.next_agent", "Focus the next agent pane", show=False),
-        binding("k", "cycle(-1)", "previous agent", "run.prev_agent", "Focus the previous agent", show=False),
-        binding("escape", "follow", "follow", "run.follow", "Follow the newest running agent again", show=False),
-        binding("i", "inspector", "inspector", "run.inspector", "Show or hide the inspector"),
-        binding("q", "detach", "detach", "run.detach", "Leave; the runner keeps going (baton attach returns)"),
-        binding("Q", "stop", "stop", "run.stop", "Cancel the session and leave"),
-    ]
+    KEY_CONTEXT = "run"
+    BINDINGS = keymap.bindings("run")
 
     def __init__(
         self, bus: Bus, *, launcher: Launcher | None = None, naive: bool = False, standalone: bool = False
@@ -78,6 +65,7 @@ class RunScreen(SteeringScreen):
         self.launcher = launcher
         self.naive = naive
         self.feed = Feed(bus.session_id)
+        self.notes = StepNotes()
         self.focused_step = ""
         self.user_focus = False
         self.user_compact = False
@@ -96,6 +84,8 @@ class RunScreen(SteeringScreen):
         self._urgent_frame = False
         self._inspector_due = True
         self._last_inspector = 0.0
+        self._facts: KeyFacts | None = None
+        self._result: tuple[int, str] = (-1, "")
         self.bar = SessionBar(id="bar")
         self.step_tree = StepTree(id="tree")
         self.focus_view = FocusView(id="focus")
@@ -128,6 +118,7 @@ class RunScreen(SteeringScreen):
     async def _consume(self) -> None:
         grid = self.grid
         async for batch in self.bus.updates():
+            self.notes.apply(batch)
             self.feed.apply(batch)
             if self.naive:
                 for update in batch:
@@ -141,6 +132,9 @@ class RunScreen(SteeringScreen):
         changes = self.feed.take()
         now = time.monotonic()
         self._dirty_text |= changes.text
+        if changes.opened:
+            # before any early return: a checkpoint that opens in a quiet frame still gets its review
+            self._checkpoints_opened(changes.opened)
         if changes.structure or changes.new_panes:
             self._structure_pending = True
         structure = self._structure_pending and (self._urgent or now - self._last_structure >= STRUCTURE_S)
@@ -159,9 +153,9 @@ class RunScreen(SteeringScreen):
                 self._structure_pending = False
                 self._last_structure = now
                 self._choose_focus(grid)
-                self.step_tree.sync(view, self.baton.theme_variables)
+                self.step_tree.sync(view, self.baton.theme_variables, self.notes)
                 for pane in grid.shown_panes():
-                    pane.show_step(view.steps.get(pane.step))
+                    pane.show_step(view.steps.get(pane.step), self.notes.titled(view, pane.step))
                 label = grid.label()
                 if label != self._grid_label:
                     self._grid_label = grid.border_title = label
@@ -176,8 +170,8 @@ class RunScreen(SteeringScreen):
             if bar:
                 self._last_bar = now
                 self.bar.show(view, self.baton.clock(), self.feed.lost)
-        if changes.opened:
-            self._checkpoints_opened(changes.opened)
+        if structure or self._urgent_frame:
+            self._keys_changed()
         if structure:
             self._notice_end()
             listener = getattr(self.app.screen, "feed_changed", None)
@@ -196,9 +190,16 @@ class RunScreen(SteeringScreen):
 
     def _show_focus(self, structure: bool) -> None:
         path = self.focused_step
-        if structure or path in self._dirty_text or path in self.feed.panes:
+        result = self.result_shown()
+        if result:
+            path = ""
+            if structure:
+                self.focus_view.show_result(self.feed.view.workflow, result)
+                self._inspector_due = True
+        elif structure or path in self._dirty_text or path in self.feed.panes:
             view = self.feed.view
-            self.focus_view.show(path, self.feed.panes.get(path), view.steps.get(path))
+            title = self.notes.titled(view, path)
+            self.focus_view.show(path, self.feed.panes.get(path), view.steps.get(path), title)
             if structure:
                 self._inspector_due = True
         if self._inspector_due and not self._urgent_frame:
@@ -208,7 +209,46 @@ class RunScreen(SteeringScreen):
             if now - self._last_inspector >= INSPECTOR_S:
                 self._inspector_due = False
                 self._last_inspector = now
-                self.inspector.show(self.feed.view, path)
+                self.inspector.show(self.feed.view, path, self.notes, self.baton.clock())
+
+    def result_text(self) -> str:
+        """The session's result as Markdown ('' until the session has one), worked out once per event."""
+        view = self.feed.view
+        if self._result[0] != view.last_seq:
+            result = session_result(view)
+            self._result = (view.last_seq, result_markdown(result) if result else "")
+        return self._result[1]
+
+    def result_shown(self) -> str:
+        """The result's Markdown when the focus view shows it: the session is over and no step is chosen."""
+        return "" if self.user_focus else self.result_text()
+
+    def key_facts(self) -> KeyFacts:
+        view = self.feed.view
+        grid = self.grid
+        live = view.status in ("running", "new", "waiting") and not self.feed.lost
+        resumable = view.status in ("paused", "cancelled", "failed") or bool(self.feed.lost)
+        return KeyFacts(
+            live=live,
+            resumable=self.launcher is not None and resumable,
+            waiting=min(len(view.open_checkpoints), 2),  # counts only matter up to 2: fewer footer redraws
+            agents=min(len(grid.order), 2),
+            earlier_page=grid.start > 0,
+            later_page=grid.start + grid.page_size < len(grid.order),
+            pinned=self.user_focus,
+            chosen_step=bool(self.step_tree.selected_path() or self.focused_step),
+            result=self.user_focus and bool(self.result_text()),
+        )
+
+    def _keys_changed(self) -> None:
+        """The footer follows the session: a key that stopped working goes, one that started shows. A
+        session that came back to life offers what waits in it again."""
+        facts = self.key_facts()
+        if facts != self._facts:
+            if facts.live and self._facts is not None and not self._facts.live:
+                self.resumed()
+            self._facts = facts
+            self.refresh_bindings()
 
     def _choose_focus(self, grid: PaneGrid) -> None:
         running = self.feed.running_panes()
@@ -265,7 +305,7 @@ class RunScreen(SteeringScreen):
             severity="warning",
             markup=False,
         )
-        if self.baton.auto_review and self.app.screen is self:
+        if self.baton.auto_review and self.app.screen is self and self.key_facts().live:
             self.action_review()
 
     def _notice_end(self) -> None:
@@ -312,7 +352,7 @@ class RunScreen(SteeringScreen):
 
     def _review_unseen(self) -> None:
         unseen = [c for c in self.feed.view.open_checkpoints if c.checkpoint_id not in self.seen_checkpoints]
-        if unseen and self.baton.auto_review and self.app.screen is self:
+        if unseen and self.baton.auto_review and self.app.screen is self and self.key_facts().live:
             self.action_review(unseen[0].checkpoint_id)
 
     def action_trace(self) -> None:
@@ -355,10 +395,14 @@ class RunScreen(SteeringScreen):
         self._set_focus(path, from_user=True)
 
     def action_follow(self) -> None:
-        """Stop pinning a step; follow the newest running agent."""
+        """Stop pinning a step; follow the newest running agent (or show the result, once there is one)."""
         self.user_focus = False
         self.grid.follow = True
         self.redraw_now()
+
+    def action_result(self) -> None:
+        """Show the session's result."""
+        self.action_follow()
 
     def action_inspector(self) -> None:
         """Show or hide the inspector."""
@@ -376,7 +420,7 @@ class RunScreen(SteeringScreen):
 
     def theme_changed(self) -> None:
         """Relabel what carries theme colours outside the stylesheet (the tree)."""
-        self.step_tree.sync(self.feed.view, self.baton.theme_variables, force=True)
+        self.step_tree.sync(self.feed.view, self.baton.theme_variables, self.notes, force=True)
 
     def shown_report(self) -> dict[str, Any]:
         """For the benchmark: did every pane end up showing its agent's whole answer?"""
@@ -401,6 +445,8 @@ class RunScreen(SteeringScreen):
         for cp in self.feed.view.open_checkpoints:
             what = decisions.REASONS.get(cp.reason, cp.reason)
             out.append((f"review {cp.step}", what, partial(self.action_review, cp.checkpoint_id)))
+        view = self.feed.view
         for pane in self.feed.ordered_panes():
-            out.append((f"focus {pane.step}", "show this agent", partial(self.focus_step, pane.step)))
+            title = self.notes.titled(view, pane.step)
+            out.append((f"focus {title}", "show this agent", partial(self.focus_step, pane.step)))
         return out

@@ -44,17 +44,6 @@ class SteeringScreen(Screen[str]):
 
     # --- actions: steering -----------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        status = self.feed.view.status
-        live = status in ("running", "new") and not self.feed.lost
-        if action in ("pause", "cancel", "step_mode", "breakpoint"):
-            return live
-        if action == "resume":
-            return self.launcher is not None and (status in ("paused", "cancelled", "failed") or bool(self.feed.lost))
-        if action == "stop":
-            return live
-        return True
-
     def action_step_mode(self) -> None:
         """Toggle step mode for the rest of the run."""
         enabled = not self.feed.view.step_mode

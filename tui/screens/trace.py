@@ -16,9 +16,12 @@ from textual.widgets import DataTable, Footer, Static
 
 from baton.core.economics import summarize, usd
 from baton.core.view import SessionView
-from baton.tui.keymap import binding
+from baton.tui import keymap
+from baton.tui.figures import calls_by_round
+from baton.tui.keymap import Keyed, KeyFacts
 from baton.tui.report import duration
 from baton.tui.sanitize import one_line
+from baton.tui.step_notes import StepNotes
 from baton.tui.widgets.step_tree import ICONS, STATUS_VARIABLES
 
 if TYPE_CHECKING:
@@ -29,8 +32,12 @@ REFRESH_S = 0.5
 COLUMNS = ("", "step / call", "start", "duration", "tokens", "cost", "retries", "timeline")
 
 
-def trace_rows(view: SessionView, now: float) -> list[tuple[str, str, str, float | None, float | None, str, str, str]]:
-    """(key, status, label, start, end, tokens, cost, retries) per step and call, in start order."""
+def trace_rows(
+    view: SessionView, now: float, notes: StepNotes | None = None
+) -> list[tuple[str, str, str, float | None, float | None, str, str, str]]:
+    """(key, status, label, start, end, tokens, cost, retries) per step and call, in start order; a
+    call is numbered within its round, and a later round says so."""
+    notes = notes or StepNotes()
     rows: list[tuple[str, str, str, float | None, float | None, str, str, str]] = []
     steps = sorted(
         (s for s in view.steps.values() if s.path and s.started_at is not None),
@@ -40,13 +47,14 @@ def trace_rows(view: SessionView, now: float) -> list[tuple[str, str, str, float
         end = step.ended_at if step.ended_at is not None else (now if step.status == "running" else None)
         tokens = f"{step.tokens_in}→{step.tokens_out}" if (step.tokens_in or step.tokens_out) else ""
         cost = usd(step.cost_usd, step.cost_unknown) if (step.calls or step.cost_usd) else ""
-        rows.append((step.path, step.status, step.path, step.started_at, end, tokens, cost, str(step.retries or "")))
-        for call_id in step.calls:
-            call = view.calls.get(call_id)
-            if call is None:
-                continue
+        label = notes.titled(view, step.path)
+        rows.append((step.path, step.status, label, step.started_at, end, tokens, cost, str(step.retries or "")))
+        numbered = [(n, r, c) for r, _, calls in calls_by_round(view, step) for n, c in enumerate(calls, start=1)]
+        for number, round_, call in numbered:
+            call_id = call.call_id
             status = {"ok": "completed", "running": "running", "discarded": "cancelled"}.get(call.status, "failed")
-            label = f"  └ call #{call.attempt} {call.alias or call.model}" + (" (replayed)" if call.replayed else "")
+            label = f"  └ call #{number} {call.alias or call.model}" + (f" (round {round_})" if round_ > 1 else "")
+            label += " (replayed)" if call.replayed else ""
             if call.error_type:
                 label += f" · {call.error_type}"
             call_end = call.ended_at if call.ended_at is not None else (now if call.status == "running" else None)
@@ -66,19 +74,18 @@ def trace_rows(view: SessionView, now: float) -> list[tuple[str, str, str, float
     return rows
 
 
-class TraceScreen(Screen[None]):
+class TraceScreen(Keyed, Screen[None]):
     """Steps and calls on one time axis."""
 
     CSS_PATH = "trace.tcss"
-    BINDINGS = [
-        binding("escape,t", "back", "back", "trace.back", "Back to the run"),
-        binding("enter", "open", "open step", "trace.open", "Back to the run with this step focused"),
-    ]
+    KEY_CONTEXT = "trace"
+    BINDINGS = keymap.bindings("trace")
 
     def __init__(self, session: RunScreen) -> None:
         super().__init__()
         self.session = session
         self._last = 0.0
+        self._had_rows = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="trace-summary")
@@ -110,7 +117,7 @@ class TraceScreen(Screen[None]):
         now = self.session.baton.clock()
         self._last = time.monotonic()
         colors: dict[str, Any] = self.session.baton.theme_variables
-        rows = trace_rows(view, now)
+        rows = trace_rows(view, now, self.session.notes)
         t0 = view.started_at or min((r[3] for r in rows if r[3] is not None), default=now)
         t1 = view.ended_at if view.finished and view.ended_at else now
         t1 = max([t1] + [r[4] for r in rows if r[4] is not None])
@@ -139,6 +146,9 @@ class TraceScreen(Screen[None]):
             )
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
+        if bool(rows) != self._had_rows:
+            self._had_rows = bool(rows)
+            self.refresh_bindings()
         self.query_one("#trace-summary", Static).update(self._summary(view, now))
 
     def _summary(self, view: SessionView, now: float) -> Content:
@@ -154,6 +164,9 @@ class TraceScreen(Screen[None]):
         if s.retries:
             parts.append(f"{s.retries} retr{'ies' if s.retries != 1 else 'y'}")
         return Content(" · ".join(parts))
+
+    def key_facts(self) -> KeyFacts:
+        return KeyFacts(rows=self.query_one(DataTable).row_count if self.is_mounted else 0)
 
     def action_back(self) -> None:
         """Back to the run."""

@@ -117,14 +117,14 @@ class AgentPane(Vertical):
             self._log.write("".join(self._early))
             self._early.clear()
 
-    def show_step(self, view: StepView | None) -> None:
-        """Status class, title and bottom line."""
+    def show_step(self, view: StepView | None, title: str = "") -> None:
+        """Status class, title (`title`, else the step's path) and bottom line."""
         status = view.status if view is not None else "pending"
         if status != self.status:
             self.remove_class(f"-{self.status}")
             self.add_class(f"-{status}")
             self.status = status
-        key = (self.step, view.model if view else "")
+        key = (title or self.step, view.model if view else "")
         if key != self._title_key:
             self._title_key = key
             self.border_title = pane_title(*key)

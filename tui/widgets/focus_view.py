@@ -1,8 +1,7 @@
-"""The focused agent, larger: live text while it runs, its finished output rendered as Markdown."""
+"""The focused agent, larger: live text while it runs, its finished output rendered as Markdown; once the
+session is over and no step is chosen, the session's result."""
 
 from __future__ import annotations
-
-import json
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -11,16 +10,17 @@ from textual.widgets import Markdown
 
 from baton.core.view import StepView
 from baton.tui.feed import PaneText
-from baton.tui.sanitize import inert
+from baton.tui.sanitize import inert, one_line
+from baton.tui.values import yaml_text
 from baton.tui.widgets.agent_pane import pane_status, pane_title
 from baton.tui.widgets.tail import TailView
 
 
 def output_markdown(output: object) -> str:
-    """A finished output as Markdown source (inert; structured outputs as a JSON block)."""
+    """A finished output as Markdown source (inert; structured outputs as a YAML block)."""
     if isinstance(output, str):
         return inert(output)
-    return "```json\n" + inert(json.dumps(output, indent=2, ensure_ascii=False, default=str)) + "\n```"
+    return "```yaml\n" + inert(yaml_text(output)) + "\n```"
 
 
 class FocusView(Vertical):
@@ -44,16 +44,30 @@ class FocusView(Vertical):
         with VerticalScroll(id="focus-final"):
             yield Markdown(id="focus-markdown", open_links=False)
 
-    def show(self, path: str, pane: PaneText | None, step: StepView | None) -> None:
+    def show_result(self, title: str, markdown: str) -> None:
+        """The session's result (Markdown, already inert), in full and scrollable."""
+        key = ("\x00result", 0, f"{len(markdown)}:{hash(markdown)}")
+        if key != self._final_key:
+            self._final_key = key
+            self.step = ""
+            self.query_one("#focus-markdown", Markdown).update(markdown)
+        content = Content.assemble(("result", "bold"), f" · {one_line(title, 60)}")
+        if content != self._title:
+            self._title = self.border_title = content
+        if self._subtitle != Content(""):
+            self._subtitle = self.border_subtitle = Content("")
+        self.add_class("-final")
+
+    def show(self, path: str, pane: PaneText | None, step: StepView | None, title: str = "") -> None:
         """Follow `path`; stream its text, or render its finished output."""
         live = self.query_one("#focus-live", TailView)
-        if path != self.step:
+        if path != self.step or (self._final_key or ("",))[0] == "\x00result":
             self.step = path
             live.generation = -1
             self._final_key = None
-        title = pane_title(path, step.model if step else "", 60) if path else Content("focus")
-        if title != self._title:
-            self._title = self.border_title = title
+        heading = pane_title(title or path, step.model if step else "", 60) if path else Content("focus")
+        if heading != self._title:
+            self._title = self.border_title = heading
         subtitle = pane_status(step) if pane is not None else Content("")
         if subtitle != self._subtitle:
             self._subtitle = self.border_subtitle = subtitle

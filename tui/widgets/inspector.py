@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from baton.core.economics import usd
-from baton.core.view import SessionView, StepView
+from baton.core.view import CallView, SessionView, StepView
 from baton.tui.decisions import size_label
+from baton.tui.figures import calls_by_round, model_latency, models_used, waited_s
 from baton.tui.report import duration
 from baton.tui.sanitize import inert, one_line
+from baton.tui.step_notes import StepNotes, queued
+from baton.tui.values import as_text
 
 PROMPT_LINES = 30
 OUTPUT_LINES = 60
 Part = str | tuple[str, str]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def _clip(text: str, lines: int) -> str:
@@ -38,16 +32,24 @@ def _section(parts: list[Part], title: str) -> None:
     parts.append((f"\n── {title} ──\n", "dim"))
 
 
-def step_content(view: SessionView, step: StepView) -> Content:
+def step_content(view: SessionView, step: StepView, notes: StepNotes | None = None, now: float = 0.0) -> Content:
     """The inspector text for a step."""
-    parts: list[Part] = [(inert(step.path), "bold"), "  ", (step.status, f"bold $agent-{_var(step.status)}"), "\n"]
-    facts = [f for f in (step.kind, f"model {inert(step.model)}" if step.model else "") if f]
+    notes = notes or StepNotes()
+    status = "queued" if queued(view, step) else step.status
+    title = inert(notes.titled(view, step.path))
+    parts: list[Part] = [(title, "bold"), "  ", (status, f"bold $agent-{_var(status)}"), "\n"]
+    models = models_used(view, step)
+    model = f"model{'s' if len(models) > 1 else ''} {inert(', '.join(models))}" if models else ""
+    facts = [f for f in (step.kind, model) if f]
     if step.round > 1:
         facts.append(f"round {step.round}")
     if step.orchestration:
         facts.append("orchestration")
     if facts:
         parts.append((" · ".join(facts) + "\n", "dim"))
+    limit = notes.limit_text(step.path)
+    if limit:
+        parts += [("runs    ", "bold"), limit, "\n"]
     if step.reads:
         sizes = ", ".join(f"{inert(k)} ({size_label(view.state.get(k))})" for k in step.reads)
         parts += [("reads   ", "bold"), sizes, "\n"]
@@ -64,10 +66,16 @@ def step_content(view: SessionView, step: StepView) -> Content:
         numbers.append(f"tokens {step.tokens_in}→{step.tokens_out}")
     if step.tokens_out or step.cost_usd or step.cost_unknown:
         numbers.append(f"cost {usd(step.cost_usd, step.cost_unknown)}")
-    if step.latency_s is not None:
-        numbers.append(f"latency {duration(step.latency_s)}")
+    latency = model_latency(view, step)
+    if latency is not None:
+        numbers.append(f"latency {duration(latency)}")
     if numbers:
         parts += [" · ".join(numbers), "\n"]
+    if step.started_at is not None and status != "queued":
+        end = step.ended_at if step.ended_at is not None else max(now, step.started_at)
+        waited = waited_s(view, step, now or end)
+        wall = f"step time {duration(end - step.started_at)}"
+        parts.append(wall + (f" (waiting for you {duration(waited)})" if waited >= 0.05 else "") + "\n")
     if step.calls or step.retries:
         parts.append(f"calls {len(step.calls)} · retries {step.retries}\n")
     if step.note:
@@ -76,18 +84,14 @@ def step_content(view: SessionView, step: StepView) -> Content:
         parts.append((inert(step.error) + "\n", "$agent-failed"))
     if step.calls:
         _section(parts, "calls")
-        for call_id in step.calls:
-            call = view.calls.get(call_id)
-            if call is None:
-                continue
-            took = duration(call.ended_at - call.started_at) if call.ended_at else "…"
-            cost = usd(call.cost_usd) if call.status != "running" else ""
-            replay = " (replayed)" if call.replayed else ""
-            line = f"#{call.attempt} {inert(call.alias or call.model)} {call.status}{replay} {took}"
-            line += f" {call.tokens_in}→{call.tokens_out} {cost}".rstrip()
-            if call.error_type:
-                line += f" · {inert(call.error_type)}"
-            parts.append(line + "\n")
+        rounds = calls_by_round(view, step)
+        for number, why, calls in rounds:
+            indent = ""
+            if len(rounds) > 1:
+                parts.append((f"round {number}" + (f" · {inert(why)}" if why else "") + "\n", "bold"))
+                indent = "  "
+            for index, call in enumerate(calls, start=1):
+                parts.append(indent + call_line(index, call) + "\n")
     if step.timeline:
         _section(parts, "timeline")
         parts.append("\n".join(one_line(t, 200) for t in step.timeline[-12:]) + "\n")
@@ -99,8 +103,21 @@ def step_content(view: SessionView, step: StepView) -> Content:
         parts.append(_clip(step.reasoning, PROMPT_LINES) + "\n")
     if step.output is not None:
         _section(parts, "output")
-        parts.append(_clip(_text(step.output), OUTPUT_LINES))
+        parts.append(_clip(as_text(step.output), OUTPUT_LINES))
     return Content.assemble(*parts)
+
+
+def call_line(number: int, call: CallView) -> str:
+    """`#1 strong ok 3.7s 372→121 $0.0029` (the time is the model call's latency)."""
+    running = call.status == "running"
+    took = "…" if running else duration(call.latency_s)
+    cost = "" if running else usd(call.cost_usd)
+    replay = " (replayed)" if call.replayed else ""
+    line = f"#{number} {inert(call.alias or call.model)} {call.status}{replay} {took}"
+    line += f" {call.tokens_in}→{call.tokens_out} {cost}".rstrip()
+    if call.error_type:
+        line += f" · {inert(call.error_type)}"
+    return line
 
 
 def state_content(view: SessionView) -> Content:
@@ -109,16 +126,16 @@ def state_content(view: SessionView) -> Content:
     if not view.state:
         parts.append(("(empty)", "dim"))
     for key, value in view.state.items():
-        parts += [(inert(key), "bold"), (f"  {size_label(value)}\n", "dim"), f"  {one_line(_text(value), 160)}\n"]
+        parts += [(inert(key), "bold"), (f"  {size_label(value)}\n", "dim"), f"  {one_line(as_text(value), 160)}\n"]
     if view.inputs:
         _section(parts, "inputs")
         for key, value in view.inputs.items():
-            parts.append(f"{inert(key)} = {one_line(_text(value), 160)}\n")
+            parts.append(f"{inert(key)} = {one_line(as_text(value), 160)}\n")
     return Content.assemble(*parts)
 
 
 def _var(status: str) -> str:
-    return {"completed": "done"}.get(status, status)
+    return {"completed": "done", "queued": "pending"}.get(status, status)
 
 
 class Inspector(VerticalScroll):
@@ -132,10 +149,14 @@ class Inspector(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="inspector-body")
 
-    def show(self, view: SessionView, path: str) -> None:
+    def shown_text(self) -> str:
+        """What the inspector shows now, as plain text."""
+        return self._shown.plain if self._shown is not None else ""
+
+    def show(self, view: SessionView, path: str, notes: StepNotes | None = None, now: float = 0.0) -> None:
         """Show a step (or the state when `path` is empty or unknown)."""
         step = view.steps.get(path) if path else None
-        content = step_content(view, step) if step is not None else state_content(view)
+        content = step_content(view, step, notes, now) if step is not None else state_content(view)
         if content != self._shown:
             self._shown = content
             self.query_one("#inspector-body", Static).update(content)

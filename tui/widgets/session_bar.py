@@ -7,12 +7,15 @@ from textual.widgets import Static
 
 from baton.core.economics import usd
 from baton.core.view import SessionView
+from baton.tui.figures import shown_status
 from baton.tui.report import duration
 from baton.tui.sanitize import one_line
 
 Part = str | tuple[str, str]
 STATUS_STYLE = {
     "running": "$agent-running",
+    "waiting for you": "$agent-awaiting",
+    "runner lost": "$agent-failed",
     "completed": "$agent-done",
     "degraded": "$agent-degraded",
     "failed": "$agent-failed",
@@ -22,10 +25,11 @@ STATUS_STYLE = {
 
 
 def bar_content(view: SessionView, now: float, lost: str = "") -> Content:
-    """`baton · research-brief · 9a80c636 · running · $0.0059 · 10.5s · ⏸ 2 waiting · step mode`."""
+    """`baton · research-brief · 9a80c636 · running · $0.0059 · 10.5s · ⏸ 2 waiting · step mode`; the
+    status reads `waiting for you` while only checkpoints hold the session."""
     parts: list[Part] = [("baton", "bold"), f" · {one_line(view.workflow or '…', 40)} · {view.session_id} · "]
-    status = "runner lost" if lost and not view.finished else view.status
-    parts.append((status, f"bold {STATUS_STYLE.get(view.status, '$agent-failed' if lost else '')}".strip()))
+    status = shown_status(view, lost)
+    parts.append((status, f"bold {STATUS_STYLE.get(status, '')}".strip()))
     cost = usd(view.cost_usd, view.cost_unknown_calls > 0)
     parts += [" · ", (cost, "bold $cost"), f" · {duration(view.elapsed(now))}"]
     tokens = view.tokens_in + view.tokens_out

@@ -2,7 +2,8 @@
 
 Top-level steps (and fixed parallel branches) come from the session's workflow text, so pending steps
 show before they run; fan-out children (`each[3]`, `refine#2/draft`, supervisor workers) appear as the
-runner schedules them. Colours come from the theme's agent variables.
+runner schedules them, a map item by its label, and as *queued* until it really starts. A running
+fan-out says how many of its children run and wait. Colours come from the theme's agent variables.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from textual.widgets.tree import TreeNode
 from baton.core.economics import usd
 from baton.core.step_path import StepPath
 from baton.core.view import SessionView, StepView
+from baton.tui.figures import models_used
 from baton.tui.sanitize import one_line
+from baton.tui.step_notes import StepNotes, children_counts, queued
 
 ICONS = {
     "pending": "·",
+    "queued": "◦",
     "running": "▶",
     "awaiting": "⏸",
     "completed": "✓",
@@ -33,6 +37,7 @@ ICONS = {
 }
 STATUS_VARIABLES = {
     "pending": "agent-pending",
+    "queued": "agent-pending",
     "running": "agent-running",
     "awaiting": "agent-awaiting",
     "completed": "agent-done",
@@ -77,24 +82,45 @@ def planned_steps(workflow_text: str) -> list[str]:
     return out
 
 
-def step_label(name: str, step: StepView | None, colors: Mapping[str, str], breakpoint: bool = False) -> Text:
-    """`✓ papers  strong  25→191  $0.0029` (inert; colours from the theme)."""
-    status = step.status if step is not None else "pending"
+def step_label(
+    name: str,
+    step: StepView | None,
+    colors: Mapping[str, str],
+    breakpoint: bool = False,
+    status: str = "",
+    note: str = "",
+    models: str = "",
+) -> Text:
+    """`✓ papers  strong  25→191  $0.0029`, `◦ core/view.py  queued` (inert; colours from the theme)."""
+    status = status or (step.status if step is not None else "pending")
     color = colors.get(STATUS_VARIABLES.get(status, ""), "")
     label = Text(no_wrap=True, overflow="ellipsis")
     label.append(f"{ICONS.get(status, '?')} ", style=Style(color=color or None, bold=status == "awaiting"))
     if breakpoint:
         label.append("● ", style=Style(color=colors.get("agent-failed") or None))
     label.append(one_line(name, 28), style=Style(bold=status in ("running", "awaiting")))
-    if step is None:
+    if status == "queued":
+        label.append("  queued", style=Style(dim=True, italic=True))
+    if note:
+        label.append(f"  {note}", style=Style(dim=True))
+    if step is None or status == "queued":
         return label
-    if step.model:
-        label.append(f"  {one_line(step.model, 10)}", style=Style(dim=True))
+    models = models or step.model
+    if models:
+        label.append(f"  {one_line(models, 16)}", style=Style(dim=True))
     if step.tokens_in or step.tokens_out:
         label.append(f"  {step.tokens_in}→{step.tokens_out}", style=Style(dim=True))
     if step.tokens_out or step.cost_usd or step.cost_unknown:
         label.append(f"  {usd(step.cost_usd, step.cost_unknown)}", style=Style(color=colors.get("cost") or None))
     return label
+
+
+def _fan_out_note(view: SessionView, step: StepView | None) -> str:
+    """`2 running · 4 queued` on a running fan-out whose children wait for slots."""
+    if step is None or step.status != "running" or step.kind not in ("map", "parallel"):
+        return ""
+    running, waiting, _ = children_counts(view, step.path)
+    return f"{running} running · {waiting} queued" if waiting else ""
 
 
 class StepTree(Tree[str]):
@@ -108,8 +134,11 @@ class StepTree(Tree[str]):
         self._labels: dict[str, tuple[Any, ...]] = {}
         self._planned = False
 
-    def sync(self, view: SessionView, colors: Mapping[str, str], force: bool = False) -> None:
+    def sync(
+        self, view: SessionView, colors: Mapping[str, str], notes: StepNotes | None = None, force: bool = False
+    ) -> None:
         """Add new steps and relabel the ones that changed."""
+        notes = notes or StepNotes()
         if not self._planned and view.workflow_text:
             self._planned = True
             for path in planned_steps(view.workflow_text):
@@ -120,14 +149,19 @@ class StepTree(Tree[str]):
         for path, node in self.nodes.items():
             step = view.steps.get(path)
             bp = path in view.breakpoints or step_id(path) in view.breakpoints
+            status = "queued" if queued(view, step) else ""
+            name = notes.name(view, path, short_name(path))
+            note = _fan_out_note(view, step)
+            models = "/".join(models_used(view, step)) if step is not None else ""
             key = (
-                (step.status, step.model, step.tokens_in, step.tokens_out, step.cost_usd, step.cost_unknown, bp)
+                (step.status, status, name, note, models, step.tokens_in, step.tokens_out, step.cost_usd)
+                + (step.cost_unknown, bp)
                 if step is not None
-                else ("pending", bp)
+                else ("pending", name, bp)
             )
             if force or self._labels.get(path) != key:
                 self._labels[path] = key
-                node.set_label(step_label(short_name(path), step, colors, bp))
+                node.set_label(step_label(name, step, colors, bp, status, note, models))
 
     def _node(self, path: str) -> TreeNode[str]:
         node = self.nodes.get(path)

@@ -1,0 +1,477 @@
+"""The table of every key baton binds, per context (see `tui.keymap`, which turns it into Textual
+bindings, footers, the `?` help and line mode's choices).
+
+Each entry names its id (remappable from the config file's `[keys]` table), its default keys, the
+action it runs, its word in the footer and menus, a tooltip, and a predicate over `KeyFacts` saying
+when it does something. Plain data: importing it loads no UI library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+APPROVE_WORDS = {
+    "escalation": "retry",
+    "budget": "send anyway",
+    "cost": "send anyway",
+    "ambiguous": "run it again",
+    "step_mode": "run",
+    "breakpoint": "run",
+    "before_tool": "run",
+}
+"""What approving means at each kind of checkpoint (default: approve)."""
+EDIT_WORDS = {
+    "gate": "edit values",
+    "before_tool": "edit arguments",
+    "ambiguous": "supply result",
+    "step_mode": "edit prompt",
+    "breakpoint": "edit prompt",
+    "escalation": "edit input",
+    "cost": "edit prompt",
+}
+"""What editing changes at each kind of checkpoint (default: the output)."""
+OPTION_WORDS = {
+    "approve": "approve",
+    "edit": "edit output",
+    "reject": "reject",
+    "reroute": "reroute",
+    "retry_model": "other model",
+    "skip": "skip",
+    "pause": "pause",
+}
+"""Every decision's word where the checkpoint's kind does not change it."""
+
+
+def option_word(option: str, reason: str, context: Mapping[str, Any] | None = None) -> str:
+    """The one word for a decision at this kind of checkpoint (footer, menu, line mode, toasts)."""
+    if option == "approve":
+        return APPROVE_WORDS.get(reason, "approve")
+    if option == "edit":
+        if reason == "escalation" and (context or {}).get("category") != "input_invalid":
+            return "edit prompt"
+        return EDIT_WORDS.get(reason, "edit output")
+    return OPTION_WORDS.get(option, option.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What a screen knows now that decides which of its keys do something."""
+
+    # Home
+    flows: int = 0
+    selected: str = ""
+    """Status of the session under the cursor ('' when there is none)."""
+    filtering: bool = False
+    """The filter box has the focus (letters type into it)."""
+    filtered: bool = False
+    # Run
+    live: bool = False
+    resumable: bool = False
+    waiting: int = 0
+    agents: int = 0
+    earlier_page: bool = False
+    later_page: bool = False
+    pinned: bool = False
+    chosen_step: bool = False
+    result: bool = False
+    """The session has a result to show, and something else is shown now."""
+    # Review
+    options: frozenset[str] = frozenset()
+    words: Mapping[str, str] = field(default_factory=dict)
+    """The word of each offered decision at this checkpoint (`option_word`)."""
+    busy: bool = False
+    editor: bool = False
+    # Trace
+    rows: int = 0
+
+
+Predicate = Callable[[KeyFacts], bool]
+
+
+def _always(facts: KeyFacts) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding: its id, default keys, the action it runs, its words, and when it works."""
+
+    id: str
+    keys: str
+    action: str
+    label: str
+    tooltip: str
+    when: Predicate = _always
+    only: str = ""
+    """When it works, in words (the help shows it beside a key that does nothing now)."""
+    params: tuple[Any, ...] = ()
+    footer: bool = True
+    priority: bool = False
+    group: str = ""
+    decision: bool = False
+    """Sends a decision: dimmed (not hidden) while one is on its way."""
+
+    @property
+    def action_text(self) -> str:
+        """The action as Textual parses it: `decide('approve', 'run')`."""
+        if not self.params:
+            return self.action
+        return f"{self.action}({', '.join(repr(p) for p in self.params)})"
+
+
+def _offered(option: str, word: str | None = None) -> Predicate:
+    def check(facts: KeyFacts) -> bool:
+        if option not in facts.options:
+            return False
+        return word is None or facts.words.get(option) == word
+
+    return check
+
+
+def _approve_keys() -> list[Key]:
+    """One binding per word, so the footer says what `a` does at this checkpoint."""
+    words = dict.fromkeys(["approve", *APPROVE_WORDS.values()])
+    return [
+        Key(
+            "review.approve",
+            "a",
+            "decide",
+            word,
+            "Accept and go on" if word == "approve" else f"{word.capitalize()} (this checkpoint's approve)",
+            _offered("approve", word),
+            "when the checkpoint offers it",
+            ("approve", word),
+            decision=True,
+        )
+        for word in words
+    ]
+
+
+def _edit_keys() -> list[Key]:
+    words = dict.fromkeys(["edit output", *EDIT_WORDS.values(), "edit prompt"])
+    return [
+        Key(
+            "review.edit",
+            "e",
+            "edit",
+            word,
+            "Edit here (strings as text, one field per key); ctrl+s sends",
+            _offered("edit", word),
+            "when the checkpoint offers an edit",
+            (word,),
+            decision=True,
+        )
+        for word in words
+    ]
+
+
+RESUMABLE = ("paused", "cancelled", "failed", "interrupted", "completed", "degraded")
+"""Session statuses a runner can take up again."""
+
+HELP_KEY = Key("app.help", "question_mark", "app.help", "keys", "Every key of this screen, and when it works")
+APP = (
+    HELP_KEY,
+    Key("app.palette", "ctrl+p", "command_palette", "palette", "Search every action", footer=False, priority=True),
+    Key("app.theme", "ctrl+t", "next_theme", "theme", "Switch to the next theme (remembered)", footer=False),
+    Key("app.quit", "ctrl+q", "quit", "quit", "Leave baton now (runners keep going)", footer=False, priority=True),
+)
+HOME = (
+    Key(
+        "home.new",
+        "n",
+        "new",
+        "new session",
+        "Start a session of the chosen workflow",
+        lambda f: f.flows > 0 and not f.filtering,
+    ),
+    Key(
+        "home.attach",
+        "a",
+        "attach",
+        "attach",
+        "Open the chosen session (or enter)",
+        lambda f: bool(f.selected) and not f.filtering,
+        "with a session chosen",
+    ),
+    Key(
+        "home.resume",
+        "r",
+        "resume",
+        "resume",
+        "Start a runner for the chosen paused, stopped or finished session",
+        lambda f: f.selected in RESUMABLE and not f.filtering,
+        "on a paused, stopped or finished session",
+    ),
+    Key(
+        "home.delete",
+        "d",
+        "delete",
+        "delete",
+        "Delete the chosen session (asks first)",
+        lambda f: bool(f.selected) and f.selected not in ("running", "new") and not f.filtering,
+        "on a session that is not running",
+    ),
+    Key(
+        "home.filter",
+        "slash",
+        "filter",
+        "filter",
+        "Filter sessions by id, workflow or status",
+        lambda f: not f.filtering,
+    ),
+    Key(
+        "home.unfilter",
+        "escape",
+        "unfilter",
+        "clear filter",
+        "Leave the filter and show every session",
+        lambda f: f.filtering or f.filtered,
+        "while filtering",
+    ),
+    Key("home.quit", "q", "quit_app", "quit", "Leave baton (running sessions keep going)", lambda f: not f.filtering),
+)
+LIVE = "while the session runs"
+RUN = (
+    Key(
+        "run.review",
+        "v",
+        "review",
+        "review",
+        "Review the waiting checkpoints (the inbox)",
+        lambda f: f.waiting > 0,
+        "when a checkpoint waits",
+    ),
+    Key("run.trace", "t", "trace", "trace", "Timeline of steps and model calls"),
+    Key(
+        "run.result",
+        "o",
+        "result",
+        "result",
+        "Show the session's result",
+        lambda f: f.result,
+        "once the session has a result",
+    ),
+    Key("run.step_mode", "s", "step_mode", "step mode", "Pause before every step (toggle)", lambda f: f.live, LIVE),
+    Key(
+        "run.breakpoint",
+        "b",
+        "breakpoint",
+        "breakpoint",
+        "Pause before the step chosen in the tree (toggle)",
+        lambda f: f.live and f.chosen_step,
+        "while the session runs, with a step chosen",
+    ),
+    Key(
+        "run.pause", "p", "pause", "pause", "Pause once the running steps finish; resume later", lambda f: f.live, LIVE
+    ),
+    Key(
+        "run.resume",
+        "r",
+        "resume",
+        "resume",
+        "Start a runner again for this session",
+        lambda f: f.resumable,
+        "when the session is paused, stopped, failed or its runner is lost",
+    ),
+    Key("run.cancel", "x", "cancel", "cancel", "Cancel the session now (asks first)", lambda f: f.live, LIVE),
+    Key(
+        "run.next_agent",
+        "j",
+        "cycle",
+        "next agent",
+        "Focus the next agent pane",
+        lambda f: f.agents > 1,
+        "with two agents or more",
+        (1,),
+        group="agent",
+    ),
+    Key(
+        "run.prev_agent",
+        "k",
+        "cycle",
+        "previous agent",
+        "Focus the previous agent pane",
+        lambda f: f.agents > 1,
+        "with two agents or more",
+        (-1,),
+        group="agent",
+    ),
+    Key(
+        "run.prev_page",
+        "left_square_bracket",
+        "page",
+        "previous page",
+        "Previous page of agent panes",
+        lambda f: f.earlier_page,
+        "when more agents ran than fit one page",
+        (-1,),
+        group="page",
+    ),
+    Key(
+        "run.next_page",
+        "right_square_bracket",
+        "page",
+        "next page",
+        "Next page of agent panes",
+        lambda f: f.later_page,
+        "when more agents ran than fit one page",
+        (1,),
+        group="page",
+    ),
+    Key(
+        "run.follow",
+        "escape",
+        "follow",
+        "follow",
+        "Follow the newest running agent again",
+        lambda f: f.pinned,
+        "after you chose a step or an agent",
+    ),
+    Key("run.zoom", "z", "zoom", "zoom", "The focused agent full size (toggle)", footer=False),
+    Key(
+        "run.compact",
+        "c",
+        "compact",
+        "compact",
+        "4 or 16 agent panes a page (toggle)",
+        lambda f: f.agents > 1,
+        "with two agents or more",
+        footer=False,
+    ),
+    Key("run.inspector", "i", "inspector", "inspector", "Show or hide the inspector", footer=False),
+    Key("run.detach", "q", "detach", "detach", "Leave; the runner keeps going (baton attach returns)"),
+    Key("run.stop", "Q", "stop", "stop", "Cancel the session and leave (asks first)", lambda f: f.live, LIVE),
+)
+REVIEW = (
+    *_approve_keys(),
+    *_edit_keys(),
+    Key(
+        "review.editor",
+        "E",
+        "edit_external",
+        "$EDITOR",
+        "Edit in $VISUAL or $EDITOR",
+        lambda f: "edit" in f.options and f.editor,
+        "when the checkpoint offers an edit and $EDITOR (or $VISUAL) is set",
+        decision=True,
+    ),
+    Key(
+        "review.reject",
+        "r",
+        "reject",
+        "reject",
+        "Run the step again with your feedback",
+        _offered("reject"),
+        "when offered",
+        decision=True,
+    ),
+    Key(
+        "review.reroute",
+        "R",
+        "reroute",
+        "reroute",
+        "Go to another step the workflow allows",
+        _offered("reroute"),
+        "when offered",
+        decision=True,
+    ),
+    Key(
+        "review.retry_model",
+        "m",
+        "retry_model",
+        "other model",
+        "Run it again on another model (each with its forecast cost)",
+        _offered("retry_model"),
+        "when offered",
+        decision=True,
+    ),
+    Key(
+        "review.skip",
+        "s",
+        "skip",
+        "skip",
+        "Skip the step (values later steps need are asked for)",
+        _offered("skip"),
+        "when offered",
+        decision=True,
+    ),
+    Key(
+        "review.pause",
+        "p",
+        "decide",
+        "pause",
+        "Pause the session here; resume later",
+        _offered("pause"),
+        "when offered",
+        ("pause",),
+        decision=True,
+    ),
+    Key(
+        "review.next",
+        "n",
+        "next",
+        "next",
+        "The next waiting checkpoint",
+        lambda f: f.waiting > 1,
+        "when several checkpoints wait",
+    ),
+    Key("review.later", "escape", "later", "later", "Back to the run; decide later"),
+    HELP_KEY,  # a modal screen does not reach the app's own keys
+)
+TRACE = (
+    Key(
+        "trace.open",
+        "enter",
+        "open",
+        "open step",
+        "Back to the run with this step focused",
+        lambda f: f.rows > 0,
+        "with a row",
+        priority=True,
+    ),
+    Key("trace.back", "escape,t", "back", "back", "Back to the run"),
+)
+CONFIRM = (
+    Key("confirm.yes", "y", "answer", "yes", "Yes, do it", params=(True,)),
+    Key("confirm.no", "n,escape", "answer", "no", "No, go back", params=(False,)),
+)
+PICKER = (
+    Key("picker.choose", "enter", "choose", "choose", "Take the highlighted choice", priority=True),
+    Key("picker.cancel", "escape", "cancel", "back", "Close without choosing"),
+)
+EDIT = (
+    Key("edit.save", "ctrl+s", "save", "send", "Send this text", priority=True),
+    Key("edit.cancel", "escape", "cancel", "cancel", "Close; nothing is sent"),
+)
+FORM = (
+    Key("form.submit", "ctrl+s", "submit", "submit", "Submit the form", priority=True),
+    Key("form.cancel", "escape", "cancel", "cancel", "Close without submitting"),
+)
+HELP = (Key("help.close", "escape,question_mark", "close", "close", "Back to the screen"),)
+
+CONTEXTS: dict[str, tuple[Key, ...]] = {
+    "app": APP,
+    "home": HOME,
+    "run": RUN,
+    "review": REVIEW,
+    "trace": TRACE,
+    "confirm": CONFIRM,
+    "picker": PICKER,
+    "edit": EDIT,
+    "form": FORM,
+    "help": HELP,
+}
+TITLES = {
+    "app": "everywhere",
+    "home": "Home",
+    "run": "Run",
+    "review": "Review",
+    "trace": "Trace",
+    "confirm": "question",
+    "picker": "choice",
+    "edit": "editor",
+    "form": "form",
+    "help": "help",
+}
