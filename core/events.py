@@ -179,14 +179,16 @@ class StateUpdated(Event):
 class StepCompleted(Event):
     """The completion record: after it commits the step never runs again.
 
-    `writes` is the step's contribution to state (replayed on resume); `status` is `completed` or
-    `degraded`; `output` repeats the final output so replay needs no other event.
+    `writes` is the step's contribution to state (replayed on resume); `replaced` names the keys whose
+    write replaces the value whatever the key's reducer (a person edited it at a gate); `status` is
+    `completed` or `degraded`; `output` repeats the final output so replay needs no other event.
     """
 
     kind: ClassVar[str] = "StepCompleted"
     status: str = "completed"
     output: JSON = None
     writes: dict[str, JSON] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = 0.0

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -185,13 +185,16 @@ class Scope:
         """A branch scope over a copy of this scope's state (values are never mutated in place)."""
         return Scope(dict(self.state), self.schema, root=False)
 
-    def ops_for(self, writes: dict[str, Any]) -> list[dict[str, Any]]:
-        """The ops that apply `writes` through each key's reducer."""
-        return [make_op(k, self.schema[k].reducer if k in self.schema else "replace", v) for k, v in writes.items()]
+    def ops_for(self, writes: dict[str, Any], replaced: Collection[str] = ()) -> list[dict[str, Any]]:
+        """The ops that apply `writes` through each key's reducer (`replaced` keys replace their value)."""
+        return [
+            make_op(k, "replace" if k in replaced or k not in self.schema else self.schema[k].reducer, v)
+            for k, v in writes.items()
+        ]
 
-    def apply(self, writes: dict[str, Any]) -> list[dict[str, Any]]:
+    def apply(self, writes: dict[str, Any], replaced: Collection[str] = ()) -> list[dict[str, Any]]:
         """Apply writes here; returns the ops (for the root scope's `StateUpdated`)."""
-        ops = self.ops_for(writes)
+        ops = self.ops_for(writes, replaced)
         apply_ops(self.state, ops)
         if not self.root:
             self.collected = combine(self.collected, writes, self.schema)

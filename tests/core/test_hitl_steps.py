@@ -247,6 +247,38 @@ async def test_gate_approve_and_edit_values(start) -> None:
     assert "We expect a fix by noon." in calls(log, "polish")[0].request["messages"][-1]["content"]
 
 
+GATE_ON_A_LIST = """
+name: gate-on-a-list
+state:
+  topic: {type: str, default: tides}
+  notes: {type: "list[str]", reducer: append}
+models:
+  fast: {model: mock/fast, mock: {min_tokens: 4, max_tokens: 8}}
+steps:
+  - {id: note, kind: agent, model: fast, reads: [topic], writes: [notes], prompt: "A note on {topic}"}
+  - {id: check, kind: gate, reads: [notes], message: "Keep these notes?"}
+  - {id: last, kind: gate, reads: [notes], message: "Done?"}
+"""
+
+
+async def test_an_edited_value_replaces_it_even_under_an_append_reducer_and_on_resume(start) -> None:
+    s = await start(GATE_ON_A_LIST)
+    cp = await s.checkpoint("check")
+    assert await s.decide(cp, "edit", edited={"notes": ["only this"]}) == ("done", "")
+    last = await s.checkpoint("last")
+    assert (await s.view()).state["notes"] == ["only this"], "the person's list, not appended to the old one"
+    assert await s.decide(last, "pause") == ("done", "")
+    assert await s.finish() == "paused"
+    await s.resume()
+    last = await s.checkpoint("last")
+    assert last.output == {"notes": ["only this"]}, "a resumed run replays the edit as a replacement too"
+    assert await s.decide(last, "approve") == ("done", "")
+    assert await s.finish() == "completed"
+    assert (await s.view()).state["notes"] == ["only this"]
+    (done,) = of_kind(await events(s), ev.StepCompleted, "check")
+    assert done.replaced == ["notes"]
+
+
 async def test_gate_reject_stops_the_session_with_the_feedback(start) -> None:
     s = await start("gate")
     cp = await s.checkpoint("approve_draft")

@@ -24,7 +24,7 @@ def recorded(rt: Runtime, path: str, scope: Scope) -> StepOutcome | None:
     done = rt.history.completed.get(path)
     if done is not None:
         if done.writes:
-            scope.apply(dict(done.writes))
+            scope.apply(dict(done.writes), done.replaced)
         if done.status == "degraded":
             rt.state.degraded = True
         return StepOutcome(
@@ -67,11 +67,12 @@ async def complete(
     jump: str | None = None,
     jump_by: str = "",
     apply: bool = True,
+    replaced: Sequence[str] = (),
 ) -> StepOutcome:
     """The completion record: output, state update and events in one transaction. `apply=False`
     records writes already applied by children (sequential composites) so that replay can apply them
-    in one go."""
-    ops = scope.apply(writes) if apply else []
+    in one go; `replaced` keys replace their value whatever their reducer (a person's edit)."""
+    ops = scope.apply(writes, replaced) if apply else []
     events: list[ev.Event] = list(pre_events)
     if scope.root and ops:
         events.append(ev.StateUpdated(step=path, ops=ops))
@@ -81,6 +82,7 @@ async def complete(
             status=status,
             output=output,
             writes=writes,
+            replaced=sorted(replaced),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost_usd=cost,

@@ -28,12 +28,14 @@ async def run_gate(
     verdict = await pass_gate(rt, HumanGate(path, step, message, dict(inputs.values), role == "top"))
     assert isinstance(verdict, Accept)
     decision = verdict.decision
+    writes = check_writes(rt.spec.state, verdict.writes or {})
     return await complete(
         rt,
         scope,
         path,
         output=verdict.output,
-        writes=check_writes(rt.spec.state, verdict.writes or {}),
+        writes=writes,
+        replaced=list(writes),
         note=f"{decision.decision} by {decision.by}",
         jump=verdict.jump,
         jump_by=verdict.jump_by,
