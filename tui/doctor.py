@@ -335,6 +335,19 @@ def report(sections: list[tuple[str, list[Check]]]) -> tuple[str, int]:
     return "\n".join(lines), problems
 
 
+def _terminal_size() -> tuple[int, int]:
+    """The size of the terminal baton draws on, asked of the terminal itself (COLUMNS and LINES in the
+    environment may be stale: inherited from another window); (0, 0) without one."""
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            continue
+        return size.columns, size.lines
+    fallback = shutil.get_terminal_size((0, 0))
+    return fallback.columns, fallback.lines
+
+
 def run_doctor(db: Path, cwd: Path | None = None) -> int:
     """`baton doctor`: print the report; exit 0 when all is well, 1 otherwise."""
     import click
@@ -350,7 +363,7 @@ def run_doctor(db: Path, cwd: Path | None = None) -> int:
         click.echo(f"config\n  ✗ {exc}\n    → fix the file (or move it away) and run baton doctor again")
         return 1
     uses, skipped = models_in_use(config, [*bundled_flows(), *local_flows(cwd)])
-    size = shutil.get_terminal_size((0, 0))
+    size = _terminal_size()
     tty = sys.stdout.isatty() and sys.stdin.isatty()
     text, problems = report(
         [
@@ -358,7 +371,7 @@ def run_doctor(db: Path, cwd: Path | None = None) -> int:
             ("keys", check_keys(uses)),
             ("local model servers", check_endpoints(uses, os.environ)),
             ("session store", check_store(db)),
-            ("terminal", check_terminal(os.environ, tty, (size.columns, size.lines))),
+            ("terminal", check_terminal(os.environ, tty, size)),
         ]
     )
     click.echo(text)
