@@ -274,7 +274,7 @@ def test_a_tool_checkpoint_shows_its_arguments_once_as_arguments(
     t = _terminal(terminals, ["run", "tool", "--line"], env)
     screen = t.expect(r"decision>")
     assert "── arguments ──" in screen and "── output ──" not in screen
-    assert screen.count('"text": "baton keeps a person') == 1
+    assert screen.count("text: baton keeps a person") == 1
     t.line("a")
     assert t.wait_exit() == 0
 
@@ -285,7 +285,7 @@ def test_the_status_line_says_waiting_for_you_while_only_a_checkpoint_is_left(
     flow = write_flow(tmp_path, GATE)
     t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"decision>")
-    t.line("l")
+    t.line("later")
     t.expect(r"put off until the next one opens")
     t.expect(r"waiting for you · \$[\d.]+ · [\d.]+s · 1 waiting")
     t.send("\x03")
