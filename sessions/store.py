@@ -152,12 +152,17 @@ class Store:
         await self.close()
 
     async def _migrate(self, version: int) -> None:
-        """Forward migrations from `version` (one transaction each; a failed one changes nothing)."""
+        """Forward migrations from `version` (one transaction each; a failed one changes nothing; several
+        processes opening one new file at once apply each migration once)."""
         for number, sql in MIGRATIONS:
             if number <= version:
                 continue
 
             def migrate(conn: sqlite3.Connection, sql: str = sql, number: int = number) -> None:
+                # Read again under the write lock: another process opening the same new file may have
+                # applied this migration since `version` was read.
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    return
                 for statement in sql.split(";"):
                     if statement.strip():
                         conn.execute(statement)

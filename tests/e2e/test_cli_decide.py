@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from baton.sessions.leases import pid_alive
 from tests.conftest import baton_env
 from tests.e2e.hitl_e2e import baton_argv
 
@@ -55,7 +56,10 @@ def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, 
     assert runner, "the background runner should be running"
     for pid in runner:
         os.kill(int(pid), signal.SIGKILL)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while any(pid_alive(int(pid)) for pid in runner):
+        assert time.monotonic() < deadline, "the killed runner is still alive"
+        time.sleep(0.02)
     decided = _baton(env, "decide", session, "sign_off", "approve")
     assert decided.returncode == 0, decided.stderr
     assert "queued" in decided.stdout and f"baton resume {session}" in decided.stdout

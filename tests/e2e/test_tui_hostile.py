@@ -42,7 +42,10 @@ def test_no_escape_sequence_from_the_model_reaches_the_terminal(
     terminal.wait(w, "[a] approve")
     terminal.keys(w, "a")
     terminal.wait(w, lambda s: "completed" in s.splitlines()[0], timeout=60)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while b"completed" not in capture.read_bytes():  # tmux copies what the app drew a moment later
+        assert time.monotonic() < deadline, "the capture never showed the completed run"
+        time.sleep(0.05)
     data = capture.read_bytes()
     assert len(data) > 10_000, "the capture holds what the app drew"
     for bad in (b"\x1b]52", b"\x1b]0;", b"\x1b]2;", b"\x1b[2J", b"\x1b]8;", b"aGFja2Vk\x07", b"\xe2\x80\xae"):

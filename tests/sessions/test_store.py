@@ -206,6 +206,56 @@ async def test_migrations_run_forward_in_order_and_a_failed_one_changes_nothing(
     await s.close()
 
 
+_OPEN_AT_ONCE = """
+import asyncio, os, sys, time
+from baton.sessions.store import Store
+db, go = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.001)
+async def main():
+    store = await Store.open(db)
+    try:
+        sid = await store.create_session("w", workflow_path="", workflow_hash="", workflow_text="", inputs={},
+                                         options={})
+        print(sid, flush=True)
+    finally:
+        await store.close()
+asyncio.run(main())
+"""
+
+
+def test_processes_opening_one_new_file_at_once_all_migrate_it_once(tmp_path: Path) -> None:
+    for round in range(3):  # a race: several rounds, each on a new file
+        (tmp_path / str(round)).mkdir()
+        db, go = tmp_path / str(round) / "new.db", tmp_path / str(round) / "go"
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT_ONCE, str(db), str(go)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        go.touch()
+        ids = []
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err
+            ids.append(out.strip())
+        assert len(set(ids)) == 6
+        conn = _plain(db)
+        try:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+            assert conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 6
+        finally:
+            conn.close()
+
+
 _MODES = """
 import asyncio, json, os, stat, sys
 os.umask(0o022)
