@@ -1,5 +1,6 @@
-"""No import cycle in core: the import graph of core/, sessions/ and tui/, built from the source with
-`ast` (every import counts, including one inside a function), must have no cycle among core's modules."""
+"""No import cycle: the import graph of core/, sessions/ and tui/, built from the source with `ast` (every
+import counts, including one inside a function), has no cycle among core's modules, and none anywhere once
+imports made only for type checking (`if TYPE_CHECKING:`) are left out — those never run."""
 
 from __future__ import annotations
 
@@ -23,10 +24,25 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(module: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+def _type_checking_only(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _nodes(tree: ast.AST, typing: bool) -> Iterator[ast.AST]:
+    """Every node of `tree`; without the bodies of `if TYPE_CHECKING:` unless `typing`."""
+    yield tree
+    for child in ast.iter_child_nodes(tree):
+        if typing or not _type_checking_only(child):
+            yield from _nodes(child, typing)
+
+
+def _imports(module: str, path: Path, known: dict[str, Path], typing: bool) -> Iterator[str]:
     """Modules of the graph that `module` imports, anywhere in its source."""
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in _nodes(ast.parse(path.read_text(encoding="utf-8"), str(path)), typing):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _known_prefix(alias.name, known)
@@ -55,10 +71,11 @@ def _known_prefix(name: str, known: dict[str, Path]) -> str | None:
     return None
 
 
-def graph() -> dict[str, set[str]]:
-    """Module → the modules it imports (within core, sessions and tui)."""
+def graph(*, typing: bool = True) -> dict[str, set[str]]:
+    """Module → the modules it imports (within core, sessions and tui); with `typing`, imports made only
+    for type checking count too."""
     known = _modules()
-    return {m: {t for t in _imports(m, p, known) if t != m} for m, p in known.items()}
+    return {m: {t for t in _imports(m, p, known, typing) if t != m} for m, p in known.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -104,6 +121,8 @@ def test_the_graph_sees_lazy_imports() -> None:
     edges = graph()
     assert "baton.core.llm.gateway" in edges["baton.sessions.host"], "host imports the gateway inside a function"
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert "baton.tui.app" in edges["baton.tui.screens.home"], "home imports the app for type checking"
+    assert "baton.tui.app" not in graph(typing=False)["baton.tui.screens.home"]
 
 
 def test_core_has_no_import_cycle() -> None:
@@ -111,3 +130,8 @@ def test_core_has_no_import_cycle() -> None:
     core = {m: {t for t in ts if t.startswith("baton.core.")} for m, ts in edges.items() if m.startswith("baton.core.")}
     found = cycles(core)
     assert not found, "import cycles in core: " + "; ".join(" ↔ ".join(c) for c in found)
+
+
+def test_nothing_imports_itself_back_when_it_runs() -> None:
+    found = cycles(graph(typing=False))
+    assert not found, "import cycles: " + "; ".join(" ↔ ".join(c) for c in found)

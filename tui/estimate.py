@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton.core.economics import usd
-from baton.core.jsonout import dumps
 from baton.core.llm.types import LLMClient
 from baton.core.runner.engine import initial_state
 from baton.core.runner.forecast import CallShape, Pass, one_pass, request, user_message
@@ -436,32 +435,3 @@ def as_json(e: Estimate) -> dict[str, Any]:
         ],
         "unpriced": e.unpriced,
     }
-
-
-def run_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str], json_out: bool) -> int:
-    """`baton estimate`: print the estimate; returns the exit code (2 for a bad workflow or input)."""
-    import asyncio
-
-    import click
-    from rich.console import Console
-
-    from baton.core.config import resolve_models
-    from baton.core.llm.gateway import LiteLLMGateway
-    from baton.tui.estimate_view import render
-    from baton.tui.launch import LaunchError, config_or_exit, load_flow, parse_inputs
-
-    try:
-        config = config_or_exit()
-        workflow = load_flow(flow, config)
-        values = parse_inputs(workflow, inputs)
-    except LaunchError as exc:
-        click.echo(str(exc), err=True)
-        return exc.code
-    llm = LiteLLMGateway()
-    asyncio.run(llm.warm_up())
-    result = estimate(workflow, resolve_models(workflow.spec, config, models), llm, values, runs)
-    if json_out:
-        click.echo(dumps(as_json(result)))
-    else:
-        Console(highlight=False).print(render(result))
-    return 0

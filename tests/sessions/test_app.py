@@ -15,6 +15,7 @@ from baton.core.view import SessionView
 from baton.sessions.app import InProcessRunners, Sessions, exit_code, plan_run
 from baton.sessions.errors import AppError, DecisionRefused, InvalidInput, SessionInUse, StoreError
 from baton.sessions.memory import MemoryStore
+from baton.tui.input_form import check_inputs
 from baton.tui.screens.launcher import Launcher
 
 GATED = """\
@@ -160,8 +161,8 @@ async def test_the_home_screens_launcher_starts_resumes_and_deletes_through_the_
     store = MemoryStore()
     launcher = Launcher(store, Path("unused.db"), runners=InProcessRunners())
     workflow = launcher.load(flow)
-    assert launcher.check(workflow, {"count": "many"}) is not None
-    assert launcher.check(workflow, {"note": "x", "count": ""}) is None
+    assert check_inputs(workflow, {"count": "many"}) is not None
+    assert check_inputs(workflow, {"note": "x", "count": ""}) is None
     sid = await launcher.start(workflow, {"note": "from home", "count": ""})
     await until(launcher.app, sid, waiting_at("check"))
     for _ in range(500):

@@ -68,13 +68,43 @@ def estimate(flow: str, inputs: tuple[str, ...], runs: int, models: tuple[str, .
     """A per-step and total cost range for FLOW, before running it."""
     from baton.sessions.app import model_overrides
     from baton.sessions.errors import AppError
-    from baton.tui.estimate import run_estimate
 
     try:
         overrides = model_overrides(models)
     except AppError as exc:
         fail(str(exc), exc.code)
-    sys.exit(run_estimate(flow, list(inputs), runs, overrides, as_json))
+    sys.exit(_print_estimate(flow, list(inputs), runs, overrides, as_json))
+
+
+def _print_estimate(flow: str, inputs: list[str], runs: int, models: dict[str, str], json_out: bool) -> int:
+    """Print the estimate; returns the exit code (2 for a bad workflow or input)."""
+    import asyncio
+
+    from rich.console import Console
+
+    from baton.core.config import resolve_models
+    from baton.core.jsonout import dumps
+    from baton.core.llm.gateway import LiteLLMGateway
+    from baton.tui.estimate import as_json
+    from baton.tui.estimate import estimate as estimate_cost
+    from baton.tui.estimate_view import render
+    from baton.tui.launch import LaunchError, config_or_exit, load_flow, parse_inputs
+
+    try:
+        config = config_or_exit()
+        workflow = load_flow(flow, config)
+        values = parse_inputs(workflow, inputs)
+    except LaunchError as exc:
+        click.echo(str(exc), err=True)
+        return exc.code
+    llm = LiteLLMGateway()
+    asyncio.run(llm.warm_up())
+    result = estimate_cost(workflow, resolve_models(workflow.spec, config, models), llm, values, runs)
+    if json_out:
+        click.echo(dumps(as_json(result)))
+    else:
+        Console(highlight=False).print(render(result))
+    return 0
 
 
 @click.command(name="flows")

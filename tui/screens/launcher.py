@@ -1,5 +1,4 @@
-"""What the Home and Run screens need from the application layer: list, start, resume, attach, delete,
-plus the inputs form a workflow's declared inputs make.
+"""What the Home and Run screens need from the application layer: list, start, resume, attach, delete.
 
 Sessions are started the way `baton run` starts them (`sessions.app.Sessions`): recorded in the store,
 then run by a background runner process that outlives the UI.
@@ -7,10 +6,8 @@ then run by a background runner process that outlives the UI.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from baton.core.config import Config
 from baton.core.spec.load import Workflow
@@ -28,9 +25,8 @@ from baton.sessions.app import parse_inputs as parse_app_inputs
 from baton.sessions.app.inputs import run_options
 from baton.sessions.app.workflows import config_or_empty
 from baton.sessions.bus import StoreBus
-from baton.sessions.errors import AppError
 from baton.sessions.interface import SessionStore
-from baton.tui.screens.dialogs import Field
+from baton.tui.input_form import form_pairs
 
 __all__ = ["FlowEntry", "Launcher", "SessionEntry"]
 
@@ -42,12 +38,6 @@ class FlowEntry:
     name: str
     path: Path
     origin: str
-
-
-def _value_text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 class Launcher:
@@ -73,38 +63,9 @@ class Launcher:
         """Load a workflow (`AppError` lists its problems)."""
         return load_flow(str(path), self.config())
 
-    def fields(self, workflow: Workflow) -> list[Field]:
-        """The inputs form for a workflow, from its declared inputs."""
-        spec = workflow.spec
-        out = []
-        for key, decl in spec.inputs.items():
-            state = spec.state.get(key)
-            default = decl.default if decl.default is not None else (state.default if state else None)
-            typ = state.type if state else "str"
-            description = decl.description or (state.description if state else "")
-            out.append(
-                Field(
-                    name=key,
-                    label=f"{key} ({typ})",
-                    description=description,
-                    default=_value_text(default),
-                    choices=list(decl.choices) if decl.choices else None,
-                    required=decl.required and default is None,
-                )
-            )
-        return out
-
-    def check(self, workflow: Workflow, values: dict[str, str]) -> str | None:
-        """What is wrong with the form's values (None when they are fine)."""
-        try:
-            parse_app_inputs(workflow, _pairs(values))
-        except AppError as exc:
-            return str(exc)
-        return None
-
     async def start(self, workflow: Workflow, values: dict[str, str]) -> str:
         """Create a session and start its runner; returns the session id."""
-        plan = Plan(workflow, parse_app_inputs(workflow, _pairs(values)), run_options())
+        plan = Plan(workflow, parse_app_inputs(workflow, form_pairs(values)), run_options())
         return (await self.app.start(plan)).session_id
 
     async def resume(self, session_id: str) -> None:
@@ -123,8 +84,3 @@ class Launcher:
     async def delete(self, session_id: str) -> None:
         """Delete a session (refused while a runner holds it)."""
         await self.app.delete(session_id)
-
-
-def _pairs(values: dict[str, str]) -> list[str]:
-    """The form's filled values as `key=value` pairs (an empty field is not given)."""
-    return [f"{k}={v}" for k, v in values.items() if v != ""]
