@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.core import paths
-from baton.core.spec.checks import provider_problem
 from baton.core.spec.model import ModelSpec, WorkflowSpec
+from baton.core.spec.model_checks import provider_problem
 from baton.core.spec.model_refs import workflow_aliases
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from baton.core.spec import checks
+from baton.core.spec.findings import describe, suggest
 from baton.core.spec.model import STEP_KINDS, WorkflowSpec
 from baton.core.spec.problems import Problem, WorkflowInvalid
 from baton.core.spec.salvage import salvage
@@ -68,9 +69,7 @@ def load_text(text: str, path: str = "<workflow>", known_aliases: Iterable[str] 
         raise WorkflowInvalid([Problem(exc.line, exc.col, exc.message, path)]) from None
     if not isinstance(data, dict):
         line, col = positions.value(())
-        message = (
-            f"the top level must be a mapping of workflow fields (name, state, steps, ...), not {checks.describe(data)}"
-        )
+        message = f"the top level must be a mapping of workflow fields (name, state, steps, ...), not {describe(data)}"
         raise WorkflowInvalid([Problem(line, col, message, path)])
     try:
         spec = WorkflowSpec.model_validate(data)
@@ -159,12 +158,12 @@ def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, fi
         elif kind == "extra_forbidden":
             name = str(loc[-1])
             fields = _field_names(model)
-            hint = checks.suggest(name, fields)
+            hint = suggest(name, fields)
             message = f"{where}: unknown field '{name}'{hint}"
             line, col = positions.key(loc)
         elif kind == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag", "?")
-            hint = checks.suggest(str(tag), STEP_KINDS)
+            hint = suggest(str(tag), STEP_KINDS)
             message = f"{where}: unknown step kind '{tag}'{hint}; one of {', '.join(STEP_KINDS)}"
             line, col = positions.value((*loc, "kind"))
         elif kind == "union_tag_not_found":
@@ -173,7 +172,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, fi
         elif loc[-2:] == ("review", "mode") and isinstance(_value_at(data, loc[:-1]), str):
             message = (
                 f"{_dotted(loc[:-1])}: must be never, always, on_failure, before_tools, or a mapping "
-                f"(mode, when, cost_over, sample), not {checks.describe(err.get('input'))}"
+                f"(mode, when, cost_over, sample), not {describe(err.get('input'))}"
             )
             line, col = positions.value(loc[:-1])
         else:
@@ -211,7 +210,7 @@ def _reworded(err: Any) -> str:
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind in _EXPECTED:
-        message = f"expected {_EXPECTED[kind]}, got {checks.describe(value)}"
+        message = f"expected {_EXPECTED[kind]}, got {describe(value)}"
         if kind == "string_type" and isinstance(value, bool):
             message += " (YAML reads yes/no/on/off/true/false as booleans: quote it to keep it as text)"
         elif kind == "string_type" and isinstance(value, int | float):
@@ -221,11 +220,11 @@ def _reworded(err: Any) -> str:
         return message
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        hint = checks.suggest(str(value), options) if isinstance(value, str) else ""
-        return f"must be one of {', '.join(options)}; got {checks.describe(value)}{hint}"
+        hint = suggest(str(value), options) if isinstance(value, str) else ""
+        return f"must be one of {', '.join(options)}; got {describe(value)}{hint}"
     if kind in _BOUNDS:
         name, words = _BOUNDS[kind]
-        return f"must be {words} {ctx.get(name)}, got {checks.describe(value)}"
+        return f"must be {words} {ctx.get(name)}, got {describe(value)}"
     if kind == "too_short":
         least = ctx.get("min_length", 1)
         return f"needs at least {least} item{'s' if least != 1 else ''}, has {ctx.get('actual_length', 0)}"
