@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,9 +15,30 @@ from baton.sessions.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _runners_over(roots: list[Path]) -> list[int]:
+    """Pids of background runners whose store is inside one of `roots`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"baton.sessions.runner_main" not in args or b"--db" not in args[:-1]:
+            continue
+        db = Path(os.fsdecode(args[args.index(b"--db") + 1]))
+        if any(db.is_relative_to(root) for root in roots):
+            found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture(autouse=True)
-def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """XDG directories inside a temporary home, so no test touches the user's files."""
+def private_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """XDG directories inside a temporary home, so no test touches the user's files. A runner the test
+    started and left behind (a test that failed while a session waited for a person) is killed after it."""
     home = tmp_path_factory.mktemp("home")
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
@@ -25,7 +48,13 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("LITELLM_MODE", "PRODUCTION")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    roots = [home]
+    if "tmp_path" in request.fixturenames:
+        roots.append(request.getfixturevalue("tmp_path"))
     yield home
+    for pid in _runners_over(roots):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

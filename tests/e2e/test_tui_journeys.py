@@ -168,6 +168,13 @@ def _wait_ended(db: Path, session_id: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"session {session_id} did not end")
 
 
+def _first_match(screen: str) -> str:
+    """The command palette's first match, the one enter takes: the first line of text under its search line."""
+    lines = [line.strip() for line in screen.splitlines()]
+    search = next((i for i, line in enumerate(lines) if line.startswith("🔎")), len(lines))
+    return next((line for line in lines[search + 1 :] if line), "")
+
+
 @pytest.fixture
 def terminal(private_home: Path, db_path: Path) -> Iterator[Terminal]:
     term = Terminal(baton_env(private_home, db_path))
@@ -184,8 +191,7 @@ def test_new_session_from_home_checkpoint_approve_done(terminal: Terminal, db_pa
     terminal.keys(w, "C-p")
     terminal.wait(w, "Search for commands")
     terminal.type(w, "new session: gate")
-    terminal.wait(w, "new session: gate")
-    time.sleep(0.3)
+    terminal.wait(w, lambda s: _first_match(s) == "new session: sign-off (gate.yaml)")
     terminal.keys(w, "Enter")
     terminal.wait(w, "new session · sign-off")
     terminal.keys(w, "C-s")

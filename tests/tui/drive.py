@@ -218,6 +218,25 @@ async def until_text(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> str
     return screen_text(pilot.app)
 
 
+async def until_offered(pilot: Pilot[Any], title: str, timeout: float = 30.0) -> None:
+    """Wait until the open command palette lists its matches with `title` highlighted (so enter runs it)."""
+    from textual.command import Command as Match
+    from textual.command import CommandList, CommandPalette
+
+    def offered() -> bool:
+        palette = pilot.app.screen
+        if not isinstance(palette, CommandPalette):
+            return False
+        matches = palette.query_one(CommandList)
+        index = matches.highlighted
+        if not matches.has_class("--visible") or index is None or index >= matches.option_count:
+            return False
+        match = matches.get_option_at_index(index)
+        return isinstance(match, Match) and str(match.hit.text) == title
+
+    await until(pilot, offered, timeout, f"the palette to offer {title!r}")
+
+
 __all__ = [
     "GATED",
     "HOSTILE",
@@ -233,6 +252,7 @@ __all__ = [
     "running",
     "screen_text",
     "until",
+    "until_offered",
     "until_text",
     "workflow",
 ]

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import time
 from pathlib import Path
 
+import yaml
+
 from baton.core.commands import Command
+from baton.core.llm.offline import no_repeats, split_chunks
 from baton.core.runner import RunOptions
 from baton.core.view import SessionView
 from baton.sessions.create import create_session
@@ -101,24 +105,32 @@ async def _paused(store: Store) -> str:
     return session.id
 
 
+def _stalled() -> dict[str, str]:
+    """What each stalling agent of SNAP_STREAM has streamed once it stalls: its reply's first chunks."""
+    mock = yaml.safe_load(SNAP_STREAM)["models"]["fast"]["mock"]
+    (fault,) = mock["faults"]
+    return {
+        f"research/{reply['match']}": "".join(no_repeats(split_chunks(reply["text"]))[: fault["after_chunks"]])
+        for reply in mock["replies"]
+        if re.fullmatch(fault["match"], reply["match"])
+    }
+
+
 async def _streaming(store: Store, db: Path) -> str:
     session_id = await create_session(store, workflow(SNAP_STREAM), {}, RunOptions(), {})
     process = spawn_runner(db, session_id)
+    stalled = _stalled()
     try:
         deadline = time.monotonic() + 90
-        last, steady = "", 0
         while time.monotonic() < deadline:
             view = await store.view(session_id)
-            text = "".join(d.text for d in await store.deltas(session_id))
             papers = view.steps.get("research/papers")
-            if papers is not None and papers.status == "completed" and text == last and text:
-                steady += 1
-                if steady >= 10:
-                    break
-            else:
-                steady = 0
-            last = text
-            await asyncio.sleep(0.1)
+            streamed: dict[str, str] = {}
+            for delta in await store.deltas(session_id):
+                streamed[delta.step] = streamed.get(delta.step, "") + delta.text
+            if papers is not None and papers.status == "completed" and streamed == stalled:
+                break
+            await asyncio.sleep(0.05)
         else:
             raise AssertionError("the snapshot runner never reached its stall")
     finally:

@@ -55,7 +55,11 @@ async def test_hostile_output_is_shown_literally_everywhere(store: Store) -> Non
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await pilot.press("a")
             await until(pilot, lambda: screen.feed.view.status == "completed")
-            await pilot.pause(0.3)
+            await until(
+                pilot,
+                lambda: app.screen is screen and "completed" in header(app) and "result · " in screen_text(app),
+                what="the result on the run screen",
+            )
             _no_raw(screen_text(app))
             await pilot.press("q")
         assert await session.finish() == "completed"

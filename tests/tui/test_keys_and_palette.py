@@ -24,7 +24,17 @@ from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
 from tests.conftest import ROOT
 from tests.helpers import run, workflow
-from tests.tui.drive import GATED, REVIEWED, app_for, footer, running, screen_text, until, until_text
+from tests.tui.drive import (
+    GATED,
+    REVIEWED,
+    app_for,
+    footer,
+    running,
+    screen_text,
+    until,
+    until_offered,
+    until_text,
+)
 
 SCREENS = [BatonApp, HomeScreen, RunScreen, ReviewScreen, TraceScreen, ConfirmScreen, PickerScreen, TextEditScreen]
 
@@ -76,7 +86,10 @@ async def test_config_remaps_a_key(store: Store, tmp_path: Path) -> None:
             await until(pilot, lambda: bool(screen.feed.view.open_checkpoints))
             await until_text(pilot, " P pause ")
             await pilot.press("p")
-            await pilot.pause(0.3)
+            # Step mode goes through the runner after anything "p" might have sent: once it is on, a pause
+            # the old key sent would have been taken too.
+            await pilot.press("s")
+            await until(pilot, lambda: screen.feed.view.step_mode, what="step mode on, after the old key")
             assert screen.feed.view.status == "running", "the old key no longer pauses"
             await pilot.press("P")
             await until(pilot, lambda: screen.feed.view.status == "paused")
@@ -98,8 +111,7 @@ async def test_palette_lists_and_runs_actions(store: Store, db_path: Path) -> No
         await pilot.press("ctrl+p")
         await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*f"attach {view.session_id}")
-        await until_text(pilot, f"attach {view.session_id}")
-        await pilot.pause(0.3)
+        await until_offered(pilot, f"attach {view.session_id}")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RunScreen), what="the palette to attach")
         await until_text(pilot, "completed")
@@ -107,7 +119,7 @@ async def test_palette_lists_and_runs_actions(store: Store, db_path: Path) -> No
         await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"trace")
         await until_text(pilot, "Timeline of steps and model calls")
-        await pilot.pause(0.3)
+        await until_offered(pilot, "trace")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TraceScreen), what="the palette to open the trace")
         await pilot.press("escape", "q", "q")
@@ -127,7 +139,7 @@ async def test_palette_lists_baton_first_and_one_theme_switcher(store: Store, db
         await until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"theme")
         await until_text(pilot, "Switch to the next theme")
-        await pilot.pause(0.3)
+        await until_offered(pilot, "theme")
         await pilot.press("enter")
         await until(pilot, lambda: app.theme != "baton-dark", what="the palette's theme entry to switch")
         await pilot.press("q")
@@ -163,9 +175,14 @@ async def test_a_remapped_key_is_shown_and_works_on_the_review(store: Store) -> 
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             await until_text(pilot, "[y] approve")
             await until(pilot, lambda: " y approve " in footer(app), what="the remapped key in the footer")
+            review = app.screen
+            assert isinstance(review, ReviewScreen)
             await pilot.press("a")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, ReviewScreen), "the old key does nothing"
+            await pilot.press("question_mark")  # keys are taken in order: once the help is up, "a" was taken
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the key help")
+            assert app.screen_stack[-2] is review and not review.busy, "the old key does nothing"
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is review, what="back on the review")
             await pilot.press("y")
             await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "completed")
             await pilot.press("q")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from baton.core.commands import Command
@@ -154,14 +154,40 @@ class World:
         return lambda: BatonApp(db=self.db, attach=session_id)
 
 
-async def _run_screen(pilot: Pilot[Any], app: BatonApp, check: Callable[[RunScreen], bool]) -> None:
+def posted_handled(app: BatonApp) -> Callable[[], bool]:
+    """A condition that holds once the app and its screen have handled every message posted until now."""
+    waiting: set[int] = set()
+    for node in [app, *app.screen.walk_children(with_self=True)]:
+        key = id(node)
+
+        def handled(key: int = key) -> None:
+            waiting.discard(key)
+
+        waiting.add(key)
+        if not node.call_later(handled):
+            handled()
+    return lambda: not waiting
+
+
+async def _run_screen(
+    pilot: Pilot[Any], app: BatonApp, check: Callable[[RunScreen], bool], notices: tuple[str, ...] = ()
+) -> None:
+    """Wait for the state, then for the screen to show it: an agent focused, the state's notices up."""
     await until(pilot, lambda: app.run_screen is not None and check(app.run_screen), what="the run screen state")
-    await pilot.pause(0.3)
+    screen = app.run_screen
+    assert screen is not None
+    await until(
+        pilot,
+        lambda: bool(screen.focused_step) and all(notice in screen_text(app) for notice in notices),
+        what=f"an agent focused and the notices {notices}",
+    )
 
 
 async def _review(pilot: Pilot[Any], app: BatonApp) -> None:
+    """Wait for the review, mounted (its text focused), and for the checkpoint's notice posted before it opened."""
     await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.cp is not None, what="the review")
-    await pilot.pause(0.3)
+    await until(pilot, lambda: app.focused is not None, what="the review mounted")
+    await until(pilot, posted_handled(app), what="the checkpoint's notice handled")
 
 
 async def review_of(world: World, flow: Any, step: str | None = None, **kwargs: Any) -> Stage:
@@ -175,7 +201,7 @@ async def home(world: World) -> Stage:
 
     async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
         await until(pilot, lambda: isinstance(app.screen, HomeScreen) and bool(app.screen.selected_id()))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.screen.selected_id() in screen_text(app), what="the chosen session on screen")
 
     return Stage(lambda: BatonApp(db=world.db), reach)
 
@@ -187,7 +213,8 @@ async def home_filtering(world: World) -> Stage:
         await stage.reach(pilot, app)
         await pilot.press("slash", "g")
         await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.value == "g")
-        await pilot.pause(0.3)
+        table = app.screen.query_one("#sessions", DataTable)
+        await until(pilot, lambda: " of " in str(table.border_subtitle), what="the sessions filtered")
 
     return Stage(stage.app, reach)
 
@@ -209,7 +236,9 @@ async def run_paused(world: World) -> Stage:
     await session.finish()
 
     async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
-        await _run_screen(pilot, app, lambda s: s.feed.view.status == "paused")
+        await _run_screen(
+            pilot, app, lambda s: s.feed.view.status == "paused", notices=("session paused", "press v to review")
+        )
 
     return Stage(world.viewer(session.id), reach)
 
@@ -218,7 +247,12 @@ async def run_completed(world: World) -> Stage:
     _, view = await run(world.store, workflow(GATED), options=RunOptions(auto="approve"))
 
     async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
-        await _run_screen(pilot, app, lambda s: s.feed.view.status == "completed" and len(s.grid.order) == 2)
+        await _run_screen(
+            pilot,
+            app,
+            lambda s: s.feed.view.status == "completed" and len(s.grid.order) == 2,
+            notices=("session completed",),
+        )
 
     return Stage(world.viewer(view.session_id), reach)
 
@@ -229,8 +263,7 @@ async def trace(world: World) -> Stage:
     async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
         await stage.reach(pilot, app)
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, TraceScreen))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, TraceScreen) and "call #1" in screen_text(app))
 
     return Stage(stage.app, reach)
 

@@ -214,8 +214,7 @@ async def test_inbox_holds_every_waiting_branch(store: Store) -> None:
             await until_text(pilot, "checkpoint 1/2")
             assert "[n] next" in screen_text(app)
             await pilot.press("n")
-            await pilot.pause(0.1)
-            assert review.checkpoint_id != first
+            await until(pilot, lambda: review.checkpoint_id != first, what="the next checkpoint")
             second = review.checkpoint_id
             await pilot.press("a")
             await until(pilot, lambda: review.checkpoint_id == first, what="the other checkpoint")

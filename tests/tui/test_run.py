@@ -83,40 +83,43 @@ async def test_focus_inspector_zoom_compact_and_pages(store: Store, messages: Me
             assert grid.compact and len(grid.shown_panes()) == 10, "ten agents at once switch to the compact grid"
             await until_text(pilot, "10 agents · compact")
             await pilot.press("c")
-            await pilot.pause(0.2)
-            assert not grid.compact and len(grid.shown_panes()) == 4
+            await until(pilot, lambda: not grid.compact and len(grid.shown_panes()) == 4, what="the four-pane grid")
             await pilot.press("left_square_bracket")
-            await pilot.pause(0.1)
-            assert grid.start == 2 and not grid.follow
+            await until(pilot, lambda: grid.start == 2 and not grid.follow, what="the previous page, not following")
             await pilot.press("left_square_bracket", "left_square_bracket")
-            await pilot.pause(0.1)
-            assert grid.start == 0
+            await until(pilot, lambda: grid.start == 0, what="the first page")
             await until_text(pilot, "agents 1–4 of 10")
             await pilot.press("right_square_bracket")
-            await pilot.pause(0.1)
-            assert grid.start == 4
+            await until(pilot, lambda: grid.start == 4, what="the next page")
             await until_text(pilot, "agents 5–8 of 10")
             target = grid.shown_panes()[1]
             await pilot.click(target, offset=(3, 2))
-            await pilot.pause(0.2)
-            chosen = messages.of(AgentPane.Chosen)
-            assert chosen and chosen[-1].step == target.step and screen.focused_step == target.step
-            step = chosen[-1].step
-            text = screen_text(app)
-            assert "── output ──" in text and "reads   q" in text
+
+            def chosen_pane() -> bool:
+                chosen = messages.of(AgentPane.Chosen)
+                return bool(chosen) and chosen[-1].step == target.step and screen.focused_step == target.step
+
+            await until(pilot, chosen_pane, what=f"{target.step} chosen by the click")
+            step = target.step
+            await until(
+                pilot,
+                lambda: "── output ──" in screen_text(app) and "reads   q" in screen_text(app),
+                what="the chosen agent in the inspector",
+            )
             assert screen.query_one(StepTree).selected_path() == step
             await pilot.press("j")
-            await pilot.pause(0.1)
-            assert screen.focused_step != step
+            await until(pilot, lambda: screen.focused_step != step, what="the next agent focused")
             await pilot.press("z")
-            await pilot.pause(0.2)
-            assert screen.has_class("-zoomed") and screen.query_one(PaneGrid).display is False
+            await until(
+                pilot,
+                lambda: screen.has_class("-zoomed") and screen.query_one(PaneGrid).display is False,
+                what="the focused agent zoomed",
+            )
             await until(pilot, lambda: "steps" not in screen_text(app).splitlines()[1], what="the tree hidden")
             await pilot.press("z", "i")
             await until(pilot, lambda: "─ inspector ─" not in screen_text(app), what="the inspector hidden")
             await pilot.press("i", "escape")
-            await pilot.pause(0.1)
-            assert not screen.user_focus
+            await until(pilot, lambda: not screen.user_focus, what="the focus back to following the run")
             await pilot.press("q")
         assert app.return_value == "completed"
 
@@ -130,8 +133,7 @@ async def test_tree_selection_moves_the_focus(store: Store, messages: Messages) 
             tree = screen.query_one(StepTree)
             tree.focus()
             tree.select_path("triage")
-            await pilot.pause(0.2)
-            assert screen.focused_step == "triage"
+            await until(pilot, lambda: screen.focused_step == "triage", what="the focus on triage")
             assert any(m.node.data == "triage" for m in messages.of(Tree.NodeHighlighted))
             text = await until_text(pilot, "router")
             assert "triage" in text
@@ -150,8 +152,9 @@ async def test_step_mode_and_breakpoint_commands(store: Store) -> None:
             await pilot.press("s")
             await until(pilot, lambda: screen.feed.view.step_mode, what="step mode on")
             await until(pilot, lambda: "step mode" in header(app), what="step mode in the header")
-            screen.query_one(StepTree).select_path("polish")
-            await pilot.pause(0.1)
+            tree = screen.query_one(StepTree)
+            tree.select_path("polish")
+            await until(pilot, lambda: tree.selected_path() == screen.focused_step == "polish", what="polish chosen")
             await pilot.press("b")
             await until(pilot, lambda: "polish" in screen.feed.view.breakpoints, what="breakpoint on polish")
             await until(pilot, lambda: "1 breakpoint" in header(app), what="the breakpoint in the header")
@@ -180,7 +183,7 @@ async def test_cancel_asks_first_then_cancels(store: Store) -> None:
             await pilot.press("x")
             await until_text(pilot, "Cancel this session?")
             await pilot.press("n")
-            await pilot.pause(0.2)
+            await until(pilot, lambda: app.screen is screen, what="the question answered")
             assert screen.feed.view.status == "running"
             await pilot.press("x")
             await until_text(pilot, "Cancel this session?")
@@ -228,13 +231,23 @@ async def test_sixteen_agents_fit_the_compact_grid(store: Store) -> None:
             await until(pilot, lambda: len(screen.feed.running_panes()) > 4, what="a wide fan-out")
             await until(pilot, lambda: screen.query_one(PaneGrid).compact, what="the compact grid")
             await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60)
-            await pilot.pause(0.3)
             grid = screen.query_one(PaneGrid)
+
+            def every_pane_shows_its_call() -> bool:
+                view = screen.feed.view
+                return all(
+                    grid.panes[step].shown_text() == view.calls[screen.feed.panes[step].call_id].text
+                    for step in grid.order
+                )
+
+            await until(pilot, every_pane_shows_its_call, what="every pane's full text")
             assert len(grid.shown_panes()) == 16
             for step in grid.order:
                 call = screen.feed.view.calls[screen.feed.panes[step].call_id]
                 assert grid.panes[step].shown_text() == call.text
-                assert screen.feed.panes[step].live_chars == len(call.text), "every token arrived live"
+                # Text streams live; the last pieces of a call may come with its completion instead (the
+                # store drops a finished call's live rows when it records the call).
+                assert 0 < screen.feed.panes[step].live_chars <= len(call.text), "the text arrived live"
             await pilot.press("q")
         await session.finish()
 

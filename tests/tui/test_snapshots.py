@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from baton.tui.app import BatonApp
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.trace import TraceScreen
-from tests.tui.drive import screen_text, until
+from tests.tui.drive import footer, screen_text, until
 from tests.tui.snapshot_data import IDS, NOW, build
 
 THEMES = ["baton-dark", "baton-light", "baton-high-contrast"]
@@ -59,7 +59,17 @@ def test_run_mid_stream(snap_compare: Any, snap_db: Path, theme: str) -> None:
         assert isinstance(app, BatonApp)
         await until(pilot, lambda: app.run_screen is not None and len(app.run_screen.feed.panes) == 3)
         await until(pilot, lambda: "Critics: payback" in screen_text(app) and "News: three" in screen_text(app))
-        await pilot.pause(0.3)
+        screen = app.run_screen
+        assert screen is not None
+        await until(
+            pilot,
+            lambda: (
+                "research/critics  running" in screen.inspector.shown_text()
+                and "Critics: payback periods still exceed ten years" in screen_text(app)
+                and " Q stop " in footer(app)
+            ),
+            what="the focused agent in full, in the inspector, and the keys",
+        )
 
     assert snap_compare(_app(snap_db, theme, IDS["streaming"]), terminal_size=SIZE, run_before=ready)
 
@@ -76,7 +86,15 @@ def test_review(snap_compare: Any, snap_db: Path, theme: str) -> None:
         await pilot.press("v")  # a paused session's checkpoint is read, and decided once it resumes
         await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen), what="the review")
         await until(pilot, lambda: "twice as fast" in screen_text(pilot.app))
-        await pilot.pause(0.3)
+        await until(
+            pilot,
+            lambda: (
+                app.focused is not None
+                and "decide after resuming it" in screen_text(app)
+                and " esc later " in footer(app)
+            ),
+            what="the review focused, its menu and its keys",
+        )
 
     assert snap_compare(_app(snap_db, theme, IDS["paused"]), terminal_size=SIZE, run_before=ready)
 
@@ -89,6 +107,10 @@ def test_trace(snap_compare: Any, snap_db: Path, theme: str) -> None:
         await until(pilot, lambda: app.run_screen is not None and app.run_screen.feed.view.status == "completed")
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, TraceScreen) and "call #1" in screen_text(app))
-        await pilot.pause(0.2)
+        await until(
+            pilot,
+            lambda: app.focused is not None and " esc back " in footer(app),
+            what="the trace focused, and its keys",
+        )
 
     assert snap_compare(_app(snap_db, theme, IDS["completed"]), terminal_size=SIZE, run_before=ready)

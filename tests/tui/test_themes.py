@@ -80,8 +80,7 @@ async def test_broken_user_theme_is_one_notification_not_a_crash(store: Store, d
         assert "broken.toml:3:1:" in text.replace("\n", "") or "broken.toml:3:1:" in "".join(text.split())
         assert "mine" in app.baton_themes
         app.theme = "mine"
-        await pilot.pause(0.2)
-        assert app.theme_variables["agent-running"] == "#00ff00"
+        await until(pilot, lambda: app.theme_variables.get("agent-running") == "#00ff00", what="its colours")
         assert app.theme_variables["agent-done"], "a user theme gets defaults for baton's variables"
         await pilot.press("q")
 
@@ -94,9 +93,8 @@ async def test_theme_switch_is_live_and_remembered(store: Store, db_path: Path) 
         await until(pilot, lambda: isinstance(app.screen, HomeScreen) and view.session_id in screen_text(app))
         before = app.export_screenshot()
         await pilot.press("ctrl+t")
-        await pilot.pause(0.3)
-        assert app.theme == "baton-high-contrast"
-        assert app.export_screenshot() != before
+        await until(pilot, lambda: app.theme == "baton-high-contrast", what="the next theme")
+        await until(pilot, lambda: app.export_screenshot() != before, what="the screen in the new theme")
         assert app.theme_variables["agent-done"] == "#00ff5f"
         await pilot.press("q")
     assert load_config().ui["theme"] == "baton-high-contrast"
