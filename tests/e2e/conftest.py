@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.hitl_e2e import all_sessions, stop_runner
+from tests.e2e.hitl_e2e import OpenTerminal, Terminal, all_sessions, stop_runner
 
 
 @pytest.fixture
@@ -17,3 +17,18 @@ def db(tmp_path: Path) -> Iterator[Path]:
     yield path
     for session_id in all_sessions(path):
         stop_runner(path, session_id)
+
+
+@pytest.fixture
+def open_terminal() -> Iterator[OpenTerminal]:
+    """Start `baton ARGS` in a pseudo-terminal; every one started is closed after the test."""
+    opened: list[Terminal] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Terminal:
+        terminal = Terminal(args, env)
+        opened.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in opened:
+        terminal.close()

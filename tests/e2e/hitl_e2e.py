@@ -14,6 +14,7 @@ import signal
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,9 @@ class Terminal:
         """Stop the viewer if it still runs."""
         if self.child.isalive():
             self.child.terminate(force=True)
+
+
+OpenTerminal = Callable[[list[str], dict[str, str]], Terminal]  # the `open_terminal` fixture
 
 
 def env_for(home: Path, db: Path, **extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ inbox with `baton attach`. What the runner did is read back from the session's S
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from baton.core import events as ev
 from tests.core.hitl_support import AGENT
 from tests.core.test_hitl_steps import MAP
 from tests.e2e.hitl_e2e import (
-    Terminal,
+    OpenTerminal,
     env_for,
     live_calls,
     of_kind,
@@ -30,23 +29,9 @@ from tests.e2e.hitl_e2e import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def terminals() -> Iterator[list[Terminal]]:
-    opened: list[Terminal] = []
-    yield opened
-    for terminal in opened:
-        terminal.close()
-
-
-def _run(terminals: list[Terminal], args: list[str], env: dict[str, str]) -> Terminal:
-    terminal = Terminal(args, env)
-    terminals.append(terminal)
-    return terminal
-
-
-def test_approve(tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]) -> None:
+def test_approve(tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal) -> None:
     flow = write_flow(tmp_path, AGENT)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     screen = t.expect(r"decision>")
     assert "review · write" in screen and "[a] approve" in screen and "[R] reroute" in screen
     assert "reads: topic (11 chars)" in screen
@@ -65,10 +50,10 @@ def test_approve(tmp_path: Path, private_home: Path, db: Path, terminals: list[T
 
 
 def test_bell_rings_when_a_checkpoint_opens(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     before = t.expect(r"⏸ write: review — waiting for a decision")
     assert "\a" in before
     t.expect(r"decision>")
@@ -76,10 +61,10 @@ def test_bell_rings_when_a_checkpoint_opens(
     assert t.wait_exit() == 0
 
 
-def test_edit_in_the_editor(tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]) -> None:
+def test_edit_in_the_editor(tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal) -> None:
     flow = write_flow(tmp_path, AGENT)
     editor = stub_editor(tmp_path, "Tides rise twice a day.\n")
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
     t.expect(r"decision>")
     t.line("e")
     t.expect(r"✎ write: edit by tester")
@@ -93,11 +78,11 @@ def test_edit_in_the_editor(tmp_path: Path, private_home: Path, db: Path, termin
 
 
 def test_an_invalid_edit_is_refused_and_the_reason_shown(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
     editor = stub_editor(tmp_path, "x" * 450)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
     t.expect(r"decision>")
     t.line("e")
     t.expect(r"refused: edited output is invalid: 'draft' has 450 chars, over its limit of 400")
@@ -109,10 +94,10 @@ def test_an_invalid_edit_is_refused_and_the_reason_shown(
 
 
 def test_edit_in_the_fallback_multiline_editor(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"decision>")
     t.line("e")
     t.expect(r"edit \(Esc then Enter to finish\)")
@@ -124,9 +109,9 @@ def test_edit_in_the_fallback_multiline_editor(
     assert made.edited.rstrip().endswith("And the moon pulls.")
 
 
-def test_reroute_with_completion(tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]) -> None:
+def test_reroute_with_completion(tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal) -> None:
     flow = write_flow(tmp_path, AGENT)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"decision>")
     t.line("R")
     t.expect(r"reroute to \(polish, end\)>")
@@ -144,11 +129,11 @@ def test_reroute_with_completion(tmp_path: Path, private_home: Path, db: Path, t
 
 
 def test_reject_with_feedback_in_the_editor_then_approve(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
     editor = stub_editor(tmp_path, "# feedback: write your feedback below, save and quit.\n\nMention the moon.\n")
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
     t.expect(r"decision>")
     t.line("r")
     t.expect(r"✎ write: reject by tester: Mention the moon\.")
@@ -166,10 +151,10 @@ def test_reject_with_feedback_in_the_editor_then_approve(
 
 
 def test_reject_with_feedback_typed_at_the_prompt(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"decision>")
     t.line("r")
     t.expect(r"feedback>")
@@ -183,11 +168,11 @@ def test_reject_with_feedback_typed_at_the_prompt(
 
 
 def test_pause_then_resume_shows_the_same_checkpoint(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, AGENT)
     env = env_for(private_home, db)
-    t = _run(terminals, ["run", str(flow), "--line"], env)
+    t = open_terminal(["run", str(flow), "--line"], env)
     first = t.expect(r"decision>")
     t.line("p")
     t.expect(r"resume with: baton resume (\w+)")
@@ -195,7 +180,7 @@ def test_pause_then_resume_shows_the_same_checkpoint(
     session_id = only_session(db)
     output = of_kind(session_events(db, session_id), ev.CheckpointOpened, "write")[0].output
     assert output.splitlines()[0] in first
-    again = _run(terminals, ["resume", session_id, "--line"], env)
+    again = open_terminal(["resume", session_id, "--line"], env)
     screen = again.expect(r"decision>")
     assert "review · write" in screen and output.splitlines()[0] in screen
     again.line("a")
@@ -207,14 +192,14 @@ def test_pause_then_resume_shows_the_same_checkpoint(
 
 
 def test_attach_answers_a_detached_runs_inbox(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, MAP)
     env = env_for(private_home, db)
-    start = _run(terminals, ["run", str(flow), "--detach"], env)
+    start = open_terminal(["run", str(flow), "--detach"], env)
     assert start.wait_exit() == 0
     session_id = start.seen.strip().splitlines()[-1].strip()
-    t = _run(terminals, ["attach", session_id, "--line"], env)
+    t = open_terminal(["attach", session_id, "--line"], env)
     t.expect(r"inbox: 3 waiting, oldest first")
     screen = t.expect(r"decision>")
     assert "[1-3] pick" in screen
@@ -265,9 +250,9 @@ steps:
 """
 
 
-def test_model_text_is_shown_inert(tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]) -> None:
+def test_model_text_is_shown_inert(tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal) -> None:
     flow = write_flow(tmp_path, HOSTILE)
-    t = _run(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     screen = t.expect(r"decision>")
     assert "LOUD [bold red]markup[/bold red] ␛[2J cleared? ␛]52;c;ZXZpbA==␇ copied? ⟨RLO⟩evil" in screen
     assert "\x1b[2J" not in t.raw and "\x1b]52" not in t.raw and "\u202e" not in t.raw

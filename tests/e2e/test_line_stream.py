@@ -9,14 +9,13 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from baton.core import events as ev
 from tests.e2e.hitl_e2e import (
-    Terminal,
+    OpenTerminal,
     all_sessions,
     baton_argv,
     env_for,
@@ -98,20 +97,6 @@ steps:
   - {id: write, kind: agent, model: fast, writes: [draft], prompt: "Write"}
   - {id: sign_off, kind: gate, reads: [draft], message: "Send it?"}
 """
-
-
-@pytest.fixture
-def terminals() -> Iterator[list[Terminal]]:
-    opened: list[Terminal] = []
-    yield opened
-    for terminal in opened:
-        terminal.close()
-
-
-def _terminal(terminals: list[Terminal], args: list[str], env: dict[str, str]) -> Terminal:
-    terminal = Terminal(args, env)
-    terminals.append(terminal)
-    return terminal
 
 
 def _piped(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -208,10 +193,10 @@ def test_automatic_decisions_say_nothing_of_a_terminal_to_answer_on(
 
 
 def test_a_missing_input_is_asked_for_in_a_terminal(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, NEEDS)
-    t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"needs-topic needs these inputs to start:")
     t.expect(r"topic \(str\) — What the note is about")
     t.expect(r"topic>")
@@ -230,7 +215,7 @@ def test_a_missing_input_is_asked_for_in_a_terminal(
 
 
 def test_a_missing_input_is_an_error_when_nobody_can_answer(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, NEEDS)
     env = env_for(private_home, db)
@@ -241,10 +226,10 @@ def test_a_missing_input_is_an_error_when_nobody_can_answer(
         "missing input 'length': pass --input length=...",
     ]
     for unattended in (["--json"], ["--auto", "approve"]):
-        t = _terminal(terminals, ["run", str(flow), "--line", *unattended], env)
+        t = open_terminal(["run", str(flow), "--line", *unattended], env)
         assert t.wait_exit() == 2, t.seen
         assert "missing input 'topic'" in t.seen and "topic>" not in t.seen
-    t = _terminal(terminals, ["run", str(flow), "--line"], env)
+    t = open_terminal(["run", str(flow), "--line"], env)
     t.expect(r"topic>")
     t.send("\x03")
     assert t.wait_exit() == 2
@@ -253,10 +238,10 @@ def test_a_missing_input_is_an_error_when_nobody_can_answer(
 
 
 def test_a_lost_runner_is_said_and_how_to_continue(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, SLOW.replace("tokens_per_s: 12", "tokens_per_s: 3"))
-    t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"▸ write · slow")
     sid = only_session(db)
     pid = runner_pid(db, sid)
@@ -268,10 +253,10 @@ def test_a_lost_runner_is_said_and_how_to_continue(
 
 
 def test_a_tool_checkpoint_shows_its_arguments_once_as_arguments(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     env = env_for(private_home, db, BATON_PUBLISH_FILE=str(tmp_path / "published.jsonl"))
-    t = _terminal(terminals, ["run", "tool", "--line"], env)
+    t = open_terminal(["run", "tool", "--line"], env)
     screen = t.expect(r"decision>")
     assert "── arguments ──" in screen and "── output ──" not in screen
     assert screen.count("text: baton keeps a person") == 1
@@ -280,10 +265,10 @@ def test_a_tool_checkpoint_shows_its_arguments_once_as_arguments(
 
 
 def test_the_status_line_says_waiting_for_you_while_only_a_checkpoint_is_left(
-    tmp_path: Path, private_home: Path, db: Path, terminals: list[Terminal]
+    tmp_path: Path, private_home: Path, db: Path, open_terminal: OpenTerminal
 ) -> None:
     flow = write_flow(tmp_path, GATE)
-    t = _terminal(terminals, ["run", str(flow), "--line"], env_for(private_home, db))
+    t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db))
     t.expect(r"decision>")
     t.line("later")
     t.expect(r"put off until the next one opens")
