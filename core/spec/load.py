@@ -18,7 +18,7 @@ from baton.core.spec import checks
 from baton.core.spec.findings import describe, suggest
 from baton.core.spec.model import STEP_KINDS, WorkflowSpec
 from baton.core.spec.problems import Problem, WorkflowInvalid
-from baton.core.spec.salvage import salvage
+from baton.core.spec.salvage import salvage, value_at
 from baton.core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
 
 
@@ -169,7 +169,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, positions: Positions, fi
         elif kind == "union_tag_not_found":
             message = f"{where}: a step needs 'kind' (one of {', '.join(STEP_KINDS)})"
             line, col = positions.value(loc)
-        elif loc[-2:] == ("review", "mode") and isinstance(_value_at(data, loc[:-1]), str):
+        elif loc[-2:] == ("review", "mode") and isinstance(value_at(data, loc[:-1]), str):
             message = (
                 f"{_dotted(loc[:-1])}: must be never, always, on_failure, before_tools, or a mapping "
                 f"(mode, when, cost_over, sample), not {describe(err.get('input'))}"
@@ -230,18 +230,6 @@ def _reworded(err: Any) -> str:
         return f"needs at least {least} item{'s' if least != 1 else ''}, has {ctx.get('actual_length', 0)}"
     msg = str(err["msg"])
     return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
-
-
-def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
-    node = data
-    for part in loc:
-        found = (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        )
-        if not found:
-            return None
-        node = node[part]
-    return node
 
 
 def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, ...], Any]:

@@ -83,13 +83,13 @@ def _set_aside(data: dict[str, Any], path: DataPath, kind: str) -> DataPath | No
     if step is not None and path[len(step) :] in ((), ("kind",)):
         return _stand_in(data, step)
     if len(path) == 2 and path[0] in _NAMED:
-        holder = _value_at(data, path[:1])
+        holder = value_at(data, path[:1])
         if isinstance(holder, dict) and path[1] in holder:
             holder[path[1]] = copy.deepcopy(_NAMED[str(path[0])])
             return path
     for cut in range(len(path), 0, -1):
         head, last = path[: cut - 1], path[cut - 1]
-        parent = _value_at(data, head)
+        parent = value_at(data, head)
         if isinstance(last, int) or not isinstance(parent, dict) or last not in parent:
             continue
         if head == () and last in ("name", "steps"):
@@ -118,7 +118,7 @@ def _step_at(path: DataPath) -> DataPath | None:
 def _stand_in(data: dict[str, Any], step: DataPath) -> DataPath | None:
     """Replace the step at `step` with a gate of the same id (it keeps a valid `next`, so routes to it
     and past it still resolve)."""
-    holder = _value_at(data, step[:-1])
+    holder = value_at(data, step[:-1])
     key = step[-1]
     if isinstance(holder, list) and isinstance(key, int) and 0 <= key < len(holder):
         holder[key] = _gate_like(holder[key], f"step{key}")
@@ -139,7 +139,8 @@ def _gate_like(old: Any, fallback_id: str) -> dict[str, Any]:
     return stand_in
 
 
-def _value_at(data: Any, path: DataPath) -> Any:
+def value_at(data: Any, path: DataPath) -> Any:
+    """What `data` holds at `path` (None when nothing is there)."""
     node = data
     for part in path:
         found = (isinstance(node, dict) and part in node) or (
