@@ -81,8 +81,13 @@ class Terminal:
         line = f"cd {ROOT} && {command}; echo $? > {exit_file}"
         name = f"w{self.windows}"
         self.windows += 1
-        self.tmux("new-session", "-d", "-s", name, "-x", str(self.width), "-y", str(self.height), line)
+        size = ("-x", str(self.width), "-y", str(self.height))
+        self.tmux("new-session", "-d", "-s", name, *size, line)
         self.tmux("set-option", "-s", "escape-time", "0")
+        # The window keeps its size whatever tmux would otherwise pick for a session no client is
+        # attached to (its default is 80x24).
+        self.tmux("set-option", "-g", "window-size", "manual")
+        self.tmux("resize-window", "-t", name, *size)
         return name
 
     def screen(self, window: str) -> str:

@@ -128,7 +128,9 @@ async def _streaming(store: Store, db: Path) -> str:
             streamed: dict[str, str] = {}
             for delta in await store.deltas(session_id):
                 streamed[delta.step] = streamed.get(delta.step, "") + delta.text
-            if papers is not None and papers.status == "completed" and streamed == stalled:
+            row = await store.session(session_id)
+            caught_up = row.projected_seq == view.last_seq  # Home lists the projection's figures
+            if papers is not None and papers.status == "completed" and streamed == stalled and caught_up:
                 break
             await asyncio.sleep(0.05)
         else:
