@@ -49,6 +49,8 @@ async def test_demo_streams_into_panes_and_completes(store: Store, messages: Mes
             await until(pilot, lambda: "research/papers" in screen.query_one(PaneGrid).panes, what="a pane per agent")
             await until(pilot, lambda: screen.feed.view.status == "completed", timeout=60, what="the session to end")
             await until(pilot, lambda: "completed" in header(app), what="completed in the header")
+            # A review opened for a checkpoint the runner then answered itself closes on its own.
+            await until(pilot, lambda: app.screen is screen, what="the run screen on top")
             text = screen_text(app)
             for path in ("triage", "papers", "news", "critics", "write", "publish"):
                 assert path in text
