@@ -66,8 +66,14 @@ def inspect(conn: sqlite3.Connection, db: Path, latest: int) -> int:
     """The schema version of an existing file, read without writing anything; refuses a file that is not
     a baton store or was written by a newer baton."""
     try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # One read transaction: both from the same snapshot, even while another process migrates the file.
+        conn.execute("BEGIN")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         raise StoreUnusable(f"{db}: not a baton store ({exc})") from None
     if not tables and version == 0:
