@@ -75,7 +75,9 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
 
 def baton_env(home: Path, db: Path, **extra: str) -> dict[str, str]:
     """Environment for running the real `baton` command in a subprocess."""
-    env = dict(os.environ)
+    # COLUMNS and LINES (set by some runners, such as pytest-xdist's workers) would fix a terminal
+    # program's size whatever terminal it runs in.
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env.update(
         {
             "XDG_DATA_HOME": str(home / "xdg_data_home"),

@@ -64,7 +64,7 @@ class Terminal:
 
     def __init__(self, env: dict[str, str], width: int = 160, height: int = 45) -> None:
         self.socket = f"baton-test-{uuid.uuid4().hex[:8]}"
-        self.env = {**env, "TERM": "xterm-256color"}
+        self.env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"}
         self.width, self.height = width, height
         self.windows = 0
 
@@ -84,10 +84,6 @@ class Terminal:
         size = ("-x", str(self.width), "-y", str(self.height))
         self.tmux("new-session", "-d", "-s", name, *size, line)
         self.tmux("set-option", "-s", "escape-time", "0")
-        # The window keeps its size whatever tmux would otherwise pick for a session no client is
-        # attached to (its default is 80x24).
-        self.tmux("set-option", "-g", "window-size", "manual")
-        self.tmux("resize-window", "-t", name, *size)
         return name
 
     def screen(self, window: str) -> str:
