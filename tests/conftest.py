@@ -28,6 +28,11 @@ def _runners_over(roots: list[Path]) -> list[int]:
         if b"baton.sessions.runner_main" not in args or b"--db" not in args[:-1]:
             continue
         db = Path(os.fsdecode(args[args.index(b"--db") + 1]))
+        if not db.is_absolute():
+            try:
+                db = Path(os.readlink(entry / "cwd")) / db
+            except OSError:
+                continue
         if any(db.is_relative_to(root) for root in roots):
             found.append(int(entry.name))
     return found

@@ -1,4 +1,5 @@
-"""The session file of an end-to-end test; no background runner outlives the test."""
+"""The session file and terminals of an end-to-end test (a runner left behind is killed after the test by
+`private_home`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.hitl_e2e import OpenTerminal, Terminal, all_sessions, stop_runner
+from tests.e2e.hitl_e2e import OpenTerminal, Terminal
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    """`tmp_path/baton.db`; afterwards, the runner of every session in it is killed if still alive."""
-    path = tmp_path / "baton.db"
-    yield path
-    for session_id in all_sessions(path):
-        stop_runner(path, session_id)
+def db(tmp_path: Path) -> Path:
+    """`tmp_path/baton.db`."""
+    return tmp_path / "baton.db"
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ through litellm; the test types keys like a person and reads the session back fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
-import signal
 import sys
 import textwrap
 import time
@@ -179,16 +176,6 @@ def runner_pid(db: Path, session_id: str) -> int | None:
         return lease[0] if lease and alive else None
 
     return asyncio.run(read())
-
-
-def stop_runner(db: Path, session_id: str) -> None:
-    """Kill the session's background runner if one is left (never leave processes behind)."""
-    if not db.exists():
-        return
-    with contextlib.suppress(Exception):
-        pid = runner_pid(db, session_id)
-        if pid is not None and pid != os.getpid():
-            os.kill(pid, signal.SIGKILL)
 
 
 def of_kind(envelopes: list[ev.Envelope], kind: type[ev.Event], step: str | None = None) -> list[Any]:
