@@ -254,6 +254,8 @@ class LLMCallStarted(Event):
     request_hash: str = ""
     prompt_tokens: int = 0
     forecast_usd: list[float] | None = None
+    turn: int = 0
+    """The turn of an agent's tool loop (0 outside a loop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,52 @@ class LLMCallFinished(Event):
     error: str = ""
     error_type: str = ""
     replayed: bool = False
+    tool_calls: list[dict[str, JSON]] = field(default_factory=list)
+    """Tools the model called in this answer: `{"id", "name", "arguments"}` (arguments as JSON text)."""
+    turn: int = 0
+    """The turn of an agent's tool loop this call answers (0 outside a loop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsListed(Event):
+    """The tools an agent is offered, recorded the first time it runs: a resumed session offers the same.
+    Each: `{"name", "source", "origin", "description", "schema", "approval", "side_effects", "annotations"}`;
+    `source` is python | mcp | agent, `origin` the callable, the server's name or the sub-agent's id."""
+
+    kind: ClassVar[str] = "ToolsListed"
+    tools: list[dict[str, JSON]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested(Event):
+    """A model asked to call a tool. `policy`: run (no approval needed) | ask (a person approves first) |
+    granted (an always-for-this-session grant covers it) | invalid (unknown tool or arguments that do not
+    fit its schema: the model is told why). `reason` says why the policy decided so."""
+
+    kind: ClassVar[str] = "ToolCallRequested"
+    call_id: str = ""
+    idempotency_key: str = ""
+    tool: str = ""
+    source: str = ""
+    origin: str = ""
+    args: dict[str, JSON] = field(default_factory=dict)
+    args_digest: str = ""
+    policy: str = "run"
+    reason: str = ""
+    round: int = 1
+    turn: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ToolGrantChanged(Event):
+    """An always-for-this-session grant: calls of `tool` (whose string arguments match `pattern`, argument
+    name → glob, when given) run without asking. `granted` False revokes it."""
+
+    kind: ClassVar[str] = "ToolGrantChanged"
+    tool: str = ""
+    pattern: dict[str, str] = field(default_factory=dict)
+    granted: bool = True
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +363,11 @@ class ToolCallFinished(Event):
     result: JSON = None
     error: str = ""
     latency_s: float = 0.0
+    call_id: str = ""
+    """The model's call id, for a call an agent made (empty for a `tool` step)."""
+    outcome: str = ""
+    """For an agent's call: done | failed | rejected (a person's message went back) | supplied (a person
+    gave the result) | invalid (never ran: unknown tool or arguments that do not fit)."""
 
 
 # --- resilience ----------------------------------------------------------------------------------
@@ -443,6 +496,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LLMCallStarted,
         TokenDelta,
         LLMCallFinished,
+        ToolsListed,
+        ToolCallRequested,
+        ToolGrantChanged,
         ToolCallIntent,
         ToolCallFinished,
         RetryScheduled,

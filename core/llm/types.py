@@ -20,6 +20,29 @@ CATEGORIES = RETRYABLE | NO_RETRY | TO_HUMAN
 
 
 @dataclass(frozen=True)
+class ModelToolCall:
+    """A tool call in a model's answer: the provider's call id, the tool's name, the arguments as the JSON
+    text the model wrote (parsed and checked by the runner, which tells the model when they are not valid)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def record(self) -> dict[str, str]:
+        """As recorded in `LLMCallFinished.tool_calls`."""
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> ModelToolCall:
+        """Back from its record."""
+        return cls(str(data.get("id", "")), str(data.get("name", "")), str(data.get("arguments", "")))
+
+    def message(self) -> dict[str, Any]:
+        """As an entry of an assistant message's `tool_calls` (OpenAI's shape, which litellm speaks)."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
 class LLMRequest:
     """One model call. `model` is the provider model string; `alias` what the workflow called it."""
 
@@ -33,6 +56,10 @@ class LLMRequest:
     api_key_env: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     mock: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    """Tools the model may call, in OpenAI's function-tool shape."""
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
 
     def record(self) -> dict[str, Any]:
         """The request as recorded in the session: everything that shapes the answer, no credentials."""
@@ -45,6 +72,12 @@ class LLMRequest:
             out["response_format"] = self.response_format
         if self.params:
             out["params"] = self.params
+        if self.tools:
+            out["tools"] = self.tools
+        if self.tool_choice is not None:
+            out["tool_choice"] = self.tool_choice
+        if self.parallel_tool_calls is not None:
+            out["parallel_tool_calls"] = self.parallel_tool_calls
         return out
 
     def hash(self) -> str:
@@ -69,6 +102,8 @@ class LLMResult:
     latency_s: float
     ttft_s: float | None
     model: str
+    tool_calls: tuple[ModelToolCall, ...] = ()
+    """The tools the model called in this answer (in the order it gave them)."""
 
 
 class ModelError(Exception):

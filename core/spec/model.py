@@ -15,14 +15,17 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    Tag,
     field_validator,
     model_serializer,
     model_validator,
 )
 
 from baton.core.llm.offline import FaultKind
+from baton.core.spec.agent_tools import Approval, FunctionTool, McpTools, check_tool_name
 from baton.core.state import REDUCERS, TYPE_NAMES
 from baton.core.structured import enum_values
 
@@ -311,13 +314,27 @@ class CallPolicy(_Strict):
 
 
 class AgentStep(StepBase, CallPolicy):
-    """One model call; optional structured output validated against `output`."""
+    """A model call; optional structured output validated against `output`. With `tools`, a loop: the
+    model calls tools, sees their results, and goes on until it answers without a call (or `max_turns`)."""
 
     kind: Literal["agent"] = "agent"
     model: str | None = None
     system: str = ""
     prompt: str = ""
     output: dict[str, OutputType] | None = None
+    tools: list[ToolEntry] = Field(default_factory=list)
+    max_turns: int = Field(default=10, ge=1, le=200)
+    parallel_tool_calls: bool = True
+    tool_choice: str | None = None
+    on_tool_error: Literal["return_to_model", "fail", "ask"] = "return_to_model"
+    max_result_chars: int = Field(default=8000, ge=100)
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_shape(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("auto", "required", "none"):
+            check_tool_name(value)
+        return value
 
     @field_validator("output")
     @classmethod
@@ -325,6 +342,44 @@ class AgentStep(StepBase, CallPolicy):
         if value is not None and not value:
             raise ValueError("'output' needs at least one field (or leave it out for a text reply)")
         return value
+
+
+class DelegateTool(_Strict):
+    """Another agent as a tool: the model hands it a sub-task (`task`), it runs as a child step with its own
+    model, tools, prompt, pane and checkpoints, and its answer is the tool's result."""
+
+    step: AgentStep
+    description: str = ""
+    approval: Approval = "never"
+    max_result_chars: int | None = Field(default=None, ge=100)
+
+    @property
+    def tool_name(self) -> str:
+        """The name the model calls it by: the sub-agent's id."""
+        return self.step.id
+
+
+def _tool_entry_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = [k for k in ("call", "mcp", "step") if k in value]
+        return found[0] if len(found) == 1 else None
+    if isinstance(value, FunctionTool):
+        return "call"
+    if isinstance(value, McpTools):
+        return "mcp"
+    if isinstance(value, DelegateTool):
+        return "step"
+    return None
+
+
+ToolEntry = Annotated[
+    Annotated[FunctionTool, Tag("call")] | Annotated[McpTools, Tag("mcp")] | Annotated[DelegateTool, Tag("step")],
+    Discriminator(
+        _tool_entry_kind,
+        custom_error_type="tool_entry",
+        custom_error_message="a tool entry needs exactly one of 'call' (Python), 'mcp' (a server) or 'step' (an agent)",
+    ),
+]
 
 
 class RouteRule(_Strict):
@@ -497,5 +552,5 @@ class WorkflowSpec(_Strict):
         return value
 
 
-for _cls in (ParallelStep, MapStep, SupervisorStep, LoopStep, SequenceStep, WorkflowSpec):
+for _cls in (AgentStep, DelegateTool, ParallelStep, MapStep, SupervisorStep, LoopStep, SequenceStep, WorkflowSpec):
     _cls.model_rebuild()
