@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from baton.core import events as ev
-from baton.core.llm.types import LLMRequest
+from baton.core.llm.types import LLMRequest, ModelToolCall
 from baton.core.spec.model import RetryPolicy, TimeoutPolicy
 from baton.core.timeline import Timeline
 
@@ -24,6 +24,8 @@ class CallPlan:
     retry: RetryPolicy
     timeout: TimeoutPolicy
     budget_override: bool = False
+    turn: int = 0
+    """The turn of an agent's tool loop (0 outside a loop): an answer may then call tools instead."""
 
     @property
     def chain(self) -> list[str]:
@@ -47,6 +49,7 @@ class CallResult(Timeline):
     cost_usd: float | None = 0.0
     latency_s: float = 0.0
     static: bool = False
+    tool_calls: tuple[ModelToolCall, ...] = ()
     notes: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     pending_entry: bool = False

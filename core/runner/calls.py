@@ -142,9 +142,9 @@ async def _attempts(
                 return None, a.last, a.jump
             await rt.clock.sleep(delay)
             continue
-        finished = _finished(path, call_id, request, a.request_hash, a.number, result)
+        finished = _finished(path, call_id, request, a.request_hash, a.number, result, plan.turn)
         try:
-            value = validate(result.text)
+            value = None if result.tool_calls and plan.turn else validate(result.text)
         except OutputInvalid as invalid:
             delay = _invalid(a, call_id, finished, str(invalid))
             if delay is None:
@@ -157,6 +157,7 @@ async def _attempts(
         totals.note_outcome("✓")
         totals.text, totals.value = result.text, value
         totals.alias, totals.model, totals.finished = request.alias, request.model, finished
+        totals.tool_calls = result.tool_calls if plan.turn else ()
         return totals, None, None
     return None, a.last, None
 
@@ -228,6 +229,7 @@ async def _stream(
                 request_hash=a.request_hash,
                 prompt_tokens=prompt_tokens or 0,
                 forecast_usd=list(forecast) if forecast else None,
+                turn=a.plan.turn,
             )
         ]
     )
@@ -362,6 +364,7 @@ def _failed_attempt(
                 ttft_s=error.ttft_s,
                 error=error.message,
                 error_type=error.category,
+                turn=a.plan.turn,
             )
         ]
     )
@@ -426,7 +429,7 @@ class _Live:
 
 
 def _finished(
-    path: str, call_id: str, request: LLMRequest, request_hash: str, attempt: int, result: LLMResult
+    path: str, call_id: str, request: LLMRequest, request_hash: str, attempt: int, result: LLMResult, turn: int
 ) -> ev.LLMCallFinished:
     return ev.LLMCallFinished(
         step=path,
@@ -443,6 +446,8 @@ def _finished(
         cost_usd=result.cost_usd,
         latency_s=result.latency_s,
         ttft_s=result.ttft_s,
+        tool_calls=[call.record() for call in result.tool_calls],
+        turn=turn,
     )
 
 

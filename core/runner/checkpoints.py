@@ -69,11 +69,18 @@ class Ask:
     skip_needs: list[str] = field(default_factory=list)
     pre_events: list[ev.Event] = field(default_factory=list)
     unattended: Unattended | None = None
+    key: str = ""
+    """Tells apart checkpoints of one reason in one round (the tool calls of an agent's turn)."""
+    lookup: list[str] = field(default_factory=list)
+    """More keys a decisions file may answer it by, after its id (`path:tool_call:search`)."""
+    sequence: int | None = None
+    """Which entry of a decisions-file list answers it (default: its round)."""
 
     @property
     def checkpoint_id(self) -> str:
         """Deterministic, so a resumed runner re-opens the very same checkpoint."""
-        return f"{self.path}:{self.reason}:{self.round}"
+        base = f"{self.path}:{self.reason}:{self.round}"
+        return f"{base}:{self.key}" if self.key else base
 
     def opened(self) -> ev.CheckpointOpened:
         """The event that opens it."""
@@ -265,7 +272,13 @@ class Checkpoints:
                 raise ValueError(f"later steps need {', '.join(map(repr, missing))}: supply values to skip this step")
             supplied = self._supplied(opened.step, supplied)
         if c.decision in ("reject",) and not c.feedback.strip():
-            raise ValueError("a rejection needs feedback for the re-run")
+            raise ValueError(
+                "a rejection needs a message for the model"
+                if opened.reason == "tool_call"
+                else "a rejection needs feedback for the re-run"
+            )
+        if c.decision == "always":
+            edited = grant_pattern(c.edited, opened.context.get("args"))
         return ev.DecisionMade(
             step=opened.step,
             checkpoint_id=opened.checkpoint_id,
@@ -330,7 +343,7 @@ class Checkpoints:
             feedback=str(entry.get("feedback", "")),
             target=str(entry.get("target", "")),
             model=str(entry.get("model", "")),
-            edited=entry.get("edited"),
+            edited=entry.get("edited", entry.get("pattern")),
             supplied=dict(entry.get("supplied") or {}),
         )
         opened = self.opened[ask.checkpoint_id]
@@ -356,13 +369,37 @@ def _lookup(decisions: dict[str, Any], ask: Ask, spec: WorkflowSpec) -> Any:
     step path, then step id (a map item's template id, then the id in its path). A list answers
     successive rounds."""
     chain = navigation.chain(spec, ask.path)
-    keys = [ask.checkpoint_id, f"{ask.path}:{ask.reason}", ask.path]
+    keys = [ask.checkpoint_id, *ask.lookup, f"{ask.path}:{ask.reason}", ask.path]
     keys += [chain[-1][0].id] if chain else []
     keys.append(StepPath(ask.path).id)
     for key in dict.fromkeys(keys):
         if key in decisions:
             entry = decisions[key]
             if isinstance(entry, list):
-                return entry[ask.round - 1] if ask.round - 1 < len(entry) else None
+                index = (ask.sequence if ask.sequence is not None else ask.round) - 1
+                return entry[index] if index < len(entry) else None
             return entry
     return None
+
+
+def grant_pattern(value: Any, args: Any) -> dict[str, str]:
+    """The argument pattern of an always-for-this-session grant: `{argument: glob}` over the call's
+    arguments (empty: every call of the tool). `ValueError` says what is wrong."""
+    if value is None or value == "" or value == {}:
+        return {}
+    if isinstance(value, str):
+        pairs = [part.strip() for part in value.split(",") if part.strip()]
+        parsed: dict[str, Any] = {}
+        for pair in pairs:
+            name, sep, glob = pair.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"a grant pattern is 'argument=glob', not '{pair}'")
+            parsed[name.strip()] = glob.strip()
+        value = parsed
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("a grant pattern maps argument names to glob patterns (text)")
+    known = set(args) if isinstance(args, dict) else set()
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"the call has no argument {', '.join(map(repr, unknown))} to scope the grant by")
+    return dict(value)

@@ -115,7 +115,17 @@ class Runner:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> str:
-        """Run to an end; returns completed | degraded | paused | cancelled | failed."""
+        """Run to an end; returns completed | degraded | paused | cancelled | failed. The MCP servers
+        the run started are stopped however it ends."""
+        try:
+            return await self._run()
+        finally:
+            try:
+                await self.rt.close()
+            except Exception:
+                log.exception("stopping the MCP servers of session %s", self.rt.session_id)
+
+    async def _run(self) -> str:
         rt = self.rt
         started_at = rt.clock.now()
         self.state.root.state.update(initial_state(self.spec, self.inputs))

@@ -27,6 +27,9 @@ class History:
     calls_by_hash: dict[str, ev.LLMCallFinished] = field(default_factory=dict)
     intents: dict[str, ev.ToolCallIntent] = field(default_factory=dict)
     tool_results: dict[str, ev.ToolCallFinished] = field(default_factory=dict)
+    tool_requests: dict[str, ev.ToolCallRequested] = field(default_factory=dict)
+    tools_listed: dict[str, ev.ToolsListed] = field(default_factory=dict)
+    grants: list[ev.ToolGrantChanged] = field(default_factory=list)
     controls: list[ev.ControlChanged] = field(default_factory=list)
     cost_by_path: dict[str, float] = field(default_factory=dict)
     tokens_in: int = 0
@@ -70,6 +73,12 @@ class History:
             self.intents[e.idempotency_key] = e
         elif isinstance(e, ev.ToolCallFinished):
             self.tool_results[e.idempotency_key] = e
+        elif isinstance(e, ev.ToolCallRequested):
+            self.tool_requests[e.idempotency_key] = e
+        elif isinstance(e, ev.ToolsListed):
+            self.tools_listed.setdefault(e.step, e)
+        elif isinstance(e, ev.ToolGrantChanged):
+            self.grants.append(e)
         elif isinstance(e, ev.ControlChanged):
             self.controls.append(e)
         elif isinstance(e, ev.SessionCompleted | ev.SessionFailed):

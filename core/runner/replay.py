@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from baton.core import events as ev
+from baton.core.llm.types import ModelToolCall
 from baton.core.runner.call_plan import Caller, CallPlan, CallResult, Validator, new_call_id
 from baton.core.runner.tools import ToolCall, ToolDone, ToolInvoker
 from baton.core.structured import OutputInvalid
@@ -36,15 +37,23 @@ class ModelReplay:
             self._armed = False
             recorded = self._record.get(plan.request.hash())
             if recorded is not None:
+                calls = tuple(ModelToolCall.from_record(c) for c in recorded.tool_calls) if plan.turn else ()
                 try:
-                    value = validate(recorded.text)
+                    value = None if calls else validate(recorded.text)
                 except OutputInvalid:
                     pass
                 else:
-                    return self._replayed(path, plan, recorded, value)
+                    return self._replayed(path, plan, recorded, value, calls)
         return await self._inner(path, plan, validate)
 
-    def _replayed(self, path: str, plan: CallPlan, recorded: ev.LLMCallFinished, value: object) -> CallResult:
+    def _replayed(
+        self,
+        path: str,
+        plan: CallPlan,
+        recorded: ev.LLMCallFinished,
+        value: object,
+        calls: tuple[ModelToolCall, ...],
+    ) -> CallResult:
         alias = plan.request.alias
         finished = ev.LLMCallFinished(
             step=path,
@@ -61,8 +70,11 @@ class ModelReplay:
             cost_usd=0.0,
             latency_s=0.0,
             replayed=True,
+            tool_calls=list(recorded.tool_calls),
+            turn=plan.turn,
         )
         result = CallResult(recorded.text, value, alias, recorded.model, False, finished, attempts=1)
+        result.tool_calls = calls
         result.notes.append(REPLAYED_NOTE)
         result.note_outcome("✓ (replayed)")
         return result

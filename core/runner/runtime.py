@@ -8,7 +8,9 @@ functions over the spec and this run's state.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
 
 from baton.core.llm.types import LLMClient, LLMRequest
 from baton.core.runner import navigation
@@ -20,10 +22,14 @@ from baton.core.runner.journal import Journal
 from baton.core.runner.replay import ToolReplay
 from baton.core.runner.run_state import RunState
 from baton.core.runner.shape import CallShape, build_request, model_for, retarget
+from baton.core.runner.toolbox import Grants
 from baton.core.runner.tools import ToolRunner
 from baton.core.secrets import Redactor, default_redactor
 from baton.core.spec.load import Workflow
 from baton.core.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    from baton.core.mcp.servers import McpServers
 
 
 class Runtime:
@@ -65,6 +71,21 @@ class Runtime:
         """The session-wide limit on model calls in flight (`defaults.concurrency`)."""
         self.tool_runner = ToolRunner(self.journal, clock, self.redact)
         self.tools = ToolReplay(self.tool_runner, history.tool_results, history.intents)
+        self.grants = Grants(history.grants)
+        """Tools a person allowed for the rest of the session."""
+
+    @functools.cached_property
+    def mcp(self) -> McpServers:
+        """The MCP servers agents use: started when first needed, stopped when the run ends. The SDK is
+        imported only by a run that uses a server."""
+        from baton.core.mcp.servers import McpServers
+
+        return McpServers(log=logging.getLogger("baton.mcp").info)
+
+    async def close(self) -> None:
+        """Stop what the run started (its MCP servers)."""
+        if "mcp" in self.__dict__:
+            await self.mcp.aclose()
 
     # --- navigation over this run's state --------------------------------------------------------
 

@@ -15,7 +15,7 @@ import importlib
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,8 +23,9 @@ from baton.core import events as ev
 from baton.core.runner.context import Clock, ConfigError
 from baton.core.runner.journal import Journal
 from baton.core.secrets import Redactor
+from baton.core.spec.agent_tools import FunctionTool
 from baton.core.spec.graph import iter_steps
-from baton.core.spec.model import ToolStep, WorkflowSpec
+from baton.core.spec.model import AgentStep, DelegateTool, ToolStep, WorkflowSpec
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class ToolCall:
     key: str
     side_effects: bool
     timeout_s: float | None = None
+    call_id: str = ""
+    """The model's id for the call, when an agent made it."""
+    target: str = ""
+    """The callable (`module:function`) when `tool` is the name a model calls it by."""
+    work: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+    """How to run it when it is not a Python callable of the workflow (an MCP server's tool)."""
 
     @property
     def args_hash(self) -> str:
@@ -71,9 +78,26 @@ class ToolInvoker(Protocol):
         ...
 
 
+def function_tools(step: AgentStep) -> Iterator[FunctionTool]:
+    """An agent's Python tools, and those of the agents it delegates to."""
+    for entry in step.tools:
+        if isinstance(entry, FunctionTool):
+            yield entry
+        elif isinstance(entry, DelegateTool):
+            yield from function_tools(entry.step)
+
+
 def resolve_tools(spec: WorkflowSpec, base_dir: str | None) -> dict[str, Callable[..., Any]]:
     """Import every tool callable before the first step runs (a missing one fails the start, not step 7)."""
-    calls = sorted({info.step.call for info in iter_steps(spec) if isinstance(info.step, ToolStep)})
+    calls = sorted(
+        {info.step.call for info in iter_steps(spec) if isinstance(info.step, ToolStep)}
+        | {
+            tool.call
+            for info in iter_steps(spec)
+            if isinstance(info.step, AgentStep)
+            for tool in function_tools(info.step)
+        }
+    )
     if not calls:
         return {}
     if base_dir and base_dir not in sys.path:
@@ -109,7 +133,6 @@ class ToolRunner:
 
     async def invoke(self, call: ToolCall) -> ToolDone:
         """Commit the intent (side effects), run the tool, check its result can be stored."""
-        fn = self.functions[call.tool]
         if call.side_effects:
             await self.journal.intent(
                 ev.ToolCallIntent(
@@ -123,7 +146,7 @@ class ToolRunner:
             )
         t0 = self.clock.now()
         try:
-            result = stored_form(call.tool, await self._run(fn, call))
+            result = stored_form(call.tool, await self._run(call))
         except Exception as exc:
             what, detail = _failure(call, exc)
             detail = self.redact(detail)
@@ -135,7 +158,9 @@ class ToolRunner:
                         idempotency_key=call.key,
                         ok=False,
                         error=detail,
-                        latency_s=self.clock.now() - t0,
+                        latency_s=round(self.clock.now() - t0, 6),
+                        call_id=call.call_id,
+                        outcome="failed" if call.call_id else "",
                     )
                 ]
             )
@@ -147,15 +172,22 @@ class ToolRunner:
             ok=True,
             result=result,
             latency_s=round(self.clock.now() - t0, 6),
+            call_id=call.call_id,
+            outcome="done" if call.call_id else "",
         )
         return ToolDone(result, finished)
 
-    async def _run(self, fn: Callable[..., Any], call: ToolCall) -> Any:
-        takes_key, is_async = self._shape(call.tool, fn)
-        kwargs = dict(call.args)
-        if takes_key:
-            kwargs["idempotency_key"] = call.key
-        work = fn(**kwargs) if is_async else in_daemon_thread(fn, kwargs, call.tool)
+    async def _run(self, call: ToolCall) -> Any:
+        work: Awaitable[Any]
+        if call.work is not None:
+            work = call.work(dict(call.args))
+        else:
+            fn = self.functions[call.target or call.tool]
+            takes_key, is_async = self._shape(call.target or call.tool, fn)
+            kwargs = dict(call.args)
+            if takes_key:
+                kwargs["idempotency_key"] = call.key
+            work = fn(**kwargs) if is_async else in_daemon_thread(fn, kwargs, call.tool)
         if not call.timeout_s:
             return await work
         limit = asyncio.timeout(call.timeout_s)
@@ -191,6 +223,9 @@ def _failure(call: ToolCall, exc: BaseException) -> tuple[str, str]:
     """(what happened, as the end of a sentence about the tool; the error itself)."""
     if isinstance(exc, ToolTimedOut | ToolResultInvalid):
         return str(exc), str(exc)
+    what = getattr(exc, "what", None)
+    if isinstance(what, str) and what:  # a failure that already says what happened (an MCP server's)
+        return what, what
     detail = f"{type(exc).__name__}: {exc}"
     return f"failed: {detail}", detail
 

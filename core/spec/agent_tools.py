@@ -80,12 +80,17 @@ class McpServer(_Strict):
     def _command_shorthand(cls, value: Any) -> Any:
         return value.split() if isinstance(value, str) else value
 
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError(f"'url' must start with http:// or https://, not '{value}'")
+        return value
+
     @model_validator(mode="after")
     def _one_transport(self) -> McpServer:
         if (self.command is None) == (self.url is None):
             raise ValueError("an MCP server needs exactly one of 'command' (stdio) or 'url' (streamable HTTP)")
-        if self.url is not None and not re.match(r"^https?://", self.url):
-            raise ValueError(f"'url' must start with http:// or https://, not '{self.url}'")
         if self.url is not None and (self.env or self.cwd):
             raise ValueError("'env' and 'cwd' apply to a server started by 'command', not one reached by 'url'")
         return self

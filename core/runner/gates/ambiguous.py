@@ -22,6 +22,9 @@ class Ambiguous(Gate):
     args: dict[str, Any]
     key: str
     edit: Edit
+    call_key: str = ""
+    """Set for a call of an agent's tool loop: tells its checkpoint apart from the turn's other calls."""
+    options: tuple[str, ...] = ("approve", "edit", "skip", "pause")
 
     def ask(self, rt: Runtime) -> Ask:
         return Ask(
@@ -31,8 +34,9 @@ class Ambiguous(Gate):
             "(its intent was recorded, its result was not). Run it again, supply its result, or skip.",
             output=self.args,
             context={"args": self.args, "idempotency_key": self.key},
-            options=["approve", "edit", "skip", "pause"],
+            options=list(self.options),
             edit=self.edit,
+            key=self.call_key,
             skip_needs=rt.skip_needs(self.path),
             unattended=Unattended(
                 "pause", f"side-effecting tool at '{self.path}' may or may not have run: a person must decide"

@@ -17,6 +17,7 @@ from baton.core.runner.context import StepFailure
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.writes import check_writes, tool_writes
 from baton.core.spec.model import StepBase, ToolStep
+from baton.core.spec.tool_schema import check_args
 from baton.core.state import type_ok
 from baton.core.structured import OutputInvalid, parse_reply, validate
 
@@ -110,6 +111,24 @@ def arguments(args: dict[str, Any]) -> Edit:
         if unknown:
             raise ValueError(f"unknown argument{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
         return value, text_diff(args, value, "arguments")
+
+    return edit
+
+
+def tool_arguments(schema: dict[str, Any], args: dict[str, Any]) -> Edit:
+    """Edited arguments of an agent's tool call: a JSON object valid for the tool's schema."""
+
+    def edit(value: Any) -> tuple[Any, str]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("edited arguments must be a JSON object") from None
+        try:
+            checked = check_args(schema, value)
+        except ValueError as exc:
+            raise ValueError(f"edited arguments do not fit the tool: {exc}") from None
+        return checked, text_diff(args, checked, "arguments")
 
     return edit
 

@@ -77,12 +77,15 @@ class ToolFailed(Gate):
     detail: str
     args: dict[str, Any]
     edit: Edit
+    call_key: str = ""
+    """Set for a call of an agent's tool loop: tells its checkpoint apart from the turn's other calls."""
     degrades_on_skip = True
 
     def ask(self, rt: Runtime) -> Ask:
         return Ask(
             self.path,
             "escalation",
+            key=self.call_key,
             message=f"tool '{self.tool}' {self.what}",
             context={"error": self.detail, "category": "tool_error", "attempts": self.round, "args": self.args},
             options=["approve", "edit", "skip", "pause"],

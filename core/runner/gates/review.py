@@ -58,6 +58,8 @@ def review_message(reason: str, review: ReviewSpec, path: str) -> str:
         return f"random audit ({(review.sample or 0):.0%} of runs)"
     if reason == "on_failure":
         return "the answer came from a fallback: check it"
+    if reason == "max_turns":
+        return f"'{path}' used all its turns without a final answer: accept its last text, edit it, or reject"
     return f"review the output of '{path}'"
 
 

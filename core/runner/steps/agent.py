@@ -11,6 +11,7 @@ from baton.core.runner.gates.base import Jump, Skip, pass_gate
 from baton.core.runner.gates.before_step import before_step
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.shape import shape
+from baton.core.runner.steps.agent_loop import run_tool_loop
 from baton.core.runner.steps.ending import complete, end_by
 from baton.core.runner.steps.inputs import gather_inputs
 from baton.core.runner.steps.model import ModelTask, run_model
@@ -36,6 +37,8 @@ async def run_agent(
         return {k: output[k] for k in writes if isinstance(output, dict) and k in output}
 
     task = ModelTask(call, to_writes, step.review, can_reroute=role == "top")
+    if step.tools:
+        return await run_tool_loop(rt, step, task, scope, inputs)
     return await run_model(rt, task, scope, inputs)
 
 

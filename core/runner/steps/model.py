@@ -62,6 +62,8 @@ class Answer:
     degraded: bool
     prompt: str
     result: CallResult | None
+    reason: str | None = None
+    """Why a person must look at it whatever the review policy says (an agent out of turns)."""
 
 
 async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.Inputs) -> StepOutcome:
@@ -123,12 +125,31 @@ class ModelRun:
 
     async def answer(self) -> Answer | StepOutcome | None:
         """The next output to conclude on; an outcome when a person ended the step; None to go round."""
-        rt, task, path = self.rt, self.task, self.task.path
-        recorded = rt.history.output(path, self.round)
+        recorded = self.recorded_answer()
         if recorded is not None:
-            self.alias = recorded.model or self.alias
-            return Answer(recorded.output, recorded.degraded, recorded.prompt, None)
-        user = self.call_prompt or prompts.with_feedback(self._base_prompt(), self.rejected)
+            return recorded
+        user = self.user_prompt()
+        result = await self.ask_model(user)
+        if not isinstance(result, CallResult):
+            return result
+        return Answer(result.value, result.degraded, user, result)
+
+    def recorded_answer(self) -> Answer | None:
+        """An output recorded before its checkpoint (a resumed run shows it again, not a new one)."""
+        recorded = self.rt.history.output(self.task.path, self.round)
+        if recorded is None:
+            return None
+        self.alias = recorded.model or self.alias
+        return Answer(recorded.output, recorded.degraded, recorded.prompt, None)
+
+    def user_prompt(self) -> str:
+        """The user message of this round's call: as a person edited it, or with a reviewer's feedback."""
+        return self.call_prompt or prompts.with_feedback(self._base_prompt(), self.rejected)
+
+    async def ask_model(self, user: str) -> CallResult | StepOutcome | None:
+        """One model call through every automatic layer and the gates around it (cost over, budget,
+        escalation): the result; an outcome when a person ended the step; None to go round."""
+        rt, task, path = self.rt, self.task, self.task.path
         request = self.request(user)
         if not self.cost_cleared:
             self.cost_cleared = True
@@ -152,12 +173,14 @@ class ModelRun:
             return await self._through(call_failed(rt, path, self.escalations, failure, user, rt.forecasts(request)))
         self.totals.add(result)
         self.alias = result.alias
-        return Answer(result.value, result.degraded, user, result)
+        return result
 
     async def conclude(self, answer: Answer) -> StepOutcome | None:
         """Complete, or ask for a review and follow it; None when the step runs another round."""
         rt, task = self.rt, self.task
-        reason = review_reason(rt.session_id, task.review, task.path, answer.output, self.inputs.env(), answer.degraded)
+        reason = answer.reason or review_reason(
+            rt.session_id, task.review, task.path, answer.output, self.inputs.env(), answer.degraded
+        )
         result = answer.result
         pre: list[ev.Event] = [result.finished] if result is not None and result.finished is not None else []
         if reason is None:
