@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from baton.tui.commands import decide, export, fork, listing, remove, resume, run, workflows
+from baton.tui.commands import decide, export, fork, listing, remove, resume, run, tools, workflows
 from baton.tui.commands.common import EXIT_HELP, db_path, tui_available
 
 
@@ -49,6 +49,7 @@ for command in (
     listing.result,
     remove.rm,
     workflows.validate,
+    tools.tools,
     decide.decide,
     fork.fork,
     export.export,

@@ -3,6 +3,8 @@
 `import litellm` costs seconds, so `baton --help`, `validate` and every viewer stay clear of it. Before it
 loads we pin it offline and quiet (local price map, no `.env` loading, no hub downloads). Every call
 streams with litellm's own retries off: the runner's retry loop is the only one, so its timeline is true.
+Tool calls arrive as deltas in OpenAI's chunk shape, whatever the provider; `ToolCallAssembler` puts them
+back together.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from baton.core.llm.tool_stream import ToolCallAssembler
 from baton.core.llm.types import LLMRequest, LLMResult, ModelError, OnText
 from baton.core.secrets import REDACTED, Redactor, default_redactor
 
@@ -92,6 +95,7 @@ class LiteLLMGateway:
         hard_deadline = started + total_s if total_s else None
         ttft: float | None = None
         parts: list[str] = []
+        calls = ToolCallAssembler()
         usage: Any = None
         response: Any = None
         phase = "first"
@@ -108,6 +112,8 @@ class LiteLLMGateway:
                             parts.append(text)
                             on_text(text)
                             alive = True
+                        if calls.add(getattr(delta, "tool_calls", None)):
+                            alive = True  # a tool call's arguments stream in as text does
                         elif getattr(delta, "reasoning_content", None):
                             alive = True  # a reasoning model thinks aloud before it answers
                     if alive:
@@ -136,7 +142,9 @@ class LiteLLMGateway:
             raise
         except Exception as exc:
             await _close(response)
-            raise self._classify(exc, "".join(parts), ttft, kwargs.get("api_key"), request) from None
+            text = "".join(parts)
+            streamed = len(text) + len(calls.text())
+            raise self._classify(exc, text, ttft, kwargs.get("api_key"), request, streamed) from None
         text = "".join(parts)
         if _ended_early(response):
             raise ModelError(
@@ -145,7 +153,8 @@ class LiteLLMGateway:
                 partial=text,
                 ttft_s=ttft,
             )
-        tokens_in, tokens_out = self._usage(lib, request, usage, text)
+        tool_calls = calls.finish(request.hash())
+        tokens_in, tokens_out = self._usage(lib, request, usage, text + calls.text())
         return LLMResult(
             text=text,
             tokens_in=tokens_in,
@@ -154,6 +163,7 @@ class LiteLLMGateway:
             latency_s=loop.time() - started,
             ttft_s=ttft,
             model=request.model,
+            tool_calls=tool_calls,
         )
 
     def _kwargs(self, request: LLMRequest) -> dict[str, Any]:
@@ -171,6 +181,12 @@ class LiteLLMGateway:
             kwargs["temperature"] = request.temperature
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
+        if request.tools:
+            kwargs["tools"] = request.tools
+            if request.tool_choice is not None:
+                kwargs["tool_choice"] = request.tool_choice
+            if request.parallel_tool_calls is not None:
+                kwargs["parallel_tool_calls"] = request.parallel_tool_calls
         if request.api_base:
             kwargs["api_base"] = request.api_base
         if request.api_key_env:
@@ -185,7 +201,7 @@ class LiteLLMGateway:
     def _usage(self, lib: Any, request: LLMRequest, usage: Any, text: str) -> tuple[int, int]:
         if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
             return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
-        prompt = int(lib.token_counter(model=request.model, messages=request.messages))
+        prompt = self.count_tokens(request)
         completion = int(lib.token_counter(model=request.model, text=text)) if text else 0
         return prompt, completion
 
@@ -239,8 +255,10 @@ class LiteLLMGateway:
         return tokens_in * prices[0] + tokens_out * prices[1]
 
     def count_tokens(self, request: LLMRequest) -> int:
-        """Prompt tokens of a request, by litellm's counter for that model."""
-        return int(self.lib().token_counter(model=request.model, messages=request.messages))
+        """Prompt tokens of a request (its messages and the tools it offers), by litellm's counter for that
+        model."""
+        lib = self.lib()
+        return int(lib.token_counter(model=request.model, messages=request.messages, tools=request.tools or None))
 
     def forecast(self, request: LLMRequest) -> tuple[int, tuple[float, float] | None]:
         """Prompt tokens and the cost range: all of the prompt, plus 0 … max_tokens of output."""
@@ -294,7 +312,10 @@ class LiteLLMGateway:
         ttft: float | None,
         key: str | None = None,
         request: LLMRequest | None = None,
+        streamed: int | None = None,
     ) -> ModelError:
+        """`partial` is the text streamed before the failure; `streamed` counts tool-call text too (a stream
+        that broke inside a tool call's arguments was cut as surely as one that broke inside text)."""
         lib = self.lib()
         original: BaseException = exc
         mid_stream = isinstance(exc, lib.exceptions.MidStreamFallbackError)
@@ -327,14 +348,15 @@ class LiteLLMGateway:
                 category = "server"
             elif mid_stream:
                 category = "cut"
-        if not partial and category in ("server", "connection", "unknown", "auth") and _NO_KEY.search(message):
+        streamed = len(partial) if streamed is None else streamed
+        if not streamed and category in ("server", "connection", "unknown", "auth") and _NO_KEY.search(message):
             return ModelError("auth", self._no_key(message, request), partial=partial, ttft_s=ttft)
         if category == "server" and _CANNOT_CONNECT.search(message):
             category = "connection"
-        if mid_stream and partial and category in ("connection", "server", "unknown"):
+        if mid_stream and streamed and category in ("connection", "server", "unknown"):
             category = "cut"
-        if mid_stream and partial:
-            message = f"stream broke after {len(partial)} chars: {message}"
+        if mid_stream and streamed:
+            message = f"stream broke after {streamed} chars: {message}"
         elif isinstance(status, int) and category in _STATUS_SHOWN:
             message = f"HTTP {status}: {message}"
         return ModelError(

@@ -2,8 +2,10 @@
 
 Text is deterministic: a hash of the model, the seed and the prompt picks words, so the same request gives
 the same reply, and different prompts differ. Structured requests (a JSON-schema `response_format`) get an
-object that satisfies the schema. `replies` script exact answers by regex; `faults` script failures by
-call number, so tests and demos can show retries, stalls and cut streams without a network.
+object that satisfies the schema. A request that offers tools gets tool calls (see `offline_tools`).
+`replies` script exact answers (text, JSON, tool calls) by regex, by call number or by turn of a tool loop;
+`faults` script failures by call number, so tests and demos can show retries, stalls and cut streams
+without a network.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from baton.core.llm import offline_tools as tools_plan
 from baton.core.llm.offline_routes import route_reply
+from baton.core.llm.types import ModelToolCall
 
 FaultKind = Literal[
     "rate_limit",
@@ -70,7 +74,7 @@ class Fault:
 
 @dataclass(frozen=True)
 class Plan:
-    """What the offline model will stream for one call."""
+    """What the offline model will stream for one call: text chunks, then tool calls."""
 
     chunks: list[str]
     prompt_tokens: int
@@ -78,6 +82,17 @@ class Plan:
     interval_s: float
     fault: Fault | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[ModelToolCall, ...] = ()
+
+    def pieces(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """Every chunk of the stream in order: (text, None) pieces, then ("", tool-call delta) pieces."""
+        deltas = tools_plan.call_deltas(self.tool_calls)
+        return [(chunk, None) for chunk in self.chunks] + [("", delta) for delta in deltas]
+
+    @property
+    def finish_reason(self) -> str:
+        """`tool_calls` when the answer calls tools, else `stop`."""
+        return "tool_calls" if self.tool_calls else "stop"
 
 
 def plan(
@@ -88,18 +103,29 @@ def plan(
     prompt_tokens: int,
     response_format: Mapping[str, Any] | None = None,
     max_tokens: int | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: Any = None,
+    parallel_tool_calls: bool | None = None,
 ) -> Plan:
     """Decide the reply to call number `call_index` (1-based, per model) of this process."""
     prompt = _prompt_text(messages)
     user = _prompt_text([m for m in messages if m.get("role") == "user"][-1:]) or prompt
+    loop = tools_plan.loop_of(messages)
     fault = _fault(behaviour.get("faults") or [], call_index, prompt)
-    found, scripted = _scripted(behaviour.get("replies") or [], prompt, call_index)
+    rule = _scripted(behaviour.get("replies") or [], prompt, call_index, loop.turn)
     seed = f"{model}|{behaviour.get('seed', 0)}|{prompt}"
     rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
     schema = _schema(response_format)
-    if found:
-        text = scripted if isinstance(scripted, str) else json.dumps(scripted, ensure_ascii=False)
-        chunks = split_chunks(text)
+    calls: list[ModelToolCall] = []
+    if rule is not None:
+        chunks = split_chunks(_scripted_text(rule))
+        calls = tools_plan.scripted_calls(rule.get("tool_calls") or [], messages)
+    elif tools and (
+        calls := tools_plan.planned_calls(tools, messages, loop, topic_phrase(user), tool_choice, parallel_tool_calls)
+    ):
+        chunks = []
+    elif loop.results and schema is None:
+        chunks = split_chunks(tools_plan.report(loop, topic_phrase(user)))
     elif schema is not None:
         labels = _route_labels(schema)
         if labels:
@@ -122,6 +148,7 @@ def plan(
         latency_s=float(behaviour.get("latency_s", 0.0) or 0.0),
         interval_s=(1.0 / tps) if tps > 0 else 0.0,
         fault=fault,
+        tool_calls=tuple(calls),
     )
 
 
@@ -136,19 +163,29 @@ def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def _scripted(replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int) -> tuple[bool, Any]:
-    """The first reply whose `call` and `match` fit: (True, text or JSON value), else (False, None)."""
+def _scripted(
+    replies: Sequence[Mapping[str, Any]], prompt: str, call_index: int, turn: int
+) -> Mapping[str, Any] | None:
+    """The first reply whose `call`, `turn` and `match` fit, else None."""
     for rule in replies:
         nth = rule.get("call")
         if nth is not None and int(nth) != call_index:
             continue
+        on_turn = rule.get("turn")
+        if on_turn is not None and int(on_turn) != turn:
+            continue
         pattern = rule.get("match")
         if pattern is not None and not re.search(str(pattern), prompt, re.DOTALL):
             continue
-        if "json" in rule:
-            return True, rule["json"]
-        return True, str(rule.get("text", ""))
-    return False, None
+        return rule
+    return None
+
+
+def _scripted_text(rule: Mapping[str, Any]) -> str:
+    """A scripted reply's text: its `json` value as JSON, its `text`, or nothing (tool calls alone)."""
+    if "json" in rule:
+        return json.dumps(rule["json"], ensure_ascii=False)
+    return str(rule.get("text") or "")
 
 
 def _fault(faults: Sequence[Mapping[str, Any]], call_index: int, prompt: str) -> Fault | None:

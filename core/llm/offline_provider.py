@@ -1,6 +1,7 @@
 """The offline model as a litellm custom provider (`mock/<name>`), so the real litellm path runs.
 
-Imported only by the gateway, after litellm is loaded. Streaming, usage and cost all go through litellm:
+Imported only by the gateway, after litellm is loaded. Streaming, usage and cost all go through litellm
+(tool calls too: they stream as `tool_use` deltas, which litellm turns into OpenAI's `delta.tool_calls`):
 prices for the bundled `mock/*` names are registered with `litellm.register_model`; any other `mock/...`
 name has no price (cost shows as unknown).
 """
@@ -56,7 +57,7 @@ class OfflineProvider(CustomLLM):
         self.calls[name] += 1
         # Counted the way the gateway forecasts (same counter, same model name), so a forecast's prompt
         # tokens are exactly what the offline model reports.
-        prompt_tokens = litellm.token_counter(model=name, messages=messages)
+        prompt_tokens = litellm.token_counter(model=name, messages=messages, tools=params.get("tools") or None)
         reply = offline.plan(
             name,
             messages,
@@ -65,6 +66,9 @@ class OfflineProvider(CustomLLM):
             prompt_tokens,
             response_format=params.get("response_format"),
             max_tokens=params.get("max_tokens"),
+            tools=params.get("tools"),
+            tool_choice=params.get("tool_choice"),
+            parallel_tool_calls=params.get("parallel_tool_calls"),
         )
         fault = reply.fault
         if reply.latency_s:
@@ -74,7 +78,8 @@ class OfflineProvider(CustomLLM):
         if fault is not None and fault.kind == "stall_first":
             await asyncio.sleep(fault.stall_s)
         start = time.monotonic()
-        for i, piece in enumerate(reply.chunks):
+        pieces = reply.pieces()
+        for i, (piece, tool_use) in enumerate(pieces):
             if fault is not None and i == fault.after_chunks:
                 if fault.kind == "stall":
                     await asyncio.sleep(fault.stall_s)
@@ -88,7 +93,7 @@ class OfflineProvider(CustomLLM):
                     await asyncio.sleep(delay)
             yield {
                 "text": piece,
-                "tool_use": None,
+                "tool_use": tool_use,
                 "is_finished": False,
                 "finish_reason": "",
                 "usage": None,
@@ -98,11 +103,11 @@ class OfflineProvider(CustomLLM):
             "text": "",
             "tool_use": None,
             "is_finished": True,
-            "finish_reason": "stop",
+            "finish_reason": reply.finish_reason,
             "usage": {
                 "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": len(reply.chunks),
-                "total_tokens": reply.prompt_tokens + len(reply.chunks),
+                "completion_tokens": len(pieces),
+                "total_tokens": reply.prompt_tokens + len(pieces),
             },
             "index": 0,
         }

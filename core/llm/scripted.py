@@ -1,10 +1,11 @@
 """A model whose answers are a Python function: the `LLMClient` seam without a provider, litellm or network.
 
 For runner tests and for embedding: `ScriptedLLM(lambda request: "an answer")`. The function receives
-the request exactly as the runner built it (model, alias, messages) and returns the text, a `Reply`
-(text streamed before a failure), or raises `ModelError` to fail the call the way a provider would.
-It may be async. Streaming is emulated in chunks so live text, redaction and watchdog paths run; usage
-is estimated from characters; prices are whatever the test gives (a model without one has no price).
+the request exactly as the runner built it (model, alias, messages, tools) and returns the text, a `Reply`
+(text and tool calls, or text streamed before a failure), or raises `ModelError` to fail the call the way
+a provider would. It may be async. Streaming is emulated in chunks so live text, redaction and watchdog
+paths run; usage is estimated from characters (tool calls' names and arguments included); prices are
+whatever the test gives (a model without one has no price).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from baton.core.llm.types import LLMRequest, LLMResult, ModelError, OnText
+from baton.core.llm.types import LLMRequest, LLMResult, ModelError, ModelToolCall, OnText
 
 CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer that streams `text` and then fails with `error` (a cut or stalled stream)."""
+    """An answer: `text`, the tools the model calls, or text streamed before it fails with `error` (a cut
+    or stalled stream)."""
 
-    text: str
+    text: str = ""
     error: ModelError | None = None
+    tool_calls: tuple[ModelToolCall, ...] = ()
 
 
 Script = Callable[[LLMRequest], "str | Reply | Awaitable[str | Reply]"]
@@ -73,7 +76,7 @@ class ScriptedLLM:
             error = reply.error
             error.partial = error.partial or reply.text
             raise error
-        tokens_out = _tokens(reply.text)
+        tokens_out = _tokens(reply.text + _calls_text(reply.tool_calls))
         return LLMResult(
             text=reply.text,
             tokens_in=tokens_in,
@@ -82,11 +85,12 @@ class ScriptedLLM:
             latency_s=0.0,
             ttft_s=0.0,
             model=request.model,
+            tool_calls=tuple(reply.tool_calls),
         )
 
     def count_tokens(self, request: LLMRequest) -> int:
-        """Prompt tokens, estimated from characters."""
-        return sum(_tokens(str(m.get("content", ""))) for m in request.messages)
+        """Prompt tokens, estimated from characters (the tool calls in earlier answers included)."""
+        return sum(_tokens(_message_text(m)) for m in request.messages)
 
     def forecast(self, request: LLMRequest) -> tuple[int, tuple[float, float] | None]:
         """(prompt tokens, (low, high) USD); no range without a price."""
@@ -112,6 +116,22 @@ class ScriptedLLM:
 
     async def warm_up(self) -> None:
         """Nothing to load."""
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    text = "" if content is None else str(content)
+    calls = message.get("tool_calls") or ()
+    return text + "".join(_entry_text(c) for c in calls if isinstance(c, Mapping))
+
+
+def _entry_text(call: Mapping[str, Any]) -> str:
+    function = call.get("function") or {}
+    return str(function.get("name", "")) + str(function.get("arguments", "")) if isinstance(function, Mapping) else ""
+
+
+def _calls_text(calls: tuple[ModelToolCall, ...]) -> str:
+    return "".join(call.name + call.arguments for call in calls)
 
 
 def _tokens(text: str) -> int:

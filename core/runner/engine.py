@@ -133,7 +133,7 @@ class Runner:
             rt.ledger.add(path, cost)
         try:
             await self._start()
-            rt.tool_runner.load(self.spec, _flow_dir(self.workflow))
+            rt.tool_runner.load(self.spec, rt.flow_dir)
             if self._cancel_reason:
                 raise asyncio.CancelledError()
             self._walk_task = asyncio.ensure_future(self._walk())
@@ -293,10 +293,3 @@ class Runner:
                 state.breakpoints.add(control.breakpoint)
             else:
                 state.breakpoints.discard(control.breakpoint)
-
-
-def _flow_dir(workflow: Workflow) -> str | None:
-    path = workflow.path
-    if path.startswith("<"):
-        return None
-    return os.path.dirname(os.path.abspath(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from baton.core.llm.types import LLMClient, LLMRequest
@@ -81,6 +82,12 @@ class Runtime:
         from baton.core.mcp.servers import McpServers
 
         return McpServers(log=logging.getLogger("baton.mcp").info)
+
+    @property
+    def flow_dir(self) -> str | None:
+        """The workflow's folder (None for a workflow given as text)."""
+        path = self.workflow.path
+        return None if path.startswith("<") else os.path.dirname(os.path.abspath(path))
 
     async def close(self) -> None:
         """Stop what the run started (its MCP servers)."""

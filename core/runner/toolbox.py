@@ -11,6 +11,8 @@ marked read-only does not, one marked destructive or not marked at all asks).
 from __future__ import annotations
 
 import fnmatch
+import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,11 +102,12 @@ class BoundTool:
 
 
 class Toolbox:
-    """An agent's tools by the name its model calls them."""
+    """An agent's tools by the name its model calls them. `base_dir` is the workflow's folder."""
 
-    def __init__(self, step: AgentStep, tools: Iterable[BoundTool]) -> None:
+    def __init__(self, step: AgentStep, tools: Iterable[BoundTool], base_dir: str | None = None) -> None:
         self.step = step
         self.tools = {tool.name: tool for tool in tools}
+        self.base_dir = base_dir
 
     def offered(self) -> list[dict[str, Any]]:
         """Every tool, for the request."""
@@ -114,7 +117,7 @@ class Toolbox:
         """The MCP server a tool of source `mcp` lives on."""
         entry = self.step.tools[tool.entry]
         assert isinstance(entry, McpTools)
-        return entry.mcp
+        return launchable(entry.mcp, self.base_dir)
 
     def delegate(self, tool: BoundTool) -> DelegateTool:
         """The sub-agent a tool of source `agent` hands work to."""
@@ -128,18 +131,19 @@ async def build_toolbox(
     path: str,
     functions: Mapping[str, Any],
     mcp: Callable[[], McpServers],
-    journal: Journal,
+    journal: Journal | None,
     recorded: ev.ToolsListed | None,
+    base_dir: str | None = None,
 ) -> Toolbox:
-    """The agent's toolbox: as recorded, or listed now (and recorded)."""
+    """The agent's toolbox: as recorded, or listed now (and recorded when there is a journal)."""
     if recorded is not None:
-        return Toolbox(step, [BoundTool.from_listed(t) for t in recorded.tools])
+        return Toolbox(step, [BoundTool.from_listed(t) for t in recorded.tools], base_dir)
     tools: list[BoundTool] = []
     for index, entry in enumerate(step.tools):
         if isinstance(entry, FunctionTool):
             tools.append(_function_tool(index, entry, functions))
         elif isinstance(entry, McpTools):
-            listed = await mcp().list_tools(entry.mcp)
+            listed = await mcp().list_tools(launchable(entry.mcp, base_dir))
             tools.extend(_server_tools(index, entry, listed))
         else:
             tools.append(_delegate_tool(index, entry))
@@ -148,8 +152,25 @@ async def build_toolbox(
         if tool.name in names:
             raise ConfigError(f"agent '{path}' is offered two tools named '{tool.name}' (use 'prefix' or 'name')")
         names.add(tool.name)
-    journal.note([ev.ToolsListed(step=path, tools=[tool.listed() for tool in tools])])
-    return Toolbox(step, tools)
+    if journal is not None:
+        journal.note([ev.ToolsListed(step=path, tools=[tool.listed() for tool in tools])])
+    return Toolbox(step, tools, base_dir)
+
+
+def launchable(server: McpServer, base_dir: str | None) -> McpServer:
+    """A stdio server as it is started: in the workflow's folder unless `cwd` says otherwise (a relative
+    `cwd` is taken from that folder), and `python` meaning the Python baton runs on."""
+    if server.command is None:
+        return server
+    cwd = server.cwd
+    if base_dir is not None:
+        cwd = os.path.join(base_dir, cwd) if cwd else base_dir
+    command = list(server.command)
+    if command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    if cwd == server.cwd and command == server.command:
+        return server
+    return server.model_copy(update={"cwd": cwd, "command": command})
 
 
 def _function_tool(index: int, entry: FunctionTool, functions: Mapping[str, Any]) -> BoundTool:

@@ -12,6 +12,10 @@ TOOL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 """A tool name a model can call (the providers' common limit)."""
 
 
+LAUNCHERS = frozenset({"python", "node", "uvx", "npx", "uv", "bun", "deno", "pipx"})
+"""Programs that start a server named by their first argument (`python server.py`, `uvx mcp-server-git`)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -101,7 +105,12 @@ class McpServer(_Strict):
         if self.name:
             return self.name
         if self.command:
-            return self.command[0].rsplit("/", 1)[-1]
+            program = self.command[0].rsplit("/", 1)[-1]
+            if program.split(".")[0].rstrip("0123456789.") in LAUNCHERS:
+                args = [a for a in self.command[1:] if not a.startswith("-") and a not in ("run", "exec")]
+                if args:
+                    return args[0].rsplit("/", 1)[-1].removesuffix(".py").removesuffix(".js")
+            return program
         assert self.url is not None
         return self.url.split("//", 1)[-1].split("/", 1)[0]
 

@@ -1,5 +1,6 @@
 """Load-time checks beyond types: keys, templates, routes, reachability, cycles, fan-in; `check` runs
-them all, with those of the models (`model_checks`) and of the data steps move (`dataflow_checks`).
+them all, with those of the models (`model_checks`), of the data steps move (`dataflow_checks`) and of
+what agents may call (`tool_entry_checks`; delegated sub-agents get every per-step check).
 
 Each check returns problems anchored at a data path; `load.py` turns paths into line:col.
 """
@@ -38,6 +39,7 @@ from baton.core.spec.model import (
     WorkflowSpec,
 )
 from baton.core.spec.model_checks import defaults_model, model_providers, step_models
+from baton.core.spec.tool_entry_checks import agent_tools, with_delegates
 from baton.core.state import type_ok
 from baton.core.structured import enum_values
 
@@ -49,7 +51,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool =
     errors were set aside, so flow-wide checks (reachability, keys written before they are read) that the
     missing parts would mislead are skipped."""
     out: list[Finding] = []
-    infos = list(iter_steps(spec))
+    infos = list(with_delegates(iter_steps(spec)))
     aliases = set(spec.models) | set(known_aliases)
     out += _unique_ids(infos)
     out += _state_and_inputs(spec)
@@ -63,6 +65,7 @@ def check(spec: WorkflowSpec, known_aliases: Iterable[str] = (), partial: bool =
         out += static_fallback(spec, info)
         out += _step_review(info)
         out += _fan_out_cap(spec, info)
+        out += agent_tools(info)
     out += defaults_model(spec, aliases)
     out += model_providers(spec, aliases)
     out += _outputs(spec)

@@ -15,8 +15,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from baton.core.spec import checks
+from baton.core.spec.agent_tools import FunctionTool, McpTools
 from baton.core.spec.findings import describe, suggest
-from baton.core.spec.model import STEP_KINDS, WorkflowSpec
+from baton.core.spec.model import STEP_KINDS, DelegateTool, WorkflowSpec
 from baton.core.spec.problems import Problem, WorkflowInvalid
 from baton.core.spec.salvage import salvage, value_at
 from baton.core.spec.yaml_source import Positions, SourceError, decode, parse_yaml, read_capped
@@ -239,7 +240,12 @@ def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, .
     node = data
     model: Any = WorkflowSpec
     holder: Any = None
+    tag_at = -1
     for part in loc:
+        if tag_at != len(out) and _tool_tag(out, node, part):
+            tag_at = len(out)  # a tool entry's union tag (`call`, `mcp`, `step`): its field comes next
+            holder = model = TOOL_ENTRY_MODELS[str(part)]
+            continue
         if not (isinstance(node, dict) and node.get("kind") == part and part not in node):
             holder = model
         if isinstance(node, dict) and part in node:
@@ -256,6 +262,21 @@ def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, .
             out.append(part)
             node = None
     return tuple(out), holder
+
+
+TOOL_ENTRY_MODELS: dict[str, type[BaseModel]] = {"call": FunctionTool, "mcp": McpTools, "step": DelegateTool}
+
+
+def _tool_tag(out: list[str | int], node: Any, part: str | int) -> bool:
+    """Is `part` the tag pydantic puts before the fields of the tool entry `node` (`tools[i]`)?"""
+    return (
+        len(out) >= 2
+        and out[-2] == "tools"
+        and isinstance(out[-1], int)
+        and isinstance(node, dict)
+        and part in TOOL_ENTRY_MODELS
+        and part in node
+    )
 
 
 def _unwrap(annotation: Any) -> list[Any]:

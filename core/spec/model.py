@@ -98,20 +98,44 @@ def _regex(value: str | None) -> str | None:
     return value
 
 
+class MockToolCall(_Scripted):
+    """A tool call in a scripted reply: the tool's `name` and its `args` (or the raw `arguments` text the
+    model writes, to script arguments that are not valid JSON); `id` when a test needs a fixed call id."""
+
+    name: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    arguments: str | None = None
+    id: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MockToolCall:
+        if self.arguments is not None and "args" in self.model_fields_set:
+            raise ValueError("give a tool call's arguments as 'args' or as raw 'arguments' text, not both")
+        return self
+
+
 class MockReply(_Scripted):
-    """A scripted reply of the offline model: the first entry whose `match` and `call` fit is the answer."""
+    """A scripted reply of the offline model: the first entry whose `match`, `call` and `turn` fit is the
+    answer. `call` counts this process's requests to the model (retries included); `turn` counts the model
+    turns of the current tool loop (1 after the person's message, 2 once the first tool results are back…),
+    so it holds across retries and resumes. The answer is `text` or `json`, `tool_calls`, or text and calls."""
 
     match: str | None = None
     call: int | None = Field(default=None, ge=1)
+    turn: int | None = Field(default=None, ge=1)
     text: str | None = None
     json_value: Any = Field(default=None, alias="json")
+    tool_calls: list[MockToolCall] | None = None
 
     _match = field_validator("match")(_regex)
 
     @model_validator(mode="after")
     def _one_answer(self) -> MockReply:
-        if (self.text is not None) == ("json_value" in self.model_fields_set):
+        has_json = "json_value" in self.model_fields_set
+        if self.text is not None and has_json:
             raise ValueError("a scripted reply has either 'text' or 'json'")
+        if self.text is None and not has_json and not self.tool_calls:
+            raise ValueError("a scripted reply needs 'text', 'json' or 'tool_calls'")
         return self
 
 
@@ -350,8 +374,26 @@ class DelegateTool(_Strict):
 
     step: AgentStep
     description: str = ""
-    approval: Approval = "never"
+    approval: Approval = "default"
     max_result_chars: int | None = Field(default=None, ge=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_prompt(cls, value: Any) -> Any:
+        """A sub-agent without a prompt is given the task as its prompt."""
+        if isinstance(value, dict) and isinstance(value.get("step"), dict) and not value["step"].get("prompt"):
+            value = {**value, "step": {"kind": "agent", **value["step"], "prompt": "{task}"}}
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _no_writes(cls, step: AgentStep) -> AgentStep:
+        if step.writes:
+            raise ValueError(
+                f"a delegated agent does not write state (its answer is the tool's result): "
+                f"remove 'writes' from '{step.id}'"
+            )
+        return step
 
     @property
     def tool_name(self) -> str:

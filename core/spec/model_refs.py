@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from baton.core.spec.graph import DataPath, children, iter_steps
 from baton.core.spec.model import AgentStep, RouterStep, Step, SupervisorStep, WorkflowSpec
+from baton.core.spec.tool_entry_checks import delegated, with_delegates
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ def step_refs(spec: WorkflowSpec, step: Step, path: DataPath = ()) -> list[Model
 
 def workflow_refs(spec: WorkflowSpec) -> list[ModelRef]:
     """Every model reference of the workflow, in file order."""
-    return [ref for info in iter_steps(spec) for ref in step_refs(spec, info.step, info.data_path)]
+    infos = with_delegates(iter_steps(spec))
+    return [ref for info in infos for ref in step_refs(spec, info.step, info.data_path)]
 
 
 def step_aliases(spec: WorkflowSpec, step: Step, *, fallbacks: bool = False) -> list[str]:
     """Aliases a step and everything inside it call, in order of first mention."""
     found = [ref.alias for ref in step_refs(spec, step) if fallbacks or not ref.fallback]
-    for child in children(step):
+    for child in [*children(step), *delegated(step)]:
         found += step_aliases(spec, child, fallbacks=fallbacks)
     return list(dict.fromkeys(found))
 

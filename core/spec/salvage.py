@@ -123,7 +123,10 @@ def _stand_in(data: dict[str, Any], step: DataPath) -> DataPath | None:
     if isinstance(holder, list) and isinstance(key, int) and 0 <= key < len(holder):
         holder[key] = _gate_like(holder[key], f"step{key}")
     elif isinstance(holder, dict) and isinstance(key, str) and key in holder:
-        holder[key] = _gate_like(holder[key], key)
+        stand_in = _gate_like(holder[key], key)
+        if len(step) >= 3 and step[-3] == "tools" and isinstance(step[-2], int):
+            stand_in = {"id": stand_in["id"], "kind": "agent"}  # a delegated sub-agent can only be an agent
+        holder[key] = stand_in
     else:
         return None
     return step

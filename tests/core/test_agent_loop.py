@@ -293,3 +293,64 @@ async def test_a_side_effect_with_an_intent_and_no_result_is_ambiguous_and_a_per
     assert settled.status == "completed"
     assert len(runs(tool_log)) == 1
     assert "error: the call may or may not have run" in tool_messages(settled.llm.requests[-1])[-1]
+
+
+DELEGATING = """
+name: manage
+state:
+  topic: str
+  report: str
+inputs: [topic]
+models:
+  cheap: test/cheap
+  dear: test/dear
+defaults:
+  model: dear
+steps:
+  - id: lead
+    kind: agent
+    reads: [topic]
+    writes: [report]
+    prompt: "Lead the work on {topic}."
+    tools:
+      - step:
+          id: helper
+          model: cheap
+          system: "You dig things up."
+          tools:
+            - call: tests.core.agent_tools_kit:search
+              side_effects: false
+        description: "Give the helper a research task."
+"""
+
+
+def manager_and_helper(request: LLMRequest) -> Reply:
+    if request.model == "test/dear":
+        if turn_of(request) == 0:
+            return Reply("", tool_calls=(call("helper", "h1", task="find tides"), call("helper", "h2", task="find moons")))
+        return Reply("lead: " + " + ".join(tool_messages(request)))
+    if turn_of(request) == 0:
+        task = str(request.messages[-1]["content"])
+        return Reply("", tool_calls=(call("search", "s1", q=task.split()[-1], limit=1),))
+    return Reply("helper found " + tool_messages(request)[-1])
+
+
+async def test_an_agent_delegates_to_a_sub_agent_that_runs_as_a_child_step_with_its_own_tools() -> None:
+    workflow = flow(DELEGATING)
+    done = await run(workflow, manager_and_helper, inputs={"topic": "sea"})
+    assert done.status == "completed"
+    assert done.state["report"] == 'lead: helper found ["tides hit 1"] + helper found ["moons hit 1"]'
+    completed = [c.step for c in done.of(ev.StepCompleted)]
+    assert completed == ["lead/helper#1", "lead/helper#2", "lead"] or completed == [
+        "lead/helper#2",
+        "lead/helper#1",
+        "lead",
+    ]
+    helper_calls = [c for c in done.of(ev.LLMCallFinished) if c.step.startswith("lead/helper")]
+    assert {c.model for c in helper_calls} == {"test/cheap"} and len(helper_calls) == 4
+    requested = {r.step: r.tool for r in done.of(ev.ToolCallRequested)}
+    assert requested["lead"] == "helper" and requested["lead/helper#1"] == "search"
+
+    resumed = await run(workflow, manager_and_helper, history=done.history())
+    assert resumed.status == "completed"
+    assert resumed.llm.requests == []

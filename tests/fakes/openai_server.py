@@ -4,6 +4,12 @@ Raw asyncio streams rather than a web framework, so every byte is under the test
 the headers, a reset connection (RST), a chunked SSE body cut after k events, a malformed event. Faults are
 queued per model (`server.fail("m", Fault("rate_limit", retry_after=2))`) or posted to the control endpoint
 `POST /_control/faults` by another process; every chat request is counted (`server.count("m")`).
+
+Answers are the default `words`, queued per model (`server.reply`, `server.answer`, `POST /_control/answers`),
+or computed per request by `server.responder` from what the request holds (so a resumed conversation gets
+the answer its turn calls for). An answer may call tools: they stream in OpenAI's chunk format — the id and
+name on the first delta of each index, the arguments' JSON text split over several deltas, calls one after
+the other or interleaved, and `finish_reason: "tool_calls"`.
 """
 
 from __future__ import annotations
@@ -15,8 +21,13 @@ import socket
 import struct
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from tests.fakes.openai_answers import Answer, ToolCall
+
+__all__ = ["Answer", "FakeOpenAI", "Fault", "Seen", "ToolCall"]
 
 FAULT_KINDS = (
     "ok",  # no fault: a normal answer (to script a sequence)
@@ -63,6 +74,9 @@ class Seen:
     fault: str
     at: float
     authorization: str = ""
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass
@@ -80,7 +94,9 @@ class FakeOpenAI:
     """When set, `GET /api/tags` answers as an Ollama server with these models pulled."""
     seen: list[Seen] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
-    replies: dict[str, list[tuple[str, int | None, int | None]]] = field(default_factory=dict)
+    replies: dict[str, list[Answer]] = field(default_factory=dict)
+    responder: Callable[[Seen], Answer | None] | None = None
+    """Computes the answer to a request that has no queued answer (None: the default `words`)."""
     _faults: dict[str, deque[Fault]] = field(default_factory=dict)
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -134,7 +150,15 @@ class FakeOpenAI:
         """Queue whole answers for the next successful requests of `model` (word-split into chunks), with
         the usage to report for them when given (else `prompt_tokens` and one token per chunk)."""
         for text in texts:
-            self.replies.setdefault(model, []).append((text, prompt_tokens, completion_tokens))
+            self.answer(model, Answer(text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+
+    def answer(self, model: str, *answers: Answer) -> None:
+        """Queue answers (text, tool calls or both) for the next successful requests of `model`."""
+        self.replies.setdefault(model, []).extend(answers)
+
+    def reply_tools(self, model: str, *calls: ToolCall, text: str = "", interleave: bool = False) -> None:
+        """Queue one answer that calls `calls` (after `text`, when given)."""
+        self.answer(model, Answer(text, tuple(calls), interleave=interleave))
 
     def count(self, model: str | None = None) -> int:
         """Chat requests received (for one model, or all)."""
@@ -151,13 +175,12 @@ class FakeOpenAI:
                 return queue.popleft()
         return None
 
-    def _answer(self, model: str) -> tuple[list[str], int, int | None]:
+    def _answer(self, model: str, seen: Seen) -> Answer:
         queued = self.replies.get(model)
         if queued:
-            text, prompt, completion = queued.pop(0)
-            words = [w + " " for w in text.split(" ")[:-1]] + [text.split(" ")[-1]]
-            return [w for w in words if w], self.prompt_tokens if prompt is None else prompt, completion
-        return list(self.words), self.prompt_tokens, None
+            return queued.pop(0)
+        computed = self.responder(seen) if self.responder is not None else None
+        return computed if computed is not None else Answer(chunks=tuple(self.words))
 
     # --- HTTP ------------------------------------------------------------------------------------
 
@@ -191,6 +214,11 @@ class FakeOpenAI:
             for item in body.get("faults", []):
                 self.fail(str(item.get("model", "*")), Fault(**{k: v for k, v in item.items() if k != "model"}))
             return await _json(writer, 200, {"queued": True})
+        if path == "/_control/answers" and request.method == "POST":
+            body = json.loads(request.body or b"{}")
+            for item in body.get("answers", []):
+                self.answer(str(item.get("model", "")), Answer.from_json(item))
+            return await _json(writer, 200, {"queued": True})
         if path == "/_control/stats":
             return await _json(writer, 200, {"counts": dict(self.counts), "seen": [asdict(s) for s in self.seen]})
         if request.method == "GET" and path.endswith("/models"):
@@ -207,31 +235,35 @@ class FakeOpenAI:
         if fault is not None and fault.kind == "ok":
             fault = None
         self.counts[model] += 1
-        self.seen.append(
-            Seen(
-                model,
-                stream,
-                list(payload.get("messages") or []),
-                payload.get("max_tokens"),
-                fault.kind if fault else "",
-                time.monotonic(),
-                request.headers.get("authorization", ""),
-            )
+        seen = Seen(
+            model,
+            stream,
+            list(payload.get("messages") or []),
+            payload.get("max_tokens"),
+            fault.kind if fault else "",
+            time.monotonic(),
+            request.headers.get("authorization", ""),
+            payload.get("tools"),
+            payload.get("tool_choice"),
+            payload.get("parallel_tool_calls"),
         )
+        self.seen.append(seen)
         if fault is not None:
             handled = await self._fault_before_body(fault, request, writer, model)
             if handled is not None:
                 return handled
-        words, prompt_tokens, completion_tokens = self._answer(model)
-        completion = len(words) if completion_tokens is None else completion_tokens
+        answer = self._answer(model, seen)
+        deltas = answer.deltas()
+        prompt_tokens = self.prompt_tokens if answer.prompt_tokens is None else answer.prompt_tokens
+        completion = len(deltas) if answer.completion_tokens is None else answer.completion_tokens
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
         }
         if not stream:
-            return await _json(writer, 200, _completion(model, "".join(words), usage))
-        return await self._stream(writer, model, words, usage, fault, payload)
+            return await _json(writer, 200, _completion(model, answer, usage))
+        return await self._stream(writer, model, deltas, usage, fault, payload, _finish(answer))
 
     async def _fault_before_body(
         self, fault: Fault, request: _Request, writer: asyncio.StreamWriter, model: str
@@ -299,10 +331,11 @@ class FakeOpenAI:
         self,
         writer: asyncio.StreamWriter,
         model: str,
-        words: list[str],
+        deltas: list[dict[str, Any]],
         usage: dict[str, int],
         fault: Fault | None,
         payload: dict[str, Any],
+        finish: str,
     ) -> bool:
         head = (
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
@@ -319,7 +352,7 @@ class FakeOpenAI:
         for i in range(self.reasoning_chunks):  # a reasoning model thinks before it answers
             await asyncio.sleep(self.reasoning_interval_s)
             await _event(writer, _chunk(cid, model, {"reasoning_content": f"thought {i} "}))
-        for i, word in enumerate(words):
+        for i, delta in enumerate(deltas):
             if fault is not None and i == fault.after:
                 if kind == "stall_after":
                     await asyncio.sleep(fault.stall_s)
@@ -334,8 +367,8 @@ class FakeOpenAI:
                     return True
             if self.chunk_interval_s:
                 await asyncio.sleep(self.chunk_interval_s)
-            await _event(writer, _chunk(cid, model, {"content": word}))
-        await _event(writer, _chunk(cid, model, {}, finish="stop"))
+            await _event(writer, _chunk(cid, model, delta))
+        await _event(writer, _chunk(cid, model, {}, finish=finish))
         if (payload.get("stream_options") or {}).get("include_usage"):
             await _event(writer, {**_chunk(cid, model, {}), "choices": [], "usage": usage})
         await _raw_event(writer, "data: [DONE]\n\n")
@@ -419,15 +452,26 @@ def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = Non
     }
 
 
-def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+def _completion(model: str, answer: Answer, usage: dict[str, int]) -> dict[str, Any]:
+    text = "".join(answer.text_chunks())
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if answer.tool_calls else "")}
+    if answer.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in answer.tool_calls
+        ]
     return {
         "id": f"chatcmpl-{int(time.time() * 1000)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish(answer)}],
         "usage": usage,
     }
+
+
+def _finish(answer: Answer) -> str:
+    return "tool_calls" if answer.tool_calls else "stop"
 
 
 def _num(value: float) -> str:

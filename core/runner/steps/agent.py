@@ -11,7 +11,7 @@ from baton.core.runner.gates.base import Jump, Skip, pass_gate
 from baton.core.runner.gates.before_step import before_step
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.shape import shape
-from baton.core.runner.steps.agent_loop import run_tool_loop
+from baton.core.runner.steps.agent_loop import RunChild, run_tool_loop
 from baton.core.runner.steps.ending import complete, end_by
 from baton.core.runner.steps.inputs import gather_inputs
 from baton.core.runner.steps.model import ModelTask, run_model
@@ -20,9 +20,16 @@ from baton.core.spec.model import AgentStep, RouterStep
 
 
 async def run_agent(
-    rt: Runtime, step: AgentStep, path: str, scope: Scope, variables: dict[str, Any], role: str
+    rt: Runtime,
+    step: AgentStep,
+    path: str,
+    scope: Scope,
+    variables: dict[str, Any],
+    role: str,
+    run_step: RunChild | None = None,
 ) -> StepOutcome:
-    """One model call (structured when `output` is declared); a loop's judge replies pass/feedback."""
+    """One model call (structured when `output` is declared), or with `tools` a tool loop (`run_step`
+    runs the agents it delegates to); a loop's judge replies pass/feedback."""
     inputs = await gather_inputs(rt, step, path, scope, variables)
     if isinstance(inputs, StepOutcome):
         return inputs
@@ -38,7 +45,7 @@ async def run_agent(
 
     task = ModelTask(call, to_writes, step.review, can_reroute=role == "top")
     if step.tools:
-        return await run_tool_loop(rt, step, task, scope, inputs)
+        return await run_tool_loop(rt, step, task, scope, inputs, run_step)
     return await run_model(rt, task, scope, inputs)
 
 

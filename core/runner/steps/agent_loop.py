@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,20 +36,22 @@ from baton.core.runner.steps.ending import end_by
 from baton.core.runner.steps.model import Answer, ModelRun, ModelTask
 from baton.core.runner.toolbox import BoundTool, Toolbox, build_toolbox, policy
 from baton.core.runner.tools import ToolCall, ToolError
-from baton.core.spec.model import AgentStep
+from baton.core.spec.model import AgentStep, Step
 from baton.core.spec.tool_schema import check_args, parse_arguments
 
 T = TypeVar("T")
+RunChild = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Awaitable[StepOutcome]]
+"""Runs a child step (or takes it from the record): how a delegated sub-agent runs."""
 
 
 async def run_tool_loop(
-    rt: Runtime, step: AgentStep, task: ModelTask, scope: Scope, inputs: prompts.Inputs
+    rt: Runtime, step: AgentStep, task: ModelTask, scope: Scope, inputs: prompts.Inputs, run_child: RunChild | None
 ) -> StepOutcome:
     """Run an agent that has tools to completion (or skip, jump, pause, stop)."""
-    toolbox = await build_toolbox(
-        step, task.path, rt.tool_runner.functions, lambda: rt.mcp, rt.journal, rt.history.tools_listed.get(task.path)
-    )
-    run = ToolLoop(rt, task, scope, inputs, step, toolbox)
+    recorded = rt.history.tools_listed.get(task.path)
+    functions = rt.tool_runner.functions
+    toolbox = await build_toolbox(step, task.path, functions, lambda: rt.mcp, rt.journal, recorded, rt.flow_dir)
+    run = ToolLoop(rt, task, scope, inputs, step, toolbox, run_child)
     ended = await run.before()
     if ended is not None:
         return ended
@@ -77,22 +79,33 @@ class Prepared:
     content: str | None = None
     denied: ev.DecisionMade | None = None
     sequence: int = 0
+    child: str = ""
+    """The child step's path, for a task handed to a sub-agent."""
 
 
 class ToolLoop(ModelRun):
     """A model-backed step whose model may call tools, turn after turn."""
 
     def __init__(
-        self, rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.Inputs, step: AgentStep, toolbox: Toolbox
+        self,
+        rt: Runtime,
+        task: ModelTask,
+        scope: Scope,
+        inputs: prompts.Inputs,
+        step: AgentStep,
+        toolbox: Toolbox,
+        run_child: RunChild | None,
     ) -> None:
         super().__init__(rt, task, scope, inputs)
         self.step = step
         self.toolbox = toolbox
+        self.run_child = run_child
         self.turn = 1
         self.transcript: list[dict[str, Any]] = []
         self.transcript_round = self.round
         self.asked = 0
         self.last_text = ""
+        self.delegated: dict[str, int] = {}
 
     # --- the request of a turn -------------------------------------------------------------------
 
@@ -148,8 +161,9 @@ class ToolLoop(ModelRun):
         prepared = [self._prepare(call) for call in result.tool_calls]
         events: list[ev.Event] = [result.finished] if result.finished is not None else []
         events += [self._requested(p) for p in prepared if p.key not in rt.history.tool_requests]
-        events += [self._refused(p, "invalid") for p in prepared if p.policy == "invalid"]
-        rt.journal.note([e for e in events if e is not None])
+        refused = [self._refused(p, "invalid") for p in prepared if p.policy == "invalid"]
+        events += [e for e in refused if e is not None]
+        rt.journal.note(events)
         await _all(self._approve(p) for p in prepared if p.policy == "ask")
         denied = next((p for p in prepared if p.denied is not None), None)
         if denied is not None:
@@ -178,6 +192,9 @@ class ToolLoop(ModelRun):
             return Prepared(call, key, tool, {}, "invalid", str(exc))
         verdict, reason = policy(tool, args, self.rt.grants)
         prepared = Prepared(call, key, tool, args, verdict, reason)
+        if tool.source == "agent":
+            count = self.delegated[tool.target] = self.delegated.get(tool.target, 0) + 1
+            prepared.child = f"{self.task.path}/{tool.target}#{count}"
         if verdict == "ask":
             self.asked += 1
             prepared.sequence = self.asked
@@ -270,11 +287,39 @@ class ToolLoop(ModelRun):
         done = rt.history.tool_results.get(p.key)
         if done is not None:
             return self._content(tool, done.result) if done.ok else f"error: {done.error}"
+        if tool.source == "agent":
+            return await self._delegate(p, tool)
         if tool.side_effects and p.key in rt.history.intents:
             settled = await self._ambiguous(p, tool)
             if settled is not None:
                 return settled
         return await self._invoke(p, tool)
+
+    async def _delegate(self, p: Prepared, tool: BoundTool) -> str:
+        """Hand the task to a sub-agent: a child step (`agent/helper#2`: its second task) with its own model,
+        tools, pane, cost and checkpoints; its answer is the call's result. A resumed run takes a
+        finished child from the record."""
+        rt, path = self.rt, self.task.path
+        assert self.run_child is not None
+        sub = self.toolbox.delegate(tool).step
+        started = rt.clock.now()
+        task = {"task": p.args.get("task", "")}
+        outcome = await self.run_child(rt, sub, p.child, self.scope.fork(), task, "delegate")
+        if outcome.status not in ("completed", "degraded") or outcome.output is None:
+            content = f"error: the agent '{sub.id}' ended {outcome.status} without an answer"
+            done = ev.ToolCallFinished(
+                step=path, tool=tool.name, idempotency_key=p.key, ok=False, error=content[7:], call_id=p.call.id,
+                outcome="failed",
+            )
+        else:
+            content = self._content(tool, outcome.output)
+            done = ev.ToolCallFinished(
+                step=path, tool=tool.name, idempotency_key=p.key, ok=True, result=outcome.output,
+                latency_s=round(rt.clock.now() - started, 6), call_id=p.call.id, outcome="done",
+            )
+        if p.key not in rt.history.tool_results:
+            rt.journal.note([done])
+        return content
 
     async def _invoke(self, p: Prepared, tool: BoundTool) -> str:
         rt, attempt = self.rt, 0
@@ -299,8 +344,6 @@ class ToolLoop(ModelRun):
                 return await self.rt.mcp.call_tool(server, tool.target, args, tool.timeout_s)
 
             return ToolCall(self.task.path, tool.name, p.args, p.key, tool.side_effects, None, p.call.id, work=work)
-        if tool.source == "agent":
-            raise SessionStop(f"'{self.task.path}': delegating to an agent is not available here", self.task.path)
         return ToolCall(
             self.task.path, tool.name, p.args, p.key, tool.side_effects, tool.timeout_s, p.call.id, target=tool.target
         )

@@ -39,7 +39,7 @@ async def run_step(
         rt.state.caps[path] = step.budget.max_usd
     rt.journal.begin(path)
     if isinstance(step, AgentStep):
-        return await run_agent(rt, step, path, scope, variables, role)
+        return await run_agent(rt, step, path, scope, variables, role, run_step)
     if isinstance(step, RouterStep):
         return await run_router(rt, step, path, scope, variables)
     if isinstance(step, ToolStep):

@@ -57,6 +57,20 @@ def create(db: Path, flow: Path = FLOW, options: RunOptions | None = None) -> st
     return asyncio.run(go())
 
 
+def create_with_inputs(db: Path, flow: Path, options: RunOptions, inputs: dict[str, Any]) -> str:
+    """A new session of `flow` with `inputs`, created through the store."""
+
+    async def go() -> str:
+        wf = load_workflow(flow)
+        store = await Store.open(db)
+        try:
+            return await create_session(store, wf, inputs=inputs, options=options)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
 def spawn(db: Path, session_id: str, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     """The real background runner, as `baton run` starts it."""
     return subprocess.Popen(
