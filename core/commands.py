@@ -1,4 +1,6 @@
-"""Commands: what viewers send the runner (decide, pause, cancel, step mode, breakpoints).
+"""Commands: what viewers send the runner (decide, pause, cancel, step mode, breakpoints, revoking an
+always-for-this-session grant: `target` is the tool, `edited` the grant's pattern, None for every grant
+of the tool).
 
 Viewers never touch runner internals. A command is written to the session store (or handed to an
 in-process runner); the runner validates it, persists the resulting event, then acts.
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-DECISIONS = ("approve", "edit", "reject", "reroute", "retry_model", "skip", "pause")
-COMMAND_KINDS = ("decide", "pause", "cancel", "step_mode", "breakpoint")
+DECISIONS = ("approve", "edit", "reject", "reroute", "retry_model", "skip", "deny", "always", "pause")
+COMMAND_KINDS = ("decide", "pause", "cancel", "step_mode", "breakpoint", "revoke")
 
 
 @dataclass(frozen=True)

@@ -275,8 +275,29 @@ class Runner:
             )
             await rt.journal.session([control], command_id=command.id)
             self._apply_control(control)
+        elif kind == "revoke":
+            await self._revoke(command)
         else:
             await rt.journal.refuse(command.id, f"unknown command '{kind}'")
+
+    async def _revoke(self, command: Command) -> None:
+        """End always-for-this-session grants of a tool (one pattern's, or all of them)."""
+        rt = self.rt
+        pattern = command.edited
+        ending = [
+            g for g in rt.grants.active if g.tool == command.target and (pattern is None or g.pattern == pattern)
+        ]
+        if not ending:
+            active = ", ".join(sorted({g.tool for g in rt.grants.active})) or "none"
+            await rt.journal.refuse(command.id, f"no grant for '{command.target}' to revoke (granted: {active})")
+            return
+        revoked = [
+            ev.ToolGrantChanged(step=g.step, tool=g.tool, pattern=g.pattern, granted=False, by=command.by)
+            for g in ending
+        ]
+        await rt.journal.session(revoked, command_id=command.id)
+        for change in revoked:
+            rt.grants.apply(change)
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop now: running steps are cancelled (they run again on resume)."""

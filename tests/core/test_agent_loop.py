@@ -327,7 +327,8 @@ steps:
 def manager_and_helper(request: LLMRequest) -> Reply:
     if request.model == "test/dear":
         if turn_of(request) == 0:
-            return Reply("", tool_calls=(call("helper", "h1", task="find tides"), call("helper", "h2", task="find moons")))
+            tasks = (call("helper", "h1", task="find tides"), call("helper", "h2", task="find moons"))
+            return Reply("", tool_calls=tasks)
         return Reply("lead: " + " + ".join(tool_messages(request)))
     if turn_of(request) == 0:
         task = str(request.messages[-1]["content"])
@@ -354,3 +355,41 @@ async def test_an_agent_delegates_to_a_sub_agent_that_runs_as_a_child_step_with_
     resumed = await run(workflow, manager_and_helper, history=done.history())
     assert resumed.status == "completed"
     assert resumed.llm.requests == []
+
+
+async def test_a_revoked_grant_asks_again(tool_log: Path) -> None:
+    from baton.core.commands import Command
+
+    explode = "- call: tests.core.agent_tools_kit:explode\n        side_effects: false\n        approval: always"
+    workflow = agent(more=explode)
+
+    def script(request: LLMRequest) -> Reply:
+        turn = turn_of(request)
+        if turn == 2:
+            return Reply("", tool_calls=(call("explode", "x2"),))
+        if turn < 4:
+            return Reply("", tool_calls=(call("write_report", f"w{turn}", path=f"reports/{turn}.md", text="x"),))
+        return Reply("done")
+
+    granting = {"write:tool_call:write_report": "always"}
+    first = await run(workflow, script, inputs={"topic": "t"}, options=RunOptions(decisions=granting))
+    assert first.status == "paused"  # the explode call asks, and the decisions say nothing of it
+    assert [r.policy for r in first.of(ev.ToolCallRequested)] == ["ask", "granted", "ask"]
+
+    revoke = Command(kind="revoke", target="write_report", by="ann")
+    decisions = {
+        "write:tool_call:write_report": "approve",
+        "write:tool_call:explode": {"decision": "reject", "feedback": "no"},
+    }
+    again = await run(
+        workflow, script, history=first.history(), options=RunOptions(decisions=decisions), commands=[revoke]
+    )
+    assert again.status == "completed", again.of(ev.SessionFailed)
+    changes = [(g.tool, g.granted, g.by) for g in again.of(ev.ToolGrantChanged)]
+    assert changes == [("write_report", False, "ann")]
+    assert [(r.call_id, r.policy) for r in again.of(ev.ToolCallRequested)] == [("w3", "ask")]
+    assert len(runs(tool_log)) == 3
+
+    nothing = Command(kind="revoke", target="search", by="ann")
+    refused = await run(workflow, script, history=again.history(), commands=[nothing])
+    assert refused.of(ev.ToolGrantChanged) == []
