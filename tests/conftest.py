@@ -53,6 +53,7 @@ def private_home(
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("LITELLM_MODE", "PRODUCTION")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BATON_REPORT_DIR", str(home / "reports"))  # the bundled flows' saved reports
     roots = [home]
     if "tmp_path" in request.fixturenames:
         roots.append(request.getfixturevalue("tmp_path"))
@@ -90,6 +91,7 @@ def baton_env(home: Path, db: Path, **extra: str) -> dict[str, str]:
             "XDG_STATE_HOME": str(home / "xdg_state_home"),
             "BATON_DB": str(db),
             "BATON_USER": "tester",
+            "BATON_REPORT_DIR": str(home / "reports"),
         }
     )
     env.update(extra)

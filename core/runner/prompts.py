@@ -160,3 +160,14 @@ def route_lines(spec: WorkflowSpec, routes: Mapping[str, str]) -> str:
         f"- {label}: {target} — {described[target]}" if described.get(target) else f"- {label}: {target}"
         for label, target in routes.items()
     )
+
+
+def render_arg(value: Any, env: Mapping[str, Any]) -> Any:
+    """A tool argument from a workflow: `"{key}"` alone passes the value with its type; any other string
+    is a template."""
+    if isinstance(value, str):
+        names = placeholder_names(value)
+        if len(names) == 1 and value.strip() == "{" + names[0] + "}":
+            return env.get(names[0])
+        return render(value, dict(env))
+    return value

@@ -53,6 +53,8 @@ class BoundTool:
     annotations: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     max_result_chars: int | None = None
+    bound: dict[str, Any] = field(default_factory=dict)
+    """Arguments the workflow gives (templates over the step's reads), hidden from the model."""
 
     def offered(self) -> dict[str, Any]:
         """The tool in a request (OpenAI's function-tool shape)."""
@@ -78,6 +80,7 @@ class BoundTool:
             "target": self.target,
             "timeout_s": self.timeout_s,
             "max_result_chars": self.max_result_chars,
+            "bound": self.bound,
         }
 
     @classmethod
@@ -98,6 +101,7 @@ class BoundTool:
             annotations=dict(data.get("annotations") or {}),
             timeout_s=data.get("timeout_s"),
             max_result_chars=data.get("max_result_chars"),
+            bound=dict(data.get("bound") or {}),
         )
 
 
@@ -184,7 +188,7 @@ def _function_tool(index: int, entry: FunctionTool, functions: Mapping[str, Any]
         source="python",
         origin=entry.call,
         description=schema.description,
-        schema=schema.parameters,
+        schema=_without(schema.parameters, entry),
         side_effects=entry.side_effects,
         approval=approval,
         why=why,
@@ -192,7 +196,28 @@ def _function_tool(index: int, entry: FunctionTool, functions: Mapping[str, Any]
         target=entry.call,
         timeout_s=entry.timeout_s,
         max_result_chars=entry.max_result_chars,
+        bound=dict(entry.args),
     )
+
+
+def _without(parameters: dict[str, Any], entry: FunctionTool) -> dict[str, Any]:
+    """The schema the model sees: without the arguments the workflow gives."""
+    if not entry.args:
+        return parameters
+    properties = dict(parameters.get("properties") or {})
+    unknown = sorted(set(entry.args) - set(properties))
+    if unknown:
+        raise ConfigError(
+            f"tool '{entry.call}': 'args' gives {', '.join(map(repr, unknown))}, which it does not take "
+            f"(its parameters: {', '.join(properties) or 'none'})"
+        )
+    required = [name for name in parameters.get("required") or [] if name not in entry.args]
+    out = {**parameters, "properties": {k: v for k, v in properties.items() if k not in entry.args}}
+    if required:
+        out["required"] = required
+    else:
+        out.pop("required", None)
+    return out
 
 
 def _server_tools(index: int, entry: McpTools, listed: list[ServerTool]) -> list[BoundTool]:

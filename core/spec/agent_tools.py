@@ -49,6 +49,9 @@ class FunctionTool(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     approval: Approval = "default"
     max_result_chars: int | None = Field(default=None, ge=100)
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Arguments the workflow gives from the step's reads (`{text: "{draft}"}`): the model neither sees
+    nor sets them; a person approving the call sees them."""
 
     @field_validator("call")
     @classmethod

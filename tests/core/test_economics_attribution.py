@@ -106,9 +106,10 @@ async def test_a_fork_shows_its_copied_steps_at_zero_and_projects_a_full_run(sto
 
     view = await forked.view()
     s = summarize(view, spec=stored_spec(view))
-    assert s.total_usd == 0.0  # the write call replayed from the parent's record
-    assert s.inherited_usd == pytest.approx(parent.cost_usd - parent.steps["write"].cost_usd)
-    assert s.replayed_usd == pytest.approx(parent.steps["write"].cost_usd, rel=1e-9)
+    rerun = parent.steps["write"].cost_usd + parent.steps["publish"].cost_usd
+    assert s.total_usd == 0.0  # the write call and the publisher's turns replayed from the parent's record
+    assert s.inherited_usd == pytest.approx(parent.cost_usd - rerun)
+    assert s.replayed_usd == pytest.approx(rerun, rel=1e-9)
     assert s.projection(1000) == pytest.approx(parent.cost_usd * 1000, rel=1e-9)
     shown = text_of(summary(view))
     assert "from a full run's" in shown and f"inherited from {parent.session_id}" in shown

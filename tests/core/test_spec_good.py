@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from baton.core.runner import RunOptions
+from baton.core.spec.agent_tools import FunctionTool
 from baton.core.spec.load import Workflow, from_spec, load_text, load_workflow, spec_text, text_hash
 from baton.core.spec.model import (
     AgentStep,
-    GateStep,
     InputSpec,
     MapStep,
     MockSpec,
@@ -68,7 +68,8 @@ def demo_spec() -> WorkflowSpec:
         name="research-brief",
         description=(
             "A cheap model routes the question. Simple ones get a quick answer; complex ones get a parallel "
-            "research fan-out, a strong writer, and a human review before anything is published.\n"
+            "research fan-out (one researcher searches the bundled notes with tools), a strong writer, a human "
+            "review, and a publisher whose save asks a person first.\n"
         ),
         state={
             "topic": StateKey(type="str", max_chars=200, description="What to research"),
@@ -76,6 +77,7 @@ def demo_spec() -> WorkflowSpec:
             "answer": StateKey(type="str"),
             "notes": StateKey(type="list[str]", reducer="append", max_tokens=3000),
             "draft": StateKey(type="str", max_chars=20000),
+            "published": StateKey(type="str"),
         },
         inputs={
             "topic": InputSpec(
@@ -115,10 +117,15 @@ def demo_spec() -> WorkflowSpec:
                 branches=[
                     AgentStep(
                         id="papers",
+                        description="Searches the notes bundled with baton, with a tool",
                         model="strong",
                         reads=["topic"],
                         writes=["notes"],
-                        prompt=f"Summarise the key research papers on {topic}.",
+                        prompt=f"Summarise the key research on {topic}. Use search_notes on the bundled notes.",
+                        tools=[
+                            FunctionTool(call="baton_tools:search_notes", side_effects=False),
+                            FunctionTool(call="baton_tools:read_note", side_effects=False),
+                        ],
                     ),
                     AgentStep(
                         id="news", reads=["topic"], writes=["notes"], prompt=f"Summarise recent news about {topic}."
@@ -141,11 +148,13 @@ def demo_spec() -> WorkflowSpec:
                 prompt=f"Write a one-page brief on {topic} using these notes:\n\n{{notes}}",
                 review=ReviewSpec(mode="always"),
             ),
-            GateStep(
+            AgentStep(
                 id="publish",
-                description="A person signs off before publishing",
-                reads=["draft"],
-                message="Publish the brief?",
+                description="The publisher saves the brief; saving has side effects, so it asks you first",
+                reads=["topic", "draft"],
+                writes=["published"],
+                prompt=f"Publish the brief on {topic} with save_report.",
+                tools=[FunctionTool(call="baton_tools:save_report", args={"text": "{draft}"})],
             ),
         ],
     )

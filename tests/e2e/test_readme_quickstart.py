@@ -83,7 +83,7 @@ def _assert_path(view: dict[str, Any], path: str, command: str) -> None:
         assert status["quick_answer"] == "skipped", command
         assert [status[f"research/{b}"] for b in ("papers", "news", "critics")] == ["completed"] * 3, command
         assert status["write"] == "completed" and status["publish"] == "completed", command
-        assert "review" in reasons and "gate" in reasons, (command, reasons)
+        assert "review" in reasons and "tool_call" in reasons, (command, reasons)
         assert view["state"]["draft"] and not view["state"].get("answer"), command
     else:
         assert view["state"]["route"] == "simple", command

@@ -115,8 +115,9 @@ def arguments(args: dict[str, Any]) -> Edit:
     return edit
 
 
-def tool_arguments(schema: dict[str, Any], args: dict[str, Any]) -> Edit:
-    """Edited arguments of an agent's tool call: a JSON object valid for the tool's schema."""
+def tool_arguments(schema: dict[str, Any], args: dict[str, Any], given: set[str] | None = None) -> Edit:
+    """Edited arguments of an agent's tool call: a JSON object valid for the tool's schema (the
+    arguments the workflow `given` are edited as they are)."""
 
     def edit(value: Any) -> tuple[Any, str]:
         if isinstance(value, str):
@@ -124,8 +125,10 @@ def tool_arguments(schema: dict[str, Any], args: dict[str, Any]) -> Edit:
                 value = json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError("edited arguments must be a JSON object") from None
+        fixed = {k: v for k, v in value.items() if k in (given or ())} if isinstance(value, dict) else {}
+        rest = {k: v for k, v in value.items() if k not in fixed} if isinstance(value, dict) else value
         try:
-            checked = check_args(schema, value)
+            checked = {**check_args(schema, rest), **fixed}
         except ValueError as exc:
             raise ValueError(f"edited arguments do not fit the tool: {exc}") from None
         return checked, text_diff(args, checked, "arguments")

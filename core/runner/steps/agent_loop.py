@@ -190,6 +190,9 @@ class ToolLoop(ModelRun):
             args = check_args(tool.schema, parse_arguments(call.arguments))
         except ValueError as exc:
             return Prepared(call, key, tool, {}, "invalid", str(exc))
+        if tool.bound:
+            env = self.inputs.env()
+            args = {**args, **{name: prompts.render_arg(value, env) for name, value in tool.bound.items()}}
         verdict, reason = policy(tool, args, self.rt.grants)
         prepared = Prepared(call, key, tool, args, verdict, reason)
         if tool.source == "agent":
@@ -241,7 +244,12 @@ class ToolLoop(ModelRun):
         if p.key in rt.history.tool_results:
             return  # it ran (or was answered) before the runner stopped: nothing to ask
         request = self.request(self.user_prompt())
-        _, forecast = rt.llm.forecast(request)
+        forecasts = rt.forecasts(request)
+        if self.alias in forecasts:
+            forecast_next = forecasts[self.alias]
+        else:
+            _, rng = rt.llm.forecast(request)
+            forecast_next = [round(rng[0], 8), round(rng[1], 8)] if rng else None
         gate = ToolCallApproval(
             self.task.path,
             self.round,
@@ -250,9 +258,9 @@ class ToolLoop(ModelRun):
             tool,
             p.args,
             p.reason,
-            [round(forecast[0], 8), round(forecast[1], 8)] if forecast else None,
-            rt.forecasts(request),
-            edits.tool_arguments(tool.schema, p.args),
+            forecast_next,
+            forecasts,
+            edits.tool_arguments(tool.schema, p.args, set(tool.bound)),
             p.sequence,
         )
         self.start()

@@ -45,7 +45,7 @@ async def run_tool(
         return inputs
     started = rt.clock.now()
     env = inputs.env()
-    args = {k: _render_arg(v, env) for k, v in step.args.items()}
+    args = {k: prompts.render_arg(v, env) for k, v in step.args.items()}
     key = call_key(rt.session_id, path, args)
     rt.journal.note([ev.StepStarted(step=path, step_kind="tool", reads=step.read_keys, input_chars=inputs.chars)])
     drive = _ToolDrive(rt, step, path, scope, started)
@@ -128,13 +128,3 @@ class _ToolDrive:
 
     def _edit(self) -> Edit:
         return edits.tool_result(self.rt, self.step)
-
-
-def _render_arg(value: Any, env: dict[str, Any]) -> Any:
-    """`"{key}"` alone passes the value with its type; any other string is a template."""
-    if isinstance(value, str):
-        names = prompts.placeholder_names(value)
-        if len(names) == 1 and value.strip() == "{" + names[0] + "}":
-            return env.get(names[0])
-        return prompts.render(value, env)
-    return value
