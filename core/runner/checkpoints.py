@@ -43,6 +43,9 @@ class Unattended:
     message: str
     error_type: str = "failed"
     before_opening: bool = False
+    decision: str = ""
+    """Answer with this decision instead (`action` is then unused): a question nobody is there to
+    answer is declined."""
 
     def raise_for(self, path: str) -> None:
         """Stop the run as this rule says."""
@@ -271,7 +274,7 @@ class Checkpoints:
             if missing:
                 raise ValueError(f"later steps need {', '.join(map(repr, missing))}: supply values to skip this step")
             supplied = self._supplied(opened.step, supplied)
-        if c.decision in ("reject",) and not c.feedback.strip():
+        if c.decision == "reject" and not c.feedback.strip() and opened.reason != "elicitation":
             raise ValueError(
                 "a rejection needs a message for the model"
                 if opened.reason == "tool_call"
@@ -322,6 +325,8 @@ class Checkpoints:
             return self._from_entry(ask, entry, by=f"decisions:{options.decisions_file or 'file'}")
         if options.auto is None:
             return None
+        if ask.unattended is not None and ask.unattended.decision:
+            return self._made(ask, ask.unattended.decision, by="auto")
         if ask.unattended is not None:
             ask.unattended.raise_for(ask.path)
         if options.auto == "reject":

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from baton.core.llm.types import LLMClient, LLMRequest
@@ -31,6 +32,8 @@ from baton.core.spec.model import ModelSpec
 
 if TYPE_CHECKING:
     from baton.core.mcp.servers import McpServers
+
+Asker = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | None"]]
 
 
 class Runtime:
@@ -72,6 +75,8 @@ class Runtime:
         """The session-wide limit on model calls in flight (`defaults.concurrency`)."""
         self.tool_runner = ToolRunner(self.journal, clock, self.redact)
         self.tools = ToolReplay(self.tool_runner, history.tool_results, history.intents)
+        self.asking: dict[str, list[Asker]] = {}
+        """Per MCP server, the calls in flight that would put a question from it to a person."""
         self.grants = Grants(history.grants)
         """Tools a person allowed for the rest of the session."""
 
@@ -81,7 +86,14 @@ class Runtime:
         imported only by a run that uses a server."""
         from baton.core.mcp.servers import McpServers
 
-        return McpServers(log=logging.getLogger("baton.mcp").info)
+        return McpServers(log=logging.getLogger("baton.mcp").info, on_elicit=self._question)
+
+    async def _question(self, server: str, message: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+        """A server's question to the person, put by the call in flight on that server (None: declined)."""
+        askers = self.asking.get(server)
+        if not askers:
+            return None
+        return await askers[-1](message, schema)
 
     @property
     def flow_dir(self) -> str | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from baton.core import events as ev
-from baton.core.runner.context import Clock, ConfigError
+from baton.core.runner.context import Clock, ConfigError, Paused, SessionStop
 from baton.core.runner.journal import Journal
 from baton.core.secrets import Redactor
 from baton.core.spec.agent_tools import FunctionTool
@@ -147,6 +147,8 @@ class ToolRunner:
         t0 = self.clock.now()
         try:
             result = stored_form(call.tool, await self._run(call))
+        except (Paused, SessionStop):
+            raise  # a person's pause or a stop while the call ran (a server's question): not the tool's failure
         except Exception as exc:
             what, detail = _failure(call, exc)
             detail = self.redact(detail)

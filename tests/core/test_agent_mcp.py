@@ -149,3 +149,33 @@ async def test_an_agent_calls_a_server_over_streamable_http(http: HttpFixture) -
     assert done.status == "completed"
     assert {r.origin for r in done.of(ev.ToolCallRequested)} == {"remote"}
     assert "deleted r7" in done.state["report"]
+
+
+def ask_name(request: LLMRequest) -> Reply:
+    if turn_of(request) == 0:
+        return calls(("fx_ask_name", {}))
+    return Reply(results(request)[-1])
+
+
+async def test_a_servers_question_mid_call_is_a_checkpoint_and_the_answer_reaches_the_tool(tmp_path: Path) -> None:
+    workflow = flow(FLOW.replace("{server}", stdio(tmp_path / "log")))
+    answers = {
+        "clerk:tool_call": "approve",
+        "clerk:elicitation": {"decision": "edit", "edited": {"name": "Ada"}},
+    }
+    done = await run(workflow, ask_name, options=RunOptions(decisions=answers))
+    assert done.status == "completed"
+    assert done.state["report"] == "Hello, Ada!"
+    question = [o for o in done.of(ev.CheckpointOpened) if o.reason == "elicitation"]
+    assert len(question) == 1 and question[0].context["question"] == "What is your name?"
+    assert question[0].context["schema"]["properties"]["name"]["type"] == "string"
+
+    unattended = await run(workflow, ask_name, options=RunOptions(auto="approve"))
+    assert unattended.status == "completed"
+    assert unattended.state["report"] == "no name given (decline)"
+    assert [d.decision for d in unattended.of(ev.DecisionMade) if "elicitation" in d.checkpoint_id] == ["reject"]
+
+    wrong = {**answers, "clerk:elicitation": {"decision": "edit", "edited": {"name": 7}}}
+    refused = await run(workflow, ask_name, options=RunOptions(decisions=wrong))
+    assert refused.status == "failed"
+    assert "the answer does not fit the question" in refused.of(ev.SessionFailed)[-1].error

@@ -21,6 +21,7 @@ from baton.core.runner.checkpoints import Ask, Edit, Unattended
 from baton.core.runner.gates.base import Accept, Gate, Proceed, Rerun, Skip, Verdict
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.toolbox import BoundTool
+from baton.core.spec.tool_schema import check_args
 
 TOOL_CALL_OPTIONS = ["approve", "edit", "reject", "deny", "always", "pause"]
 
@@ -123,3 +124,52 @@ class ToolDenied(Gate):
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Question(Gate):
+    """An MCP server asks the person something in the middle of a tool call (elicitation): answer it
+    (a JSON object checked against the schema the server gave) or decline. Unattended, it is declined."""
+
+    path: str
+    round: int
+    tool: str
+    server: str
+    message: str
+    schema: dict[str, Any]
+    key: str
+
+    def ask(self, rt: Runtime) -> Ask:
+        return Ask(
+            self.path,
+            "elicitation",
+            message=f"the MCP server {self.server} asks, during the call of {self.tool}: {self.message}",
+            context={"tool": self.tool, "server": self.server, "question": self.message, "schema": self.schema},
+            options=["edit", "reject", "pause"],
+            round=self.round,
+            edit=_answer(self.schema),
+            key=self.key,
+            unattended=Unattended("pause", "a server's question needs a person", decision="reject"),
+        )
+
+    def apply(self, decision: ev.DecisionMade) -> Verdict:
+        if decision.decision == "edit":
+            return Accept(decision, decision.edited)
+        return Skip(decision)
+
+
+def _answer(schema: dict[str, Any]) -> Edit:
+    """An answer to a server's question: a JSON object that fits the schema it asked with."""
+
+    def edit(value: Any) -> tuple[Any, str]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("the answer must be a JSON object") from None
+        try:
+            return check_args(schema, value), ""
+        except ValueError as exc:
+            raise ValueError(f"the answer does not fit the question: {exc}") from None
+
+    return edit

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,12 +25,12 @@ from baton.core import events as ev
 from baton.core.llm.types import LLMRequest, ModelToolCall
 from baton.core.runner import calls, prompts
 from baton.core.runner.call_plan import CallPlan, CallResult
-from baton.core.runner.context import Scope, SessionStop, StepOutcome
+from baton.core.runner.context import Paused, Scope, SessionStop, StepOutcome
 from baton.core.runner.gates import edits
 from baton.core.runner.gates.ambiguous import Ambiguous
 from baton.core.runner.gates.base import Accept, Jump, Proceed, Rerun, Skip, pass_gate
 from baton.core.runner.gates.escalation import ToolFailed
-from baton.core.runner.gates.tool_call import ToolCallApproval, ToolDenied
+from baton.core.runner.gates.tool_call import Question, ToolCallApproval, ToolDenied
 from baton.core.runner.replay import ModelReplay
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.steps.ending import end_by
@@ -106,6 +107,8 @@ class ToolLoop(ModelRun):
         self.asked = 0
         self.last_text = ""
         self.delegated: dict[str, int] = {}
+        self.questions: dict[str, int] = {}
+        self.held: dict[str, Exception] = {}
 
     # --- the request of a turn -------------------------------------------------------------------
 
@@ -344,12 +347,35 @@ class ToolLoop(ModelRun):
                 rt.journal.note([done.finished])
             return self._content(tool, done.result)
 
+    async def _question(
+        self, p: Prepared, tool: BoundTool, server: str, message: str, schema: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A question the server asks the person during this call: a checkpoint (None: declined)."""
+        count = self.questions[p.key] = self.questions.get(p.key, 0) + 1
+        gate = Question(self.task.path, self.round, tool.name, server, message, schema, f"{p.key}:q{count}")
+        try:
+            verdict = await pass_gate(self.rt, gate)
+        except (Paused, SessionStop) as stop:  # not the server's to handle: raised once the call ends
+            self.held[p.key] = stop
+            return None
+        return dict(verdict.output) if isinstance(verdict, Accept) else None
+
     def _call(self, p: Prepared, tool: BoundTool) -> ToolCall:
         if tool.source == "mcp":
             server = self.toolbox.server(tool)
 
             async def work(args: dict[str, Any]) -> Any:
-                return await self.rt.mcp.call_tool(server, tool.target, args, tool.timeout_s)
+                askers = self.rt.asking.setdefault(server.label, [])
+                asker = functools.partial(self._question, p, tool, server.label)
+                askers.append(asker)
+                try:
+                    result = await self.rt.mcp.call_tool(server, tool.target, args, tool.timeout_s)
+                finally:
+                    askers.remove(asker)
+                    held = self.held.pop(p.key, None)
+                    if held is not None:  # the question paused or stopped the session: that wins
+                        raise held
+                return result
 
             return ToolCall(self.task.path, tool.name, p.args, p.key, tool.side_effects, None, p.call.id, work=work)
         return ToolCall(
