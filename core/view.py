@@ -11,146 +11,45 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton.core import events as ev
-from baton.core.llm.types import short_error
 from baton.core.state import apply_ops
-from baton.core.timeline import Timeline
+from baton.core.view_calls import breaker_changed, budget_warned, call_finished, call_started, fell_back, retried
+from baton.core.view_records import (
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    SESSION_ENDED,
+    STATUS_TEXT,
+    WAITING,
+    CallView,
+    CheckpointView,
+    DecisionView,
+    StepView,
+    encloses,
+    status_text,
+)
+from baton.core.view_tools import ToolsView, record_finish, record_intent
 
-OPEN_STATUSES = ("pending", "running", "awaiting")
-DONE_STATUSES = ("completed", "degraded", "skipped")
-SESSION_ENDED = ("completed", "degraded", "failed", "paused", "cancelled")
-"""Session statuses in which no runner is working on it (a paused one may be resumed)."""
-WAITING = "waiting"
-"""The status shown for a running session that can do nothing until a person decides."""
-STATUS_TEXT = {WAITING: "waiting for you"}
+__all__ = [
+    "DONE_STATUSES",
+    "OPEN_STATUSES",
+    "SESSION_ENDED",
+    "STATUS_TEXT",
+    "WAITING",
+    "CallView",
+    "CheckpointView",
+    "DecisionView",
+    "SessionView",
+    "StepView",
+    "ToolsView",
+    "encloses",
+    "status_text",
+]
+
+NOT_OUTPUT = ("step_mode", "breakpoint", "before_tool", "cost", "budget", "tool_call", "tool_denied")
+"""Checkpoints whose `output` is not the step's output (a prompt, a tool call's arguments)."""
 LABEL_WIDTH = 40
 """At most this many characters of a map item's label in a step's title."""
 _ITEM = re.compile(r"\[(\d+)\]")
 _LAST_ITEM = re.compile(r"\[\d+\]\Z")
-_NESTING = ("/", "[", "#")
-"""What follows a step's path in the paths of the steps inside it (`a/b`, `m[3]`, `loop#2/x`)."""
-
-
-def status_text(status: str) -> str:
-    """A status as a person reads it (`waiting` is `waiting for you`)."""
-    return STATUS_TEXT.get(status, status)
-
-
-def encloses(outer: str, inner: str) -> bool:
-    """Whether step path `inner` is `outer` or a step inside it."""
-    return inner == outer or (inner.startswith(outer) and inner[len(outer) : len(outer) + 1] in _NESTING)
-
-
-@dataclass
-class CallView:
-    """One model call attempt."""
-
-    call_id: str
-    step: str
-    model: str
-    alias: str
-    attempt: int
-    status: str = "running"
-    text: str = ""
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float | None = 0.0
-    started_at: float = 0.0
-    ended_at: float | None = None
-    latency_s: float = 0.0
-    ttft_s: float | None = None
-    error: str = ""
-    error_type: str = ""
-    request_hash: str = ""
-    request: dict[str, Any] = field(default_factory=dict)
-    replayed: bool = False
-    forecast_usd: list[float] | None = None
-    inherited: bool = False
-
-
-@dataclass
-class DecisionView:
-    """A recorded decision."""
-
-    decision: str
-    by: str
-    at: float
-    feedback: str = ""
-    target: str = ""
-    model: str = ""
-    edited: Any = None
-    diff: str = ""
-    supplied: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class CheckpointView:
-    """A checkpoint: open until a resolving decision (anything but pause) is recorded."""
-
-    checkpoint_id: str
-    step: str
-    reason: str
-    message: str
-    output: Any
-    reasoning: str
-    context: dict[str, Any]
-    options: list[str]
-    targets: list[str]
-    forecasts: dict[str, Any]
-    round: int
-    opened_seq: int
-    opened_at: float
-    decision: DecisionView | None = None
-
-    @property
-    def is_open(self) -> bool:
-        """Still waiting for a person."""
-        return self.decision is None
-
-
-@dataclass
-class StepView(Timeline):
-    """A step instance (a path: `write`, `research/papers`, `each[3]`, `refine#2/draft`)."""
-
-    path: str
-    kind: str = ""
-    label: str = ""
-    status: str = "pending"
-    model: str = ""
-    attempts: int = 0
-    retries: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    cost_unknown: bool = False
-    started_at: float | None = None
-    ended_at: float | None = None
-    output: Any = None
-    reasoning: str = ""
-    prompt: str = ""
-    writes: dict[str, Any] = field(default_factory=dict)
-    reads: list[str] = field(default_factory=list)
-    input_chars: int = 0
-    error: str = ""
-    note: str = ""
-    degraded: bool = False
-    orchestration: bool = False
-    round: int = 0
-    calls: list[str] = field(default_factory=list)
-    timeline: list[str] = field(default_factory=list)
-    pending_entry: bool = False
-    item_labels: dict[str, int] = field(default_factory=dict)
-    """For a map: how many of its items carry each label (a label two items share names its index too)."""
-    concurrency: int | None = None
-    """For a fan-out: how many children run at once (None: not said)."""
-    concurrency_capped_by: str = ""
-    """For a fan-out: the session-wide setting that lowered what it asked for, if one did."""
-
-    @property
-    def latency_s(self) -> float | None:
-        """Wall time from first start to the end, when both are known."""
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return self.ended_at - self.started_at
 
 
 @dataclass
@@ -181,6 +80,8 @@ class SessionView:
     calls: dict[str, CallView] = field(default_factory=dict)
     checkpoints: dict[str, CheckpointView] = field(default_factory=dict)
     tool_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tools: ToolsView = field(default_factory=ToolsView)
+    """Agents' tool loops (turns, tool calls) and the always-for-this-session grants."""
     breakers: dict[str, str] = field(default_factory=dict)
     routed: dict[str, str] = field(default_factory=dict)
     step_mode: bool = False
@@ -345,6 +246,15 @@ def _cancel_running(v: SessionView) -> None:
     for step in v.steps.values():
         if step.status == "running":
             step.status = "cancelled"
+            _stop_tools(v, step.path, waiting_too=False)
+
+
+def _stop_tools(v: SessionView, path: str, waiting_too: bool = True) -> None:
+    """A step's tool calls that had not finished will not finish in this run (an open checkpoint still
+    waits for its call)."""
+    if path in v.tools.loops:
+        still_open = {c.checkpoint_id for c in v.checkpoints.values() if c.step == path and c.is_open}
+        v.tools.interrupt(path, still_open, waiting_too)
 
 
 def _forked(v: SessionView, e: ev.Forked, ts: float, seq: int) -> None:
@@ -401,6 +311,7 @@ def _close_checkpoints(v: SessionView, path: str, ts: float) -> None:
     for cp in v.checkpoints.values():
         if cp.step == path and cp.decision is None:
             cp.decision = DecisionView("superseded", "runner", ts)
+    _stop_tools(v, path)
 
 
 def _step_completed(v: SessionView, e: ev.StepCompleted, ts: float, seq: int) -> None:
@@ -424,6 +335,7 @@ def _step_failed(v: SessionView, e: ev.StepFailed, ts: float, seq: int) -> None:
     s = v.step(e.step)
     s.status, s.error, s.ended_at = "failed", e.error, ts
     s.timeline.append(f"✗ failed: {e.error}")
+    _stop_tools(v, e.step)
 
 
 def _step_skipped(v: SessionView, e: ev.StepSkipped, ts: float, seq: int) -> None:
@@ -437,6 +349,7 @@ def _step_skipped(v: SessionView, e: ev.StepSkipped, ts: float, seq: int) -> Non
 def _step_cancelled(v: SessionView, e: ev.StepCancelled, ts: float, seq: int) -> None:
     s = v.step(e.step)
     s.status, s.note = "cancelled", e.reason
+    _stop_tools(v, e.step, waiting_too=False)
 
 
 def _rerouted(v: SessionView, e: ev.Rerouted, ts: float, seq: int) -> None:
@@ -446,100 +359,25 @@ def _rerouted(v: SessionView, e: ev.Rerouted, ts: float, seq: int) -> None:
     s.timeline.append(f"→ {e.target}" + (f" ({e.route})" if e.route else "") + (f" by {e.by}" if e.by else ""))
 
 
-def _call_started(v: SessionView, e: ev.LLMCallStarted, ts: float, seq: int) -> None:
-    v.calls[e.call_id] = CallView(
-        e.call_id,
-        e.step,
-        e.model,
-        e.alias,
-        e.attempt,
-        started_at=ts,
-        request_hash=e.request_hash,
-        forecast_usd=e.forecast_usd,
-    )
-    s = v.step(e.step)
-    if e.call_id not in s.calls:
-        s.calls.append(e.call_id)
-    s.model = e.alias or e.model
-    s.attempts += 1
-    if s.status in ("pending", "awaiting"):
-        s.status = "running"
-
-
-def _call_finished(v: SessionView, e: ev.LLMCallFinished, ts: float, seq: int) -> None:
-    call = v.calls.get(e.call_id)
-    if call is None:
-        call = v.calls[e.call_id] = CallView(e.call_id, e.step, e.model, e.alias, e.attempt, started_at=ts)
-        s0 = v.step(e.step)
-        s0.calls.append(e.call_id)
-        s0.attempts += 1
-    call.status, call.text, call.tokens_in, call.tokens_out = e.status, e.text, e.tokens_in, e.tokens_out
-    call.cost_usd, call.ended_at, call.latency_s, call.ttft_s = e.cost_usd, ts, e.latency_s, e.ttft_s
-    call.error, call.error_type, call.request_hash = e.error, e.error_type, e.request_hash
-    call.request, call.replayed = dict(e.request), e.replayed
-    s = v.step(e.step)
-    s.tokens_in += e.tokens_in
-    s.tokens_out += e.tokens_out
-    v.tokens_in += e.tokens_in
-    v.tokens_out += e.tokens_out
-    if e.cost_usd is None:
-        s.cost_unknown = True
-        v.cost_unknown_calls += 1
-    else:
-        s.cost_usd += e.cost_usd
-        v.cost_usd += e.cost_usd
-    if e.status == "ok":
-        s.note_outcome("✓ (replayed)" if e.replayed else "✓")
-    else:
-        s.note_failure(short_error(e.error_type, e.error), e.status == "discarded")
-
-
 def _tool_intent(v: SessionView, e: ev.ToolCallIntent, ts: float, seq: int) -> None:
-    v.tool_intents[e.idempotency_key] = {
-        "step": e.step,
-        "tool": e.tool,
-        "args": e.args,
-        "args_hash": e.args_hash,
-        "finished": False,
-        "side_effects": e.side_effects,
-        "at": ts,
-    }
+    record_intent(v.tool_intents, e, ts)
 
 
 def _tool_finished(v: SessionView, e: ev.ToolCallFinished, ts: float, seq: int) -> None:
-    intent = v.tool_intents.setdefault(e.idempotency_key, {"step": e.step, "tool": e.tool})
-    intent.update(finished=True, ok=e.ok, result=e.result, error=e.error)
+    record_finish(v.tool_intents, e)
+    v.tools.finished(e, ts)
 
 
-def _retry(v: SessionView, e: ev.RetryScheduled, ts: float, seq: int) -> None:
-    s = v.step(e.step)
-    s.retries += 1
-    tag = "Retry-After" if e.retry_after else ("breaker open" if e.error_type == "breaker_open" else "")
-    s.retry_entry(e.attempt, e.wait_s, tag)
+def _tools_listed(v: SessionView, e: ev.ToolsListed, ts: float, seq: int) -> None:
+    v.tools.listed(e)
 
 
-def _fallback(v: SessionView, e: ev.FallbackUsed, ts: float, seq: int) -> None:
-    s = v.step(e.step)
-    if e.static:
-        s.timeline.append("fallback static result ✓")
-        s.pending_entry = False
-    else:
-        s.open_entry(f"fallback {e.to_model}")
+def _tool_requested(v: SessionView, e: ev.ToolCallRequested, ts: float, seq: int) -> None:
+    v.tools.requested(e, ts)
 
 
-def _breaker(v: SessionView, e: ev.BreakerChanged, ts: float, seq: int) -> None:
-    v.breakers[e.model] = e.state
-    if e.step and e.state == "open":
-        s = v.step(e.step)
-        s.before_open(f"breaker {e.model} open")
-
-
-def _budget(v: SessionView, e: ev.BudgetWarning, ts: float, seq: int) -> None:
-    if e.blocked:
-        v.budget_blocks += 1
-        v.step(e.step).timeline.append(
-            f"budget {e.scope}: ${e.spent_usd:.4f} spent + ${e.forecast_usd:.4f} forecast > ${e.limit_usd:.4f}"
-        )
+def _grant(v: SessionView, e: ev.ToolGrantChanged, ts: float, seq: int) -> None:
+    v.tools.grant_changed(e, ts)
 
 
 def _checkpoint_opened(v: SessionView, e: ev.CheckpointOpened, ts: float, seq: int) -> None:
@@ -564,8 +402,9 @@ def _checkpoint_opened(v: SessionView, e: ev.CheckpointOpened, ts: float, seq: i
         if e.reason == "escalation":
             category = e.context.get("category") if isinstance(e.context, dict) else None
             s.timeline.append("escalated to a person" + (f" ({category})" if category else ""))
-        if e.output is not None and e.reason not in ("step_mode", "breakpoint", "before_tool", "cost", "budget"):
+        if e.output is not None and e.reason not in NOT_OUTPUT:
             s.output = e.output
+    v.tools.checkpoint_opened(e)
 
 
 def _decision(v: SessionView, e: ev.DecisionMade, ts: float, seq: int) -> None:
@@ -574,9 +413,12 @@ def _decision(v: SessionView, e: ev.DecisionMade, ts: float, seq: int) -> None:
         return
     cp.decision = DecisionView(e.decision, e.by, ts, e.feedback, e.target, e.model, e.edited, e.diff, dict(e.supplied))
     s = v.step(cp.step)
-    if s.status == "awaiting":
-        s.status = "running"
-    s.timeline.append(f"{e.decision} by {e.by}")
+    if s.status == "awaiting" and not any(c.step == cp.step and c.is_open for c in v.checkpoints.values()):
+        s.status = "running"  # the calls of one turn wait together: the step runs once none waits
+    what = f" {cp.context.get('tool', '')}" if cp.reason == "tool_call" else ""
+    s.timeline.append(f"{e.decision}{what} by {e.by}")
+    if cp.reason == "tool_call":
+        v.tools.decided(cp.step, cp.context, e)
 
 
 def _control(v: SessionView, e: ev.ControlChanged, ts: float, seq: int) -> None:
@@ -608,14 +450,17 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StepSkipped: _step_skipped,
     ev.StepCancelled: _step_cancelled,
     ev.Rerouted: _rerouted,
-    ev.LLMCallStarted: _call_started,
-    ev.LLMCallFinished: _call_finished,
+    ev.LLMCallStarted: call_started,
+    ev.LLMCallFinished: call_finished,
+    ev.ToolsListed: _tools_listed,
+    ev.ToolCallRequested: _tool_requested,
+    ev.ToolGrantChanged: _grant,
     ev.ToolCallIntent: _tool_intent,
     ev.ToolCallFinished: _tool_finished,
-    ev.RetryScheduled: _retry,
-    ev.FallbackUsed: _fallback,
-    ev.BreakerChanged: _breaker,
-    ev.BudgetWarning: _budget,
+    ev.RetryScheduled: retried,
+    ev.FallbackUsed: fell_back,
+    ev.BreakerChanged: breaker_changed,
+    ev.BudgetWarning: budget_warned,
     ev.CheckpointOpened: _checkpoint_opened,
     ev.DecisionMade: _decision,
     ev.ControlChanged: _control,

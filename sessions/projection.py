@@ -31,6 +31,9 @@ IGNORED_KINDS = frozenset(
         "StepCancelled",
         "Rerouted",
         "TokenDelta",
+        "ToolsListed",
+        "ToolCallRequested",
+        "ToolGrantChanged",
         "ToolCallIntent",
         "ToolCallFinished",
         "RetryScheduled",
@@ -41,7 +44,8 @@ IGNORED_KINDS = frozenset(
     }
 )
 """Kinds that mark nothing beyond what every event marks (the session's row, and the row of the step it
-names); streamed text never reaches the projection, and tool intents and controls have no table."""
+names); streamed text never reaches the projection, and tools (the offered list, calls, intents, results,
+grants) and controls have no table: readers fold them (`SessionView.tools`)."""
 
 
 @dataclass

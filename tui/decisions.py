@@ -25,6 +25,7 @@ from baton.core.view import CheckpointView, SessionView
 from baton.tui import keymap
 from baton.tui.figures import Figures, call_figures, step_figures
 from baton.tui.sanitize import inert
+from baton.tui.tool_checkpoint import arguments_field, blocks, header_lines, question_blocks
 from baton.tui.values import ValueField, ValueInvalid, declared_types, document, fields_for, parse_document, yaml_text
 
 REASONS = {
@@ -40,8 +41,11 @@ REASONS = {
     "budget": "budget",
     "cost": "cost over limit",
     "ambiguous": "tool may have run",
+    "tool_call": "tool call",
+    "tool_denied": "tool call denied",
+    "elicitation": "a server asks",
 }
-OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget", "gate", "before_tool", "ambiguous")
+OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget", "gate", "before_tool", "ambiguous", "tool_call")
 """Checkpoints whose `output` is not a model's answer (it is shown as values or arguments, or not at all)."""
 PROMPT_EDITS = ("step_mode", "breakpoint", "cost")
 CHANGED_ONLY = ("gate", "escalation")
@@ -116,6 +120,10 @@ def sections(cp: CheckpointView, view: SessionView | None = None) -> list[Sectio
         out += [Section(f.label, inert(f.text)) for f in fields_for(ctx["reads"], types)]
     if cp.reason in ("before_tool", "ambiguous") and isinstance(ctx.get("args"), dict):
         out.append(Section("arguments", inert(yaml_text(ctx["args"]) if ctx["args"] else "(none)")))
+    if cp.reason == "tool_call":
+        out += [Section(block.title, block.text) for block in blocks(cp)]
+    if cp.reason == "elicitation":
+        out += [Section(block.title, block.text) for block in question_blocks(cp)]
     if ctx.get("error"):
         out.append(Section("error", inert(ctx["error"]), "$agent-failed"))
     if cp.output is not None and cp.reason not in OUTPUT_HIDDEN:
@@ -156,6 +164,8 @@ def context_lines(cp: CheckpointView, view: SessionView | None = None) -> list[s
     """The checkpoint's header: what it is, the call being reviewed, the step's total, the reads and the
     next step's forecast, as inert lines (no markup)."""
     ctx = cp.context
+    if cp.reason == "tool_call":
+        return header_lines(cp)  # its message says the same, in one line
     round_ = f" · round {cp.round}" if cp.round > 1 else ""
     out = [f"{REASONS.get(cp.reason, cp.reason)} · {inert(cp.step)}{round_}"]
     if cp.message:
@@ -224,6 +234,8 @@ def edit_target(cp: CheckpointView, view: SessionView | None = None) -> EditTarg
         return EditTarget(fields_for(ctx.get("reads") or {}, types), "dict", changed_only=True)
     if cp.reason == "before_tool":
         return EditTarget(fields_for(ctx.get("args") or {}), "dict")
+    if cp.reason in ("tool_call", "elicitation"):
+        return EditTarget([arguments_field(cp)], "value")
     if cp.reason == "ambiguous":
         return EditTarget([ValueField("result", None, False)], "value")
     if isinstance(cp.output, str):
@@ -295,6 +307,8 @@ def edit_suffix(cp: CheckpointView) -> str:
     target = edit_target(cp)
     if len(target.fields) > 1:
         return ".txt"
+    if target.fields and target.fields[0].language == "json":
+        return ".json"
     return ".md" if target.fields and target.fields[0].text_kind else ".yaml"
 
 

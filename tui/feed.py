@@ -3,6 +3,9 @@
 The bus consumer only calls `Feed.apply` (cheap: a fold step or an append to a buffer); the screen's
 one timer calls `Feed.take` to learn what changed since the last frame. Nothing here touches a widget,
 so it is tested without a terminal. Every string kept for display is already inert.
+
+A tool-calling agent's pane shows its transcript (`Feed.source`): the tool lines around the live text
+are rebuilt only when its tool loop changed, and only for a pane that is drawn.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from baton.core import events as ev
 from baton.core.bus import RunnerLost, Update
 from baton.core.view import SessionView
 from baton.tui.sanitize import inert
+from baton.tui.transcript import PaneTranscript, loop_of
 
 IGNORED_KINDS = frozenset(
     {
@@ -30,18 +34,27 @@ IGNORED_KINDS = frozenset(
         "StepSkipped",
         "StepCancelled",
         "Rerouted",
+        "ToolGrantChanged",
         "ToolCallIntent",
-        "ToolCallFinished",
         "RetryScheduled",
         "FallbackUsed",
         "BreakerChanged",
         "BudgetWarning",
-        "DecisionMade",
         "ControlChanged",
     }
 )
 """Kinds that change nothing but the fold (`SessionView`), which every event reaches: no pane text,
-no inbox announcement, no runner news."""
+no inbox announcement, no runner news (a grant shows in the header, drawn from the fold)."""
+TRANSCRIPT_NEWS = (
+    ev.LLMCallStarted,
+    ev.LLMCallFinished,
+    ev.ToolsListed,
+    ev.ToolCallRequested,
+    ev.ToolCallFinished,
+    ev.CheckpointOpened,
+    ev.DecisionMade,
+)
+"""Events that change a tool-calling agent's transcript."""
 
 EventListener = Callable[[ev.Envelope, bool], None]
 """Told of each persisted event once the feed has folded it, and whether it came with the history."""
@@ -112,6 +125,8 @@ class Feed:
         self.view = SessionView(session_id)
         self.on_event = on_event
         self.panes: dict[str, PaneText] = {}
+        self.transcripts: dict[str, PaneTranscript] = {}
+        self._stale: set[str] = set()
         self.lost = ""
         self.batches = 0
         self.live_chars = 0
@@ -191,6 +206,20 @@ class Feed:
             self.lost = ""
         elif isinstance(event, ev.CheckpointOpened) and not history:
             self._changes.opened.append(event.checkpoint_id)
+        if isinstance(event, TRANSCRIPT_NEWS):
+            self._tool_news(event)
+
+    def _tool_news(self, event: ev.Event) -> None:
+        """A tool-calling agent's transcript changed: redraw its pane (a decision names no step: its
+        checkpoint's step is the one)."""
+        step = event.step
+        if isinstance(event, ev.DecisionMade):
+            cp = self.view.checkpoints.get(event.checkpoint_id)
+            step = cp.step if cp is not None else step
+        if step in self.view.tools.loops:
+            self._stale.add(step)
+            if step in self.panes:
+                self._changes.text.add(step)
 
     # --- the frame side --------------------------------------------------------------------------
 
@@ -198,6 +227,21 @@ class Feed:
         """What changed since the last call (and forget it)."""
         changes, self._changes = self._changes, Changes()
         return changes
+
+    def source(self, step: str) -> PaneText | PaneTranscript:
+        """What an agent's pane follows: its transcript when it calls tools, else its live text."""
+        pane = self.panes[step]
+        loop = loop_of(self.view, step)
+        if loop is None:
+            return pane
+        transcript = self.transcripts.get(step)
+        if transcript is None:
+            transcript = self.transcripts[step] = PaneTranscript(pane)
+            self._stale.add(step)
+        if step in self._stale:
+            self._stale.discard(step)
+            transcript.update(loop)
+        return transcript
 
     def ordered_panes(self) -> list[PaneText]:
         """Agent panes in the order their agents first ran."""

@@ -2,8 +2,12 @@
 
 Each persisted event is one line: `{"session_id", "seq", "ts", "kind", "step", ...payload}`. When stdin is
 not a terminal, each line read from it is a command: `{"checkpoint_id": "...", "decision": "approve"}`
-(or `"step"` instead of `"checkpoint_id"` to answer that step's open checkpoint; `{"kind": "pause"}`,
-`{"kind": "cancel"}`). Each command's fate is printed as `{"kind": "CommandResult", ...}`.
+(or `"step"` instead of `"checkpoint_id"` to answer that step's open checkpoint, or `"call_id"` the
+checkpoint waiting for that tool call; `{"kind": "pause"}`, `{"kind": "cancel"}`). The decisions are
+`baton decide`'s, with the same details: at a tool call `{"decision": "edit", "edited": {...arguments}}`,
+`{"decision": "reject", "feedback": "..."}`, `{"decision": "deny"}`, `{"decision": "always", "pattern":
+{"path": "reports/*"}}` (or `"edited"`; the pattern is optional). Each command's fate is printed as
+`{"kind": "CommandResult", ...}`.
 """
 
 from __future__ import annotations
@@ -114,6 +118,14 @@ def _command(data: Any, view: SessionView, by: str) -> Command:
     if kind != "decide":
         return Command.from_json({**data, "kind": kind, "by": data.get("by", by)})
     checkpoint = str(data.get("checkpoint_id", ""))
+    if "pattern" in data and data.get("edited") is None:
+        data = {**data, "edited": data["pattern"]}
+    if not checkpoint and data.get("call_id"):
+        call_id = str(data["call_id"])
+        found = [c for c in view.open_checkpoints if c.reason == "tool_call" and c.context.get("call_id") == call_id]
+        if not found:
+            raise ValueError(f"no open checkpoint for tool call {call_id!r}")
+        checkpoint = found[0].checkpoint_id
     if not checkpoint and data.get("step"):
         step = str(data["step"])
         for cp in view.open_checkpoints:

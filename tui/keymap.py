@@ -25,15 +25,12 @@ from typing import TYPE_CHECKING
 
 from baton.tui.keytable import (
     APP,
-    APPROVE_WORDS,
     CONFIRM,
     CONTEXTS,
     EDIT,
-    EDIT_WORDS,
     FORM,
     HELP,
     HOME,
-    OPTION_WORDS,
     PICKER,
     RESUMABLE,
     REVIEW,
@@ -42,8 +39,8 @@ from baton.tui.keytable import (
     TRACE,
     Key,
     KeyFacts,
-    option_word,
 )
+from baton.tui.option_words import APPROVE_WORDS, EDIT_WORDS, OPTION_WORDS, option_word
 
 if TYPE_CHECKING:
     from textual.binding import BindingType

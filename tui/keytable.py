@@ -12,47 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-APPROVE_WORDS = {
-    "escalation": "retry",
-    "budget": "send anyway",
-    "cost": "send anyway",
-    "ambiguous": "run it again",
-    "step_mode": "run",
-    "breakpoint": "run",
-    "before_tool": "run",
-}
-"""What approving means at each kind of checkpoint (default: approve)."""
-EDIT_WORDS = {
-    "gate": "edit values",
-    "before_tool": "edit arguments",
-    "ambiguous": "supply result",
-    "step_mode": "edit prompt",
-    "breakpoint": "edit prompt",
-    "escalation": "edit input",
-    "cost": "edit prompt",
-}
-"""What editing changes at each kind of checkpoint (default: the output)."""
-OPTION_WORDS = {
-    "approve": "approve",
-    "edit": "edit output",
-    "reject": "reject",
-    "reroute": "reroute",
-    "retry_model": "other model",
-    "skip": "skip",
-    "pause": "pause",
-}
-"""Every decision's word where the checkpoint's kind does not change it."""
-
-
-def option_word(option: str, reason: str, context: Mapping[str, Any] | None = None) -> str:
-    """The one word for a decision at this kind of checkpoint (footer, menu, line mode, toasts)."""
-    if option == "approve":
-        return APPROVE_WORDS.get(reason, "approve")
-    if option == "edit":
-        if reason == "escalation" and (context or {}).get("category") != "input_invalid":
-            return "edit prompt"
-        return EDIT_WORDS.get(reason, "edit output")
-    return OPTION_WORDS.get(option, option.replace("_", " "))
+from baton.tui.option_words import APPROVE_WORDS, EDIT_WORDS
 
 
 @dataclass(frozen=True)
@@ -77,6 +37,8 @@ class KeyFacts:
     chosen_step: bool = False
     result: bool = False
     """The session has a result to show, and something else is shown now."""
+    tool_calls: int = 0
+    """Tool calls of the focused agent (only 0, 1 or several matter)."""
     # Review
     options: frozenset[str] = frozenset()
     words: Mapping[str, str] = field(default_factory=dict)
@@ -210,7 +172,7 @@ HOME = (
         "delete",
         "delete",
         "Delete the chosen session (asks first)",
-        lambda f: bool(f.selected) and f.selected not in ("running", "new") and not f.filtering,
+        lambda f: bool(f.selected) and f.selected not in ("running", "new", "waiting") and not f.filtering,
         "on a session that is not running",
     ),
     Key(
@@ -341,6 +303,37 @@ RUN = (
         footer=False,
     ),
     Key("run.inspector", "i", "inspector", "inspector", "Show or hide the inspector", footer=False),
+    Key(
+        "run.tool_call",
+        "e",
+        "tool_call",
+        "tool call",
+        "Show the chosen tool call in full (its arguments and whole result), or go back (toggle)",
+        lambda f: f.tool_calls > 0,
+        "when the focused agent called a tool",
+    ),
+    Key(
+        "run.next_call",
+        "n",
+        "choose_call",
+        "next call",
+        "Choose the focused agent's next tool call",
+        lambda f: f.tool_calls > 1,
+        "when the focused agent made two tool calls or more",
+        (1,),
+        footer=False,
+    ),
+    Key(
+        "run.prev_call",
+        "N",
+        "choose_call",
+        "previous call",
+        "Choose the focused agent's previous tool call",
+        lambda f: f.tool_calls > 1,
+        "when the focused agent made two tool calls or more",
+        (-1,),
+        footer=False,
+    ),
     Key("run.detach", "q", "detach", "detach", "Leave; the runner keeps going (baton attach returns)"),
     Key("run.stop", "Q", "stop", "stop", "Cancel the session and leave (asks first)", lambda f: f.live, LIVE),
 )
@@ -362,9 +355,31 @@ REVIEW = (
         "r",
         "reject",
         "reject",
-        "Run the step again with your feedback",
+        "Run the step again with your feedback (at a tool call: your message goes back to the model)",
         _offered("reject"),
         "when offered",
+        decision=True,
+    ),
+    Key(
+        "review.deny",
+        "d",
+        "decide",
+        "deny",
+        "Deny the tool call and stop the step (a checkpoint for the step follows)",
+        _offered("deny"),
+        "at a tool call",
+        ("deny",),
+        decision=True,
+    ),
+    Key(
+        "review.always",
+        "A",
+        "always",
+        "always",
+        "Run it, and let this tool run unasked for the rest of the session (optionally only for arguments"
+        " matching a pattern)",
+        _offered("always"),
+        "at a tool call",
         decision=True,
     ),
     Key(

@@ -51,6 +51,16 @@ class ValueField:
         """`draft`, or `tags (YAML)`."""
         return self.key if self.text_kind else f"{self.key} (YAML)"
 
+    @property
+    def hint(self) -> str:
+        """Said beside the field's name in an editor: how its text is read."""
+        return "" if self.text_kind else "  — YAML (JSON works too)"
+
+    @property
+    def language(self) -> str | None:
+        """The editor's syntax highlighting for it (None: plain text)."""
+        return None if self.text_kind else "yaml"
+
     def parse(self, text: str) -> Any:
         """The value a person's text stands for (`ValueInvalid` when YAML does not parse)."""
         if self.text_kind:

@@ -1,12 +1,12 @@
 """Every key shown works, every key that works is shown: each screen and state, over real sessions.
 
-For each state (Home, Home while filtering, Run running / paused / completed, Review of every checkpoint
-kind, Trace) the test reads which bindings of baton's table work now (`Screen.active_bindings`): each
-one is in the footer or in the `?` help, every footer entry is on screen, and pressing each one — in a
-fresh viewer, over a fresh session when the key changes the session — changes the screen stack, the
-focus, the theme, the run screen's layout or focus, what the Review shows, or the message trace (a
-notification, a worker sent off). A key that does nothing fails the test.
-"""
+For each state (Home, Home while filtering, Run running / paused / completed, Run on a tool-calling
+agent, Review of every checkpoint kind, Trace) the test reads which bindings of baton's table work now
+(`Screen.active_bindings`): each one is in the footer or in the `?` help, every footer entry is on
+screen, and pressing each one — in a fresh viewer, over a fresh session when the key changes the
+session — changes the screen stack, the focus, the theme, the run screen's layout or focus, what the
+Review shows, or the message trace (a notification, a worker sent off). A key that does nothing fails
+the test."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
 from tests.helpers import Session, run, workflow
 from tests.tui.drive import GATED, REVIEWED, TWO_REVIEWS, Messages, screen_text, until
+from tests.tui.tool_session import Answerer, finished_loop, stored, tool_loop
 
 SIZE = (230, 50)
 IDS = keymap.table_ids()
@@ -47,6 +48,7 @@ CHANGES_SESSION = {
     "run.pause",
     "run.resume",
     "review.approve",
+    "review.deny",
     "review.pause",
     "review.skip",
     "home.resume",
@@ -133,6 +135,7 @@ class World:
     def __init__(self, store: Store, db: Path, tmp: Path) -> None:
         self.store, self.db, self.tmp = store, db, tmp
         self.sessions: list[Session] = []
+        self.answerers: list[Answerer] = []
 
     async def session(self, flow: Any, **kwargs: Any) -> Session:
         session = await Session.start(self.store, flow, **kwargs)
@@ -149,6 +152,9 @@ class World:
                     task.cancel()
                     await task
         self.sessions.clear()
+        for answerer in self.answerers:
+            await answerer.stop()
+        self.answerers.clear()
 
     def viewer(self, session_id: str) -> Callable[[], BatonApp]:
         return lambda: BatonApp(db=self.db, attach=session_id)
@@ -268,6 +274,23 @@ async def trace(world: World) -> Stage:
     return Stage(stage.app, reach)
 
 
+async def run_tools(world: World) -> Stage:
+    """A finished session of an agent that called tools in three turns (written into the store)."""
+    session_id = await stored(world.store, finished_loop())
+
+    async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
+        await _run_screen(pilot, app, lambda s: s.feed.view.status == "completed", notices=("session completed",))
+
+    return Stage(world.viewer(session_id), reach)
+
+
+async def tool_call(world: World) -> Stage:
+    """Two tool calls of one turn waiting for approval (the session's decisions answered by an `Answerer`)."""
+    session_id = await stored(world.store, tool_loop())
+    world.answerers.append(await Answerer(world.store, session_id).start())
+    return Stage(world.viewer(session_id), _review)
+
+
 async def ambiguous(world: World) -> Stage:
     (world.tmp / "walk_tools.py").write_text(TOOLS)
     path = world.tmp / "ambiguous.yaml"
@@ -289,6 +312,7 @@ STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "run-running": run_running,
     "run-paused": run_paused,
     "run-completed": run_completed,
+    "run-tools": run_tools,
     "trace": trace,
     "review": lambda w: review_of(w, REVIEWED),
     "review-two-waiting": lambda w: review_of(w, TWO_REVIEWS, "both/right"),
@@ -300,6 +324,7 @@ STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "step-mode": lambda w: review_of(w, REVIEWED, options=RunOptions(step_mode=True)),
     "breakpoint": lambda w: review_of(w, REVIEWED, options=RunOptions(breakpoints={"draft"})),
     "ambiguous": ambiguous,
+    "tool-call": tool_call,
 }
 
 
@@ -338,7 +363,7 @@ def fingerprint(app: BatonApp, messages: Messages) -> tuple[Any, ...]:
     if run_screen is not None and run_screen.is_mounted:
         grid = run_screen.grid
         parts += [frozenset(run_screen.classes), grid.compact, grid.start]
-        parts += [run_screen.focused_step, run_screen.user_focus]
+        parts += [run_screen.focused_step, run_screen.user_focus, run_screen.chosen_call, run_screen.call_open]
     screen = app.screen
     if isinstance(screen, ReviewScreen):
         parts += [screen.checkpoint_id, frozenset(screen.decided)]

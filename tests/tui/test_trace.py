@@ -45,7 +45,8 @@ async def test_timeline_of_steps_and_calls(store: Store, messages: Messages) -> 
             view = screen.feed.view
             rows = trace_rows(view, app.clock())
             calls = [r for r in rows if "|" in r[0]]
-            assert len(calls) == len(view.calls) == 5
+            assert len(calls) == len(view.calls), "a row per model call"
+            assert len(view.calls) > sum(1 for s in view.steps.values() if s.calls), "tool loops took several turns"
             line = next(row for row in text.splitlines() if " write " in f" {row} ")
             step = view.steps["write"]
             assert f"{step.tokens_in}→{step.tokens_out}" in line and f"${step.cost_usd:.4f}" in line

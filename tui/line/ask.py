@@ -57,7 +57,8 @@ def choice_hint(cp: CheckpointView, waiting: int = 1, overrides: Mapping[str, st
 
 
 def read_choice(typed: str, cp: CheckpointView, waiting: int, overrides: Mapping[str, str] | None = None) -> str:
-    """A typed answer → an option, `next`, `pick:N` (0-based), `later`, or '' when it is none of them."""
+    """A typed answer → an option, `next`, `pick:N` (0-based), `later`, or '' when it is none of them;
+    `always` keeps what was typed after it (`always path=reports/*`)."""
     keys = dict(overrides or {})
     value = typed.strip()
     if typed == LATER or value == "later" or value in _later_keys(keys):
@@ -68,6 +69,9 @@ def read_choice(typed: str, cp: CheckpointView, waiting: int, overrides: Mapping
             return "next"
         if value.isdigit() and 1 <= int(value) <= waiting:
             return f"pick:{int(value) - 1}"
+    first, _, rest = value.partition(" ")
+    if rest.strip() and decisions.parse_choice(first, cp, keys) == "always":
+        return f"always {rest.strip()}"  # `always path=reports/*`: the grant's scope, typed at once
     return decisions.parse_choice(value, cp, keys) or ""
 
 

@@ -1,5 +1,6 @@
 """One checkpoint in line mode: what it shows, the decision typed at the prompt, and the details a
-decision needs (feedback, a reroute target, a model, an edit, values a skip must supply)."""
+decision needs (feedback, a reroute target, a model, an edit, values a skip must supply, the argument
+pattern an always-for-this-session grant is scoped by: `always path=reports/*` at the prompt, or asked)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from baton.core.view import CheckpointView, SessionView
 from baton.tui import decisions
 from baton.tui.line import ask
 from baton.tui.sanitize import inert
+from baton.tui.tool_checkpoint import parse_pattern, pattern_arguments
 
 OUTPUT_LINES = 40
 """At most this many lines of an output in the checkpoint's panel (`e` edits, and shows, all of it)."""
@@ -71,15 +73,16 @@ class CheckpointDialog:
         """Read decisions until one is accepted (`done`), or the person moves on: `next`, `pick:N`, `later`
         or `interrupt` (Ctrl-C / Ctrl-D at the prompt)."""
         while True:
-            option = await ask.choose(cp, waiting)
-            if option is None:
+            choice = await ask.choose(cp, waiting)
+            if choice is None:
                 return "interrupt"
-            if option in ("next", "later") or option.startswith("pick:"):
-                return option
-            if not option:
+            if choice in ("next", "later") or choice.startswith("pick:"):
+                return choice
+            if not choice:
                 self.console.print(Text(f"  choose one of: {ask.choice_hint(cp, waiting)}", style="red"))
                 continue
-            details = await self._details(cp, option)
+            option, _, given = choice.partition(" ")
+            details = await self._details(cp, option, given)
             if details is None:
                 continue
             verdict = await decisions.send_and_wait(self.bus, decisions.build(cp, option, self.by, **details))
@@ -87,9 +90,11 @@ class CheckpointDialog:
                 return "done"
             self.console.print(Text(f"  refused: {inert(verdict.reason)}", style="red"))
 
-    async def _details(self, cp: CheckpointView, option: str) -> dict[str, object] | None:
+    async def _details(self, cp: CheckpointView, option: str, given: str = "") -> dict[str, object] | None:
+        if option == "always":
+            return await self._pattern(cp, given)
         if option == "reject":
-            text = await ask.feedback("feedback")
+            text = await ask.feedback("message for the model" if cp.reason == "tool_call" else "feedback")
             if text is None:
                 return None
             return {"feedback": ask.strip_comment_header(text)}
@@ -117,6 +122,24 @@ class CheckpointDialog:
         if option == "skip":
             return await self._supplied(cp)
         return {}
+
+    async def _pattern(self, cp: CheckpointView, given: str) -> dict[str, object] | None:
+        """The grant's scope: typed after `always`, else asked for (Enter alone: every call of the tool)."""
+        arguments = pattern_arguments(cp)
+        if not given and arguments:
+            names = ", ".join(inert(name) for name, _ in arguments)
+            hint = f"  only for some arguments? argument=glob, comma-separated ({names})"
+            self.console.print(Text(hint, style="dim"))
+            typed = await ask.line("pattern (Enter: every call)> ", [f"{name}=" for name, _ in arguments])
+            if typed is None:
+                return None
+            given = typed
+        try:
+            pattern = parse_pattern([given])
+        except ValueError as exc:
+            self.console.print(Text(f"  {inert(exc)}", style="red"))
+            return None
+        return {"edited": pattern} if pattern else {}
 
     async def _supplied(self, cp: CheckpointView) -> dict[str, object] | None:
         needs = decisions.skip_needs(cp)

@@ -1,5 +1,7 @@
 """The lines line mode prints for events: one per finished step, route, retry, fallback, breaker change,
-blocked call, checkpoint and decision. Everything else about an event is already in the fold.
+blocked call, checkpoint and decision, and an agent's tool calls as its transcript has them (requested,
+waiting for approval, done in 12 ms with the result's first line, failed, rejected, denied) with the
+grants a person gives. Everything else about an event is already in the fold.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from rich.text import Text
 
 from baton.core import events as ev
 from baton.core.view import SessionView
+from baton.core.view_tools import ToolCallView
 from baton.tui import decisions
 from baton.tui.line.render import header, line_of
 from baton.tui.sanitize import inert, one_line
+from baton.tui.tool_checkpoint import pattern_text
+from baton.tui.transcript import compact_args, look, result_preview, status_words
 
 IGNORED_KINDS = frozenset(
     {
@@ -28,15 +33,16 @@ IGNORED_KINDS = frozenset(
         "StateUpdated",
         "LLMCallStarted",
         "TokenDelta",
+        "ToolsListed",
         "ToolCallIntent",
-        "ToolCallFinished",
         "ControlChanged",
     }
 )
 """Kinds that print no line of their own: how a run ends is the view's status (the viewer then prints
 the summary); steps starting, their outputs and their state show in the live region and the step's line
-when it ends; streamed text reaches line mode through the feed's panes (`stream.Stream`); a tool call is
-the tool step's line; step mode and breakpoints are answered where they are switched."""
+when it ends; streamed text reaches line mode through the feed's panes (`stream.Stream`); a `tool` step's
+call is the tool step's line, the tools an agent is offered are in `baton tools`; step mode and
+breakpoints are answered where they are switched."""
 
 
 class EventLines:
@@ -100,12 +106,42 @@ class EventLines:
             Text(f"  $ {self._name(e.step)}: call not sent — {inert(e.scope)} budget ${e.limit_usd:.4f}", style="red")
         ]
 
+    def _call(self, step: str, call_id: str) -> ToolCallView | None:
+        loop = self.view.tools.loops.get(step)
+        return loop.calls.get(call_id) if loop is not None and call_id else None
+
+    def _tool_requested(self, e: ev.ToolCallRequested) -> list[Text]:
+        call = self._call(e.step, e.call_id)
+        if call is None:
+            return []
+        said = {"ask": " — asks first", "granted": " — always allowed", "invalid": f" — {status_words(call)}"}
+        line = f"  ⚙ {self._name(e.step)}: {one_line(e.tool, 40)}({compact_args(call, 90)}) requested"
+        return [Text(line + said.get(e.policy, ""), style="red" if e.policy == "invalid" else "cyan")]
+
+    def _tool_finished(self, e: ev.ToolCallFinished) -> list[Text]:
+        call = self._call(e.step, e.call_id)
+        if call is None:
+            return []
+        out = [Text(f"  {look(call).mark} {self._name(e.step)}: {one_line(call.tool, 40)} {status_words(call)}")]
+        out[0].stylize(look(call).rich)
+        return out + [Text(f"    │ {line}", style="dim") for line in result_preview(call, 1)]
+
+    def _grant(self, e: ev.ToolGrantChanged) -> list[Text]:
+        scope = f" ({pattern_text(e.pattern)})" if e.pattern else ""
+        what = "always allowed for this session" if e.granted else "no longer allowed unasked"
+        by = f" — by {inert(e.by)}" if e.by else ""
+        return [Text(f"  ✓ {one_line(e.tool, 40)}{scope}: {what}{by}", style="green" if e.granted else "yellow")]
+
     def _checkpoint(self, e: ev.CheckpointOpened) -> list[Text]:
         reason = decisions.REASONS.get(e.reason, e.reason)
+        call = self._call(e.step, str(e.context.get("call_id", ""))) if e.reason == "tool_call" else None
+        waiting = "waiting for a decision"
+        if call is not None:
+            reason, waiting = f"{one_line(call.tool, 40)}({compact_args(call, 90)})", "waiting for approval"
         if self.view.answered_unattended:
             return [Text(f"  ⏸ {self._name(e.step)}: {reason}", style="yellow")]
         self.bell()
-        out = [Text(f"  ⏸ {self._name(e.step)}: {reason} — waiting for a decision", style="yellow bold")]
+        out = [Text(f"  ⏸ {self._name(e.step)}: {reason} — {waiting}", style="yellow bold")]
         if not self.asking:
             sid, target = self.view.session_id, shlex.quote(inert(e.step))
             out.append(
@@ -137,6 +173,9 @@ _HANDLERS: dict[type[ev.Event], Callable[[EventLines, Any], list[Text]]] = {
     ev.RetryScheduled: EventLines._retry,
     ev.FallbackUsed: EventLines._fallback,
     ev.LLMCallFinished: EventLines._call_finished,
+    ev.ToolCallRequested: EventLines._tool_requested,
+    ev.ToolCallFinished: EventLines._tool_finished,
+    ev.ToolGrantChanged: EventLines._grant,
     ev.BreakerChanged: EventLines._breaker,
     ev.BudgetWarning: EventLines._budget,
     ev.CheckpointOpened: EventLines._checkpoint,

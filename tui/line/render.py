@@ -52,12 +52,15 @@ def header(view: SessionView) -> Text:
 
 
 def follow_header(view: SessionView, step: StepView, again: bool = False) -> Text:
-    """The line above a followed step's streamed text."""
+    """The line above a followed step's streamed text (a tool-calling agent's names its turn)."""
     line = Text()
     line.append("  ▸ ", style="cyan")
     line.append(one_line(view.title(step.path), 60), style="bold")
     if step.model:
         line.append(f" · {one_line(step.model, 24)}", style="dim")
+    loop = view.tools.loops.get(step.path)
+    if loop is not None and loop.turn:
+        line.append(f" · turn {loop.turn}", style="dim")
     if again:
         line.append(" · started again", style="yellow")
     return line

@@ -68,6 +68,7 @@ class LineViewer:
         self._live: Live | None = None
         self._interrupt = asyncio.Event()
         self._later: set[str] = set()
+        self._consumer: asyncio.Future[None] | None = None
 
     @property
     def view(self) -> SessionView:
@@ -83,7 +84,7 @@ class LineViewer:
 
     async def run(self) -> str:
         """Watch until the session ends, pauses, or the person detaches; returns the final status."""
-        consumer = asyncio.ensure_future(self._consume())
+        consumer = self._consumer = asyncio.ensure_future(self._consume())
         loop = asyncio.get_running_loop()
         self._catch_ctrl_c()
         try:
@@ -108,6 +109,8 @@ class LineViewer:
             waiter.cancel()
             interrupt.cancel()
             self.changed.clear()
+            if self._consumer is not None and self._consumer.done():
+                self._consumer.result()  # the events stopped coming because reading them failed: say why
             if self._interrupt.is_set():
                 self._interrupt.clear()
                 outcome = await self._on_interrupt()

@@ -46,14 +46,14 @@ class EditScreen(Keyed, ModalScreen[bool | None]):
             fields = Vertical(classes="edit-fields -single") if single else VerticalScroll(classes="edit-fields")
             with fields:
                 for index, field in enumerate(self.fields):
-                    hint = "" if field.text_kind else "  — YAML (JSON works too)"
-                    yield Label(Content.assemble((inert(field.key), "bold"), (hint, "dim")), classes="field-label")
+                    label = Content.assemble((inert(field.key), "bold"), (field.hint, "dim"))
+                    yield Label(label, classes="field-label")
                     area = TextArea(
                         field.text,
                         id=f"value-{index}",
                         soft_wrap=True,
                         show_line_numbers=False,
-                        language=None if field.text_kind else "yaml",
+                        language=field.language,
                         tab_behavior="focus",
                         classes="value-field",
                     )

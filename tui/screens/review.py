@@ -1,10 +1,12 @@
 """The Review screen: one checkpoint with everything needed to decide, and the inbox of all waiting ones.
 
 Approve is one key. Edit opens one field per value (strings as text, the rest as YAML; or `$EDITOR`),
-reject asks for feedback, reroute and retry offer pickers (retry shows the forecast cost per model). The
+reject asks for feedback, reroute and retry offer pickers (retry shows the forecast cost per model); at a
+tool call, deny stops the step and always asks which arguments, if any, the grant is scoped by. The
 keys, the menu line and the footer come from one table (`tui.keymap`) and the checkpoint's own options,
 so only decisions it offers are shown, in the same words. The session keeps running underneath: other
-branches go on, and a checkpoint decided elsewhere leaves the screen on its own.
+branches go on, and a checkpoint decided elsewhere leaves the screen on its own. After each decision the
+next waiting checkpoint comes up (the tool calls of one turn, one after another).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from baton.tui.keymap import Keyed, KeyFacts
 from baton.tui.sanitize import inert, one_line
 from baton.tui.screens.dialogs import Field, FormScreen, PickerScreen, TextEditScreen
 from baton.tui.screens.edit import EditScreen
+from baton.tui.tool_checkpoint import form_name, pattern_arguments
 from baton.tui.values import ValueInvalid
 
 if TYPE_CHECKING:
@@ -132,7 +135,10 @@ class ReviewScreen(Keyed, ModalScreen[None]):
             self._inbox_key = key
             inbox.clear_options()
             for cp in waiting:
-                label = Content.assemble((one_line(cp.step, 28), "bold"), ("\n" + cp.reason, "dim"))
+                what = cp.reason
+                if cp.reason == "tool_call":
+                    what = f"tool call: {one_line(cp.context.get('tool', '?'), 18)}"
+                label = Content.assemble((one_line(cp.step, 28), "bold"), ("\n" + what, "dim"))
                 inbox.add_option(Option(label, id=cp.checkpoint_id))
             self.refresh_bindings()
         ids = list(key)
@@ -275,7 +281,35 @@ class ReviewScreen(Keyed, ModalScreen[None]):
                 self.notify("a rejection needs feedback", markup=False)
 
         title = f"feedback for {one_line(cp.step, 40)} (ctrl+s sends)"
+        if cp.reason == "tool_call":
+            tool = one_line(cp.context.get("tool", "?"), 30)
+            title = f"message for the model, in place of {tool}'s result (ctrl+s sends)"
         self.app.push_screen(TextEditScreen(title, "", blink=self.session.baton.blink), written)
+
+    def action_always(self) -> None:
+        """Approve, and let the tool run unasked for the rest of the session: scoped, if the person fills
+        any in, by a glob per text argument."""
+        cp = self.cp
+        if cp is None or "always" not in cp.options:
+            return
+        arguments = pattern_arguments(cp)
+        if not arguments:
+            self.action_decide("always")
+            return
+        names = {form_name(arg, i): arg for i, (arg, _) in enumerate(arguments)}
+        fields = [
+            Field(name, arg, f"now {one_line(value, 60)} — a glob (* any text); empty: any value")
+            for name, (arg, value) in zip(names, arguments, strict=True)
+        ]
+
+        def filled(values: dict[str, str] | None) -> None:
+            if values is not None:
+                pattern = {names[k]: v.strip() for k, v in values.items() if v.strip()}
+                self.action_decide("always", edited=pattern or None)
+
+        tool = one_line(cp.context.get("tool", "?"), 30)
+        title = f"always run {tool} this session — only for these arguments? (all empty: every call)"
+        self.app.push_screen(FormScreen(title, fields, submit="Always", blink=self.session.baton.blink), filled)
 
     def action_reroute(self) -> None:
         """Pick an allowed target."""

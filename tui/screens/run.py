@@ -4,7 +4,9 @@ once the session is over, its result.
 One worker reads the bus and only folds (`Feed.apply`); one timer (25 Hz) draws what changed, inside
 `App.batch_update()`, touching only visible panes. Commands (pause, cancel, step mode, breakpoints) go
 through the bus; decisions go through the Review screen and `tui.decisions`, which opens by itself on
-every checkpoint of the focused session. Which keys work follows the session (`tui.keymap`).
+every checkpoint of the focused session. Which keys work follows the session (`tui.keymap`). A
+tool-calling agent's pane is its transcript; one of its tool calls at a time is chosen (`n` / `N`) and
+shown in full on request (`e`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from baton.tui.sanitize import inert, one_line
 from baton.tui.screens.launcher import Launcher
 from baton.tui.screens.steering import SteeringScreen
 from baton.tui.step_notes import StepNotes
+from baton.tui.transcript import call_detail, chosen_call, loop_of, loop_title
 from baton.tui.widgets.agent_pane import AgentPane
 from baton.tui.widgets.focus_view import FocusView
 from baton.tui.widgets.inspector import Inspector
@@ -70,6 +73,10 @@ class RunScreen(Keyed, SteeringScreen):
         self.user_focus = False
         self.user_compact = False
         self.zoomed = False
+        self.chosen_call = ""
+        """The tool call a person chose in the focused agent ('' : the one waiting, else the latest)."""
+        self.call_open = False
+        """The chosen tool call is shown in full in the focus view."""
         self._last_structure = 0.0
         self._last_bar = 0.0
         self._structure_pending = True
@@ -155,7 +162,8 @@ class RunScreen(Keyed, SteeringScreen):
                 self._choose_focus(grid)
                 self.step_tree.sync(view, self.baton.theme_variables, self.notes)
                 for pane in grid.shown_panes():
-                    pane.show_step(view.steps.get(pane.step), self.notes.titled(view, pane.step))
+                    titled = self.notes.titled(view, pane.step)
+                    pane.show_step(view.steps.get(pane.step), titled, self.loop_text(pane.step))
                 label = grid.label()
                 if label != self._grid_label:
                     self._grid_label = grid.border_title = label
@@ -163,7 +171,7 @@ class RunScreen(Keyed, SteeringScreen):
             for step in list(self._dirty_text):
                 shown = visible.get(step)
                 if shown is not None:
-                    shown.show_text(self.feed.panes[step])
+                    shown.show_text(self.feed.source(step))
                     self._dirty_text.discard(step)
             self._jumps(list(visible.values()))
             self._show_focus(structure)
@@ -199,7 +207,11 @@ class RunScreen(Keyed, SteeringScreen):
         elif structure or path in self._dirty_text or path in self.feed.panes:
             view = self.feed.view
             title = self.notes.titled(view, path)
-            self.focus_view.show(path, self.feed.panes.get(path), view.steps.get(path), title)
+            source = self.feed.source(path) if path in self.feed.panes else None
+            loop = loop_of(view, path) if self.call_open else None
+            call = chosen_call(loop, self.chosen_call) if loop is not None else None
+            detail = call_detail(call) if call is not None else None
+            self.focus_view.show(path, source, view.steps.get(path), title, self.loop_text(path), detail)
             if structure:
                 self._inspector_due = True
         if self._inspector_due and not self._urgent_frame:
@@ -209,7 +221,20 @@ class RunScreen(Keyed, SteeringScreen):
             if now - self._last_inspector >= INSPECTOR_S:
                 self._inspector_due = False
                 self._last_inspector = now
-                self.inspector.show(self.feed.view, path, self.notes, self.baton.clock())
+                chosen = self.chosen_call_id(path)
+                self.inspector.show(self.feed.view, path, self.notes, self.baton.clock(), chosen)
+
+    def loop_text(self, path: str) -> str:
+        """`turn 3 · $0.0012` for a tool-calling agent ('' for any other step)."""
+        loop = loop_of(self.feed.view, path)
+        step = self.feed.view.steps.get(path)
+        return loop_title(loop, step.cost_usd, step.cost_unknown) if loop is not None and step is not None else ""
+
+    def chosen_call_id(self, path: str) -> str:
+        """The focused agent's chosen tool call ('' when it made none)."""
+        loop = loop_of(self.feed.view, path)
+        call = chosen_call(loop, self.chosen_call) if loop is not None else None
+        return call.call_id if call is not None else ""
 
     def result_text(self) -> str:
         """The session's result as Markdown ('' until the session has one), worked out once per event."""
@@ -238,6 +263,7 @@ class RunScreen(Keyed, SteeringScreen):
             pinned=self.user_focus,
             chosen_step=bool(self.step_tree.selected_path() or self.focused_step),
             result=self.user_focus and bool(self.result_text()),
+            tool_calls=min(len(loop.calls), 2) if (loop := loop_of(view, self.focused_step)) else 0,
         )
 
     def _keys_changed(self) -> None:
@@ -271,6 +297,8 @@ class RunScreen(Keyed, SteeringScreen):
         old = grid.panes.get(self.focused_step)
         if old is not None:
             old.set_focused(False)
+        if path != self.focused_step:
+            self.chosen_call, self.call_open = "", False
         self.focused_step = path
         new = grid.panes.get(path)
         if new is not None:
@@ -407,6 +435,28 @@ class RunScreen(Keyed, SteeringScreen):
     def action_inspector(self) -> None:
         """Show or hide the inspector."""
         self.toggle_class("-no-inspector")
+
+    def action_tool_call(self) -> None:
+        """Show the chosen tool call in full, or go back to the transcript (the agent stays focused)."""
+        self.call_open = not self.call_open and bool(self.chosen_call_id(self.focused_step))
+        self._calls_changed()
+
+    def action_choose_call(self, delta: int) -> None:
+        """Choose the focused agent's next (or previous) tool call."""
+        loop = loop_of(self.feed.view, self.focused_step)
+        calls = [c.call_id for c in loop.ordered_calls()] if loop is not None else []
+        if not calls:
+            return
+        current = self.chosen_call_id(self.focused_step)
+        index = calls.index(current) if current in calls else len(calls) - 1
+        self.chosen_call = calls[(index + delta) % len(calls)]
+        self._calls_changed()
+
+    def _calls_changed(self) -> None:
+        self.user_focus = True  # what is chosen shows in place of the session's result
+        self._inspector_due = True
+        self._last_inspector = 0.0
+        self.redraw_now()
 
     @on(Tree.NodeHighlighted, "#tree")
     def _tree_moved(self, event: Tree.NodeHighlighted[str]) -> None:

@@ -1,4 +1,5 @@
-"""One agent's pane: its live text, with who it is and what it costs on the border."""
+"""One agent's pane: its live text (a tool-calling agent's transcript), with who it is and what it costs on
+the border (a tool-calling agent's turn and running cost in its title)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from baton.core.economics import usd
 from baton.core.view import StepView
 from baton.tui.feed import PaneText
 from baton.tui.sanitize import inert, one_line
+from baton.tui.transcript import PaneTranscript
 from baton.tui.widgets.tail import TailView
 
 STATUS_CLASSES = (
@@ -27,11 +29,13 @@ STATUS_CLASSES = (
 )
 
 
-def pane_title(step: str, model: str, width: int = 40) -> Content:
-    """`research/papers · strong` (inert)."""
+def pane_title(step: str, model: str, width: int = 40, loop: str = "") -> Content:
+    """`research/papers · strong`, with `· turn 3 · $0.0012` for a tool-calling agent (inert)."""
     parts: list[str | tuple[str, str]] = [one_line(step, width)]
     if model:
         parts.append((f" · {one_line(model, 16)}", "dim"))
+    if loop:
+        parts.append((f" · {loop}", "bold"))
     return Content.assemble(*parts)
 
 
@@ -69,7 +73,7 @@ class AgentPane(Vertical):
         self.step = step
         self.naive = naive
         self.status = "pending"
-        self._title_key: tuple[str, str] = ("", "")
+        self._title_key: tuple[str, str, str] = ("", "", "")
         self._status_key: Content | None = None
         self._tail = TailView("waiting for the first token…")
         self._tail.defer_jumps = True
@@ -84,14 +88,16 @@ class AgentPane(Vertical):
         """The live text view (it exists before the pane is mounted, so a first frame can fill it)."""
         return self._tail
 
-    def show_text(self, pane: PaneText) -> None:
-        """Bring the live text up to date: only what arrived since the last frame is appended."""
+    def show_text(self, pane: PaneText | PaneTranscript) -> None:
+        """Bring the live text (or transcript) up to date: only what arrived since the last frame is
+        appended."""
         if self.naive:
             return
         tail = self.tail
         tail.follow(pane)
-        if pane.note and not pane.length:
-            tail.placeholder = pane.note
+        note = pane.note if isinstance(pane, PaneText) else pane.pane.note
+        if note and not pane.length:
+            tail.placeholder = note
 
     def shown_text(self) -> str:
         """What the pane holds now (the benchmark checks it against the call's final text)."""
@@ -117,17 +123,18 @@ class AgentPane(Vertical):
             self._log.write("".join(self._early))
             self._early.clear()
 
-    def show_step(self, view: StepView | None, title: str = "") -> None:
-        """Status class, title (`title`, else the step's path) and bottom line."""
+    def show_step(self, view: StepView | None, title: str = "", loop: str = "") -> None:
+        """Status class, title (`title`, else the step's path; a tool loop's `turn 3 · $0.0012`) and bottom
+        line."""
         status = view.status if view is not None else "pending"
         if status != self.status:
             self.remove_class(f"-{self.status}")
             self.add_class(f"-{status}")
             self.status = status
-        key = (title or self.step, view.model if view else "")
+        key = (title or self.step, view.model if view else "", loop)
         if key != self._title_key:
             self._title_key = key
-            self.border_title = pane_title(*key)
+            self.border_title = pane_title(key[0], key[1], loop=loop)
         subtitle = pane_status(view)
         if subtitle != self._status_key:
             self._status_key = subtitle

@@ -1,16 +1,18 @@
-"""The focused agent, larger: live text while it runs, its finished output rendered as Markdown; once the
-session is over and no step is chosen, the session's result."""
+"""The focused agent, larger: live text (a tool-calling agent's transcript) while it runs, its finished
+output rendered as Markdown; one of its tool calls in full when a person asks for it; once the session is
+over and no step is chosen, the session's result."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 from baton.core.view import StepView
 from baton.tui.feed import PaneText
 from baton.tui.sanitize import inert, one_line
+from baton.tui.transcript import PaneTranscript
 from baton.tui.values import yaml_text
 from baton.tui.widgets.agent_pane import pane_status, pane_title
 from baton.tui.widgets.tail import TailView
@@ -27,9 +29,11 @@ class FocusView(Vertical):
     """Follows one step: `TailView` while streaming, `Markdown` once its output is final."""
 
     DEFAULT_CSS = """
-    FocusView #focus-final { display: none; }
+    FocusView #focus-final, FocusView #focus-call { display: none; }
     FocusView.-final #focus-final { display: block; }
     FocusView.-final #focus-live { display: none; }
+    FocusView.-call #focus-call { display: block; }
+    FocusView.-call #focus-live, FocusView.-call #focus-final { display: none; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -38,11 +42,14 @@ class FocusView(Vertical):
         self._final_key: tuple[str, int, str] | None = None
         self._title: Content | None = None
         self._subtitle: Content | None = None
+        self._call: str | None = None
 
     def compose(self) -> ComposeResult:
         yield TailView("choose an agent: click a pane, or pick a step in the tree", id="focus-live")
         with VerticalScroll(id="focus-final"):
             yield Markdown(id="focus-markdown", open_links=False)
+        with VerticalScroll(id="focus-call"):
+            yield Static(id="focus-call-body")
 
     def show_result(self, title: str, markdown: str) -> None:
         """The session's result (Markdown, already inert), in full and scrollable."""
@@ -56,21 +63,42 @@ class FocusView(Vertical):
             self._title = self.border_title = content
         if self._subtitle != Content(""):
             self._subtitle = self.border_subtitle = Content("")
+        self.remove_class("-call")
         self.add_class("-final")
 
-    def show(self, path: str, pane: PaneText | None, step: StepView | None, title: str = "") -> None:
-        """Follow `path`; stream its text, or render its finished output."""
+    def show_call(self, detail: str) -> None:
+        """One tool call in full (inert text: its line, where it comes from, the arguments, the result)."""
+        if detail != self._call:
+            self._call = detail
+            self.query_one("#focus-call-body", Static).update(Content(detail))
+        self.add_class("-call")
+
+    def show(
+        self,
+        path: str,
+        pane: PaneText | PaneTranscript | None,
+        step: StepView | None,
+        title: str = "",
+        loop: str = "",
+        call: str | None = None,
+    ) -> None:
+        """Follow `path`; stream its text (or transcript), render its finished output, or show one of its
+        tool calls in full (`call`, its detail)."""
         live = self.query_one("#focus-live", TailView)
         if path != self.step or (self._final_key or ("",))[0] == "\x00result":
             self.step = path
             live.generation = -1
             self._final_key = None
-        heading = pane_title(title or path, step.model if step else "", 60) if path else Content("focus")
+        heading = pane_title(title or path, step.model if step else "", 60, loop) if path else Content("focus")
         if heading != self._title:
             self._title = self.border_title = heading
         subtitle = pane_status(step) if pane is not None else Content("")
         if subtitle != self._subtitle:
             self._subtitle = self.border_subtitle = subtitle
+        if call is not None:
+            self.show_call(call)
+            return
+        self.remove_class("-call")
         finished = step is not None and step.status in ("completed", "degraded", "awaiting") and step.output is not None
         if finished and step is not None:
             shown = str(step.output)

@@ -1,4 +1,5 @@
-"""The inspector: everything recorded about one step (or the session's state when none is chosen)."""
+"""The inspector: everything recorded about one step (or the session's state when none is chosen); for a
+tool-calling agent, its turns with their tool calls and the tools it is offered."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from baton.tui.figures import calls_by_round, model_latency, models_used, waited
 from baton.tui.report import duration
 from baton.tui.sanitize import inert, one_line
 from baton.tui.step_notes import StepNotes, queued
+from baton.tui.transcript import call_line as tool_line
+from baton.tui.transcript import look, loop_of, turn_figures, where
 from baton.tui.values import as_text
 
 PROMPT_LINES = 30
@@ -32,8 +35,10 @@ def _section(parts: list[Part], title: str) -> None:
     parts.append((f"\n── {title} ──\n", "dim"))
 
 
-def step_content(view: SessionView, step: StepView, notes: StepNotes | None = None, now: float = 0.0) -> Content:
-    """The inspector text for a step."""
+def step_content(
+    view: SessionView, step: StepView, notes: StepNotes | None = None, now: float = 0.0, chosen: str = ""
+) -> Content:
+    """The inspector text for a step (`chosen`: the tool call marked `▸` among its turns)."""
     notes = notes or StepNotes()
     status = "queued" if queued(view, step) else step.status
     title = inert(notes.titled(view, step.path))
@@ -92,6 +97,7 @@ def step_content(view: SessionView, step: StepView, notes: StepNotes | None = No
                 indent = "  "
             for index, call in enumerate(calls, start=1):
                 parts.append(indent + call_line(index, call) + "\n")
+    _tool_loop(parts, view, step.path, chosen)
     if step.timeline:
         _section(parts, "timeline")
         parts.append("\n".join(one_line(t, 200) for t in step.timeline[-12:]) + "\n")
@@ -105,6 +111,30 @@ def step_content(view: SessionView, step: StepView, notes: StepNotes | None = No
         _section(parts, "output")
         parts.append(_clip(as_text(step.output), OUTPUT_LINES))
     return Content.assemble(*parts)
+
+
+def _tool_loop(parts: list[Part], view: SessionView, path: str, chosen: str) -> None:
+    """A tool-calling agent's turns (each with its figures and its tool calls), then the tools offered."""
+    loop = loop_of(view, path)
+    if loop is None:
+        return
+    _section(parts, f"turns ({loop.turn})")
+    for turn in loop.ordered_turns():
+        parts += [(f"turn {turn.number}", "bold"), (f" · {turn_figures(turn)}\n", "dim")]
+        for call in loop.calls_of(turn.number):
+            mark = "▸ " if call.call_id == chosen else "  "
+            parts += [mark, (tool_line(call, 90), look(call).var), "\n"]
+    for call in (c for c in loop.calls.values() if c.turn not in loop.turns):
+        parts += ["  ", (tool_line(call, 90), look(call).var), "\n"]
+    if loop.tools:
+        _section(parts, "tools offered")
+        for tool in loop.tools:
+            facts = [where(str(tool.get("source") or ""), str(tool.get("origin") or ""))]
+            if tool.get("approval") not in (None, ""):
+                facts.append(f"approval {one_line(tool['approval'], 40)}")
+            if tool.get("side_effects"):
+                facts.append("side effects")
+            parts += [(one_line(tool.get("name") or "?", 40), "bold"), f" · {' · '.join(facts)}\n"]
 
 
 def call_line(number: int, call: CallView) -> str:
@@ -153,10 +183,12 @@ class Inspector(VerticalScroll):
         """What the inspector shows now, as plain text."""
         return self._shown.plain if self._shown is not None else ""
 
-    def show(self, view: SessionView, path: str, notes: StepNotes | None = None, now: float = 0.0) -> None:
-        """Show a step (or the state when `path` is empty or unknown)."""
+    def show(
+        self, view: SessionView, path: str, notes: StepNotes | None = None, now: float = 0.0, chosen: str = ""
+    ) -> None:
+        """Show a step (or the state when `path` is empty or unknown); `chosen` is its chosen tool call."""
         step = view.steps.get(path) if path else None
-        content = step_content(view, step, notes, now) if step is not None else state_content(view)
+        content = step_content(view, step, notes, now, chosen) if step is not None else state_content(view)
         if content != self._shown:
             self._shown = content
             self.query_one("#inspector-body", Static).update(content)

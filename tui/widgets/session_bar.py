@@ -1,4 +1,5 @@
-"""The Run screen's header: workflow, session, status, total cost, elapsed time, inbox, controls."""
+"""The Run screen's header: workflow, session, status, total cost, elapsed time, inbox, controls, and the
+tools a person allowed for the rest of the session."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from baton.core.view import SessionView
 from baton.tui.figures import shown_status
 from baton.tui.report import duration
 from baton.tui.sanitize import one_line
+from baton.tui.transcript import grants_text
 
 Part = str | tuple[str, str]
 STATUS_STYLE = {
@@ -25,8 +27,9 @@ STATUS_STYLE = {
 
 
 def bar_content(view: SessionView, now: float, lost: str = "") -> Content:
-    """`baton · research-brief · 9a80c636 · running · $0.0059 · 10.5s · ⏸ 2 waiting · step mode`; the
-    status reads `waiting for you` while only checkpoints hold the session."""
+    """`baton · research-brief · 9a80c636 · running · $0.0059 · 10.5s · ⏸ 2 waiting · step mode ·
+    always: write_file (path=reports/*)`; the status reads `waiting for you` while only checkpoints hold
+    the session."""
     parts: list[Part] = [("baton", "bold"), f" · {one_line(view.workflow or '…', 40)} · {view.session_id} · "]
     status = shown_status(view, lost)
     parts.append((status, f"bold {STATUS_STYLE.get(status, '')}".strip()))
@@ -43,6 +46,9 @@ def bar_content(view: SessionView, now: float, lost: str = "") -> Content:
     if view.breakpoints:
         n = len(view.breakpoints)
         parts += [" · ", (f"● {n} breakpoint{'s' if n != 1 else ''}", "$agent-failed")]
+    grants = grants_text(view)
+    if grants:
+        parts += [" · ", ("always: ", "bold $agent-done"), grants]
     return Content.assemble(*parts)
 
 

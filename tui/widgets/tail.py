@@ -22,10 +22,17 @@ KEEP_CHARS = 64_000
 
 
 class TextSource(Protocol):
-    """A text that only grows within a generation (`tui.feed.PaneText`)."""
+    """A text that only grows within a generation (`tui.feed.PaneText`, `tui.transcript.PaneTranscript`)."""
 
-    generation: int
-    length: int
+    @property
+    def generation(self) -> int:
+        """Changes when the text started over."""
+        ...
+
+    @property
+    def length(self) -> int:
+        """Characters so far."""
+        ...
 
     @property
     def text(self) -> str:
