@@ -3,7 +3,9 @@
 `invoke_workflow` (the session) → `invoke_agent` (model steps) / `execute_tool` (tool steps) / `step`
 (composites and gates) → `chat` (each model call attempt). Prompts and answers are included only when
 asked for (`content=True`), both as GenAI messages of one shape (`{"role", "parts": [{"type": "text",
-"content"}]}`); credentials are never in the record to begin with. A file that holds content is private
+"content"}]}`; an agent's tool calls are `{"type": "tool_call", "id", "name", "arguments"}` parts, their
+results `{"type": "tool_call_response", "id", "response"}` parts of a `tool` message); credentials are
+never in the record to begin with. A file that holds content is private
 to its owner (0600), like the session store it comes from.
 """
 
@@ -74,8 +76,26 @@ def messages(raw: Any) -> list[dict[str, Any]]:
                     parts.append(dict(piece))
         elif content is not None:
             parts.append(_text_part(str(content)))
-        out.append({"role": str(message.get("role", "user")), "parts": parts})
+        parts += [_tool_call_part(call) for call in message.get("tool_calls") or [] if isinstance(call, dict)]
+        role = str(message.get("role", "user"))
+        if role == "tool":
+            parts = [{"type": "tool_call_response", "id": str(message.get("tool_call_id", "")), "response": content}]
+        out.append({"role": role, "parts": parts})
     return out
+
+
+def _tool_call_part(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call the model made, as a GenAI `tool_call` part (arguments parsed when they are JSON)."""
+    nested = call.get("function")
+    function: dict[str, Any] = nested if isinstance(nested, dict) else call
+    arguments: Any = function.get("arguments", "")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments else {}
+        except json.JSONDecodeError:
+            pass
+    name = str(function.get("name", ""))
+    return {"type": "tool_call", "id": str(call.get("id", "")), "name": name, "arguments": arguments}
 
 
 def _text_part(text: str) -> dict[str, Any]:
@@ -83,7 +103,9 @@ def _text_part(text: str) -> dict[str, Any]:
 
 
 def _answer(call: CallView) -> list[dict[str, Any]]:
-    return [{"role": "assistant", "parts": [_text_part(call.text)]}]
+    parts = [_text_part(call.text)] if call.text or not call.tool_calls else []
+    parts += [_tool_call_part(c) for c in call.tool_calls]
+    return [{"role": "assistant", "parts": parts}]
 
 
 def spans(view: SessionView, content: bool = False) -> Iterator[dict[str, Any]]:

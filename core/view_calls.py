@@ -61,7 +61,7 @@ def call_finished(v: SessionView, e: ev.LLMCallFinished, ts: float, seq: int) ->
     call.status, call.text, call.tokens_in, call.tokens_out = e.status, e.text, e.tokens_in, e.tokens_out
     call.cost_usd, call.ended_at, call.latency_s, call.ttft_s = e.cost_usd, ts, e.latency_s, e.ttft_s
     call.error, call.error_type, call.request_hash = e.error, e.error_type, e.request_hash
-    call.request, call.replayed = dict(e.request), e.replayed
+    call.request, call.replayed, call.tool_calls = dict(e.request), e.replayed, list(e.tool_calls)
     s = v.step(e.step)
     s.tokens_in += e.tokens_in
     s.tokens_out += e.tokens_out

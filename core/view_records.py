@@ -55,6 +55,8 @@ class CallView:
     replayed: bool = False
     forecast_usd: list[float] | None = None
     inherited: bool = False
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """The tools the model called in this answer (`{"id", "name", "arguments"}`)."""
 
 
 @dataclass

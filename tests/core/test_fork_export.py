@@ -25,9 +25,10 @@ async def test_fork_copies_the_prefix_and_runs_the_rest(store: Store) -> None:
     assert view.parent == parent.session_id and view.fork_step == "write"
     # Steps before the fork point were copied, not re-run: the fork made calls only for write onwards.
     own_calls = [c for c in view.calls.values() if not c.inherited]
-    assert {c.step for c in own_calls} == {"write"}
+    assert {c.step for c in own_calls} == {"write", "publish"}
     assert "tidal power" in own_calls[0].request["messages"][-1]["content"]
-    assert view.inherited_usd == pytest.approx(parent.cost_usd - parent.steps["write"].cost_usd)
+    rerun = parent.steps["write"].cost_usd + parent.steps["publish"].cost_usd
+    assert view.inherited_usd == pytest.approx(parent.cost_usd - rerun)
     assert view.cost_usd == pytest.approx(sum(c.cost_usd or 0 for c in own_calls))
     assert view.state["topic"] == "tidal power"
 
@@ -81,12 +82,30 @@ async def test_export_content_has_one_message_shape_and_every_step_span_a_start(
     for call, chat in zip(view.calls.values(), chats, strict=True):
         inputs = json.loads(chat["attributes"]["gen_ai.input.messages"])
         outputs = json.loads(chat["attributes"]["gen_ai.output.messages"])
+        shapes = {
+            "text": {"type", "content"},
+            "tool_call": {"type", "id", "name", "arguments"},
+            "tool_call_response": {"type", "id", "response"},
+        }
         for message in inputs + outputs:
             assert set(message) == {"role", "parts"}, message
-            assert all(set(p) == {"type", "content"} and p["type"] == "text" for p in message["parts"]), message
+            assert all(set(p) == shapes[p["type"]] for p in message["parts"]), message
         sent = call.request["messages"]
-        assert [(m["role"], m["parts"][0]["content"]) for m in inputs] == [(m["role"], m["content"]) for m in sent]
-        assert outputs == [{"role": "assistant", "parts": [{"type": "text", "content": call.text}]}]
+        assert [m["role"] for m in inputs] == [m["role"] for m in sent]
+        for given, m in zip(inputs, sent, strict=True):
+            if m["role"] == "tool":
+                response = {"type": "tool_call_response", "id": m["tool_call_id"], "response": m["content"]}
+                assert given["parts"] == [response]
+            elif m.get("content"):
+                assert given["parts"][0] == {"type": "text", "content": m["content"]}
+            calls = [p for p in given["parts"] if p["type"] == "tool_call"]
+            assert [c["id"] for c in calls] == [c["id"] for c in m.get("tool_calls") or []]
+        answered = [{"type": "text", "content": call.text}] if call.text else []
+        answered += [
+            {"type": "tool_call", "id": c["id"], "name": c["name"], "arguments": json.loads(c["arguments"])}
+            for c in call.tool_calls
+        ]
+        assert outputs == [{"role": "assistant", "parts": answered}]
 
 
 def test_request_messages_in_parts_keep_every_text_piece() -> None:

@@ -44,8 +44,8 @@ def test_valid_file_exits_0_with_one_summary_line(private_home: Path) -> None:
     assert_clean(result)
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
-        "flows/demo.yaml: ok — 'research-brief': 5 top-level steps (agent, gate, parallel, router), "
-        "5 state keys, 1 inputs"
+        "flows/demo.yaml: ok — 'research-brief': 5 top-level steps (agent, parallel, router), "
+        "6 state keys, 1 inputs"
     ]
 
 

@@ -12,14 +12,12 @@ resuming re-walks the loop from the record to the first unfinished turn. Idempot
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from baton.core import events as ev
 from baton.core.llm.types import LLMRequest, ModelToolCall
@@ -35,12 +33,12 @@ from baton.core.runner.replay import ModelReplay
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.steps.ending import end_by
 from baton.core.runner.steps.model import Answer, ModelRun, ModelTask
+from baton.core.runner.steps.tool_turns import Prepared, all_or_first_error, tool_choice
 from baton.core.runner.toolbox import BoundTool, Toolbox, build_toolbox, policy
 from baton.core.runner.tools import ToolCall, ToolError
 from baton.core.spec.model import AgentStep, Step
 from baton.core.spec.tool_schema import check_args, parse_arguments
 
-T = TypeVar("T")
 RunChild = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Awaitable[StepOutcome]]
 """Runs a child step (or takes it from the record): how a delegated sub-agent runs."""
 
@@ -64,24 +62,6 @@ async def run_tool_loop(
             outcome = await run.conclude(answer)
             if outcome is not None:
                 return outcome
-
-
-@dataclass
-class Prepared:
-    """One tool call of a turn on its way: checked, its policy decided, then run (or answered without
-    running: `content` set)."""
-
-    call: ModelToolCall
-    key: str
-    tool: BoundTool | None
-    args: dict[str, Any]
-    policy: str
-    reason: str
-    content: str | None = None
-    denied: ev.DecisionMade | None = None
-    sequence: int = 0
-    child: str = ""
-    """The child step's path, for a task handed to a sub-agent."""
 
 
 class ToolLoop(ModelRun):
@@ -119,7 +99,7 @@ class ToolLoop(ModelRun):
             base,
             messages=[*base.messages, *self.transcript],
             tools=self.toolbox.offered() or None,
-            tool_choice=_tool_choice(self.step.tool_choice),
+            tool_choice=tool_choice(self.step.tool_choice),
             parallel_tool_calls=None if self.step.parallel_tool_calls else False,
         )
 
@@ -167,13 +147,13 @@ class ToolLoop(ModelRun):
         refused = [self._refused(p, "invalid") for p in prepared if p.policy == "invalid"]
         events += [e for e in refused if e is not None]
         rt.journal.note(events)
-        await _all(self._approve(p) for p in prepared if p.policy == "ask")
+        await all_or_first_error(self._approve(p) for p in prepared if p.policy == "ask")
         denied = next((p for p in prepared if p.denied is not None), None)
         if denied is not None:
             return await self._denied(denied)
         runs = [self._run(p) for p in prepared]
         if self.step.parallel_tool_calls:
-            contents = await _all(runs)
+            contents = await all_or_first_error(runs)
         else:
             contents = [await run for run in runs]
         for p, content in zip(prepared, contents, strict=True):
@@ -478,32 +458,3 @@ class ToolLoop(ModelRun):
         self.call_prompt = None
         self.round += 1
         return None
-
-
-def _tool_choice(choice: str | None) -> str | dict[str, Any] | None:
-    """`auto`, `required`, `none` as they are; a tool's name as the provider's object that names it."""
-    if choice is None or choice in ("auto", "required", "none"):
-        return choice
-    return {"type": "function", "function": {"name": choice}}
-
-
-async def _all(awaitables: Sequence[Awaitable[T]] | Any) -> list[T]:
-    """Await all at once; the first failure (a pause, a stop) is raised once the others are cancelled."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    if not tasks:
-        return []
-    try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
-    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
-    if failed is not None:
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        exc = failed.exception()
-        assert exc is not None
-        raise exc
-    return [t.result() for t in tasks]
