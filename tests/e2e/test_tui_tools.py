@@ -1,7 +1,7 @@
 """The real `baton` in a real terminal (tmux): a person answers an agent's tool calls — edits the
 arguments, rejects one with a message the model's next turn reads, approves one, grants the tool for the
-session (the next call runs unasked) —
-and the store shows what they decided and what ran."""
+session (the next call runs unasked), then revokes the grant from the command palette (the call after
+asks again) — and the store shows what they decided and what ran."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ models:
         - {turn: 3, tool_calls: [{name: write_report, args: {path: reports/c.md, text: third}}]}
         - {turn: 4, tool_calls: [{name: write_report, args: {path: reports/d.md, text: fourth}}]}
         - {turn: 5, tool_calls: [{name: write_report, args: {path: reports/e.md, text: fifth}}]}
-        - {turn: 6, text: "five reports handled"}
+        - {turn: 6, tool_calls: [{name: search, args: {q: sixth}}]}
+        - {turn: 7, tool_calls: [{name: write_report, args: {path: reports/g.md, text: seventh}}]}
+        - {turn: 8, text: "six reports handled"}
 steps:
   - id: writer
     kind: agent
@@ -46,6 +48,8 @@ steps:
     prompt: "Write the reports."
     tools:
       - call: "agent_tools_kit:write_report"
+      - call: "agent_tools_kit:search"
+        approval: always
 """
 
 
@@ -99,9 +103,24 @@ def test_a_person_edits_rejects_and_grants_tool_calls_in_the_terminal(
     terminal.wait(w, lambda s: "always run write_report" in s and "^s" in s.splitlines()[-1])
     terminal.keys(w, "C-s")
 
+    # reports/e.md runs unasked; the search asks (approval: always). Meanwhile the grant is revoked.
+    terminal.wait(w, "sixth", timeout=60)
+    terminal.keys(w, "Escape")
+    terminal.wait(w, lambda s: "always: write_report" in s.splitlines()[0])
+    terminal.keys(w, "C-p")
+    terminal.wait(w, "Search for commands")
+    terminal.type(w, "revoke always")
+    terminal.wait(w, "revoke always: write_report")
+    terminal.keys(w, "Enter")
+    terminal.wait(w, lambda s: "always:" not in s.splitlines()[0])
+    terminal.keys(w, "v")
+    terminal.wait(w, "sixth")
+    terminal.keys(w, "a")
+    terminal.wait(w, "reports/g.md", timeout=60)  # asks again
+    terminal.keys(w, "a")
+
     screen = terminal.wait(w, lambda s: "completed" in s.splitlines()[0], timeout=90)
     ((session_id, _),) = _sessions(db_path)
-    assert "always: write_report" in screen
     terminal.keys(w, "q")
     assert _wait_file(exit_file) == "0"
     assert _wait_ended(db_path, session_id) == "SessionCompleted"
@@ -112,10 +131,13 @@ def test_a_person_edits_rejects_and_grants_tool_calls_in_the_terminal(
         ("reject", None, "not b: skip it"),
         ("approve", None, ""),
         ("always", {}, ""),
+        ("approve", None, ""),
+        ("approve", None, ""),
     ]
     policies = [r["policy"] for r in _events(db_path, session_id, "ToolCallRequested")]
-    assert policies == ["ask", "ask", "ask", "ask", "granted"]
-    assert [g["tool"] for g in _events(db_path, session_id, "ToolGrantChanged")] == ["write_report"]
+    assert policies == ["ask", "ask", "ask", "ask", "granted", "ask", "ask"]
+    grants = [(g["tool"], g["granted"]) for g in _events(db_path, session_id, "ToolGrantChanged")]
+    assert grants == [("write_report", True), ("write_report", False)]
     turns = {c["turn"]: c for c in _events(db_path, session_id, "LLMCallFinished")}
     seen = [m["content"] for m in turns[3]["request"]["messages"] if m["role"] == "tool"]
     assert seen[-1] == "rejected by the user: not b: skip it", "the model's next turn reads the message"
@@ -125,4 +147,5 @@ def test_a_person_edits_rejects_and_grants_tool_calls_in_the_terminal(
         "write_report reports/c.md new third",
         "write_report reports/d.md new fourth",
         "write_report reports/e.md new fifth",
+        "write_report reports/g.md new seventh",
     ]

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Tree
 
 from baton.core import events as ev
 from baton.core.bus import Bus
+from baton.core.commands import Command
 from baton.core.economics import usd
 from baton.core.view import SESSION_ENDED
 from baton.tui import decisions, keymap
@@ -499,4 +500,15 @@ class RunScreen(Keyed, SteeringScreen):
         for pane in self.feed.ordered_panes():
             title = self.notes.titled(view, pane.step)
             out.append((f"focus {title}", "show this agent", partial(self.focus_step, pane.step)))
+        if self.key_facts().live:
+            for grant in view.tools.grants:
+                scope = ", ".join(f"{k}={v}" for k, v in grant.pattern.items())
+                name = f"{grant.tool} ({scope})" if scope else grant.tool
+                help_text = "its calls ask again (an always-for-this-session grant ends)"
+                out.append((f"revoke always: {name}", help_text, partial(self.revoke, grant.tool, grant.pattern)))
         return out
+
+    def revoke(self, tool: str, pattern: dict[str, str]) -> None:
+        """End an always-for-this-session grant: the tool's calls ask again."""
+        command = Command(kind="revoke", target=tool, edited=dict(pattern), by=self.baton.by)
+        self.send(command, f"revoked: {one_line(tool, 40)} asks again")
