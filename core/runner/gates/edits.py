@@ -74,11 +74,7 @@ def values(step: StepBase, rt: Runtime, before: Mapping[str, Any]) -> Edit:
     allowed = set(step.read_keys) | set(step.writes)
 
     def edit(value: Any) -> tuple[Any, str]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError('give the values as a JSON object: {"key": value}') from None
+        value = parsed_json(value, 'give the values as a JSON object: {"key": value}')
         if not isinstance(value, dict) or not value:
             raise ValueError('give the values as a JSON object: {"key": value}')
         for key, item in value.items():
@@ -100,11 +96,7 @@ def arguments(args: dict[str, Any]) -> Edit:
     """Edited tool arguments: a JSON object with no argument the call does not have."""
 
     def edit(value: Any) -> tuple[Any, str]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("edited arguments must be a JSON object") from None
+        value = parsed_json(value, "edited arguments must be a JSON object")
         if not isinstance(value, dict):
             raise ValueError("edited arguments must be a JSON object")
         unknown = sorted(set(value) - set(args))
@@ -115,16 +107,22 @@ def arguments(args: dict[str, Any]) -> Edit:
     return edit
 
 
+def parsed_json(value: Any, refusal: str) -> Any:
+    """Text a person typed, parsed as JSON (`ValueError(refusal)` when it is not); a value as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError(refusal) from None
+
+
 def tool_arguments(schema: dict[str, Any], args: dict[str, Any], given: set[str] | None = None) -> Edit:
     """Edited arguments of an agent's tool call: a JSON object valid for the tool's schema (the
     arguments the workflow `given` are edited as they are)."""
 
     def edit(value: Any) -> tuple[Any, str]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("edited arguments must be a JSON object") from None
+        value = parsed_json(value, "edited arguments must be a JSON object")
         fixed = {k: v for k, v in value.items() if k in (given or ())} if isinstance(value, dict) else {}
         rest = {k: v for k, v in value.items() if k not in fixed} if isinstance(value, dict) else value
         try:

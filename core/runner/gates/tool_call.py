@@ -18,6 +18,7 @@ from typing import Any
 
 from baton.core import events as ev
 from baton.core.runner.checkpoints import Ask, Edit, Unattended
+from baton.core.runner.gates import edits
 from baton.core.runner.gates.base import Accept, Gate, Proceed, Rerun, Skip, Verdict
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.toolbox import BoundTool
@@ -162,11 +163,7 @@ def _answer(schema: dict[str, Any]) -> Edit:
     """An answer to a server's question: a JSON object that fits the schema it asked with."""
 
     def edit(value: Any) -> tuple[Any, str]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError("the answer must be a JSON object") from None
+        value = edits.parsed_json(value, "the answer must be a JSON object")
         try:
             return check_args(schema, value), ""
         except ValueError as exc:

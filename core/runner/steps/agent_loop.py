@@ -32,7 +32,7 @@ from baton.core.runner.gates.tool_call import Question, ToolCallApproval, ToolDe
 from baton.core.runner.replay import ModelReplay
 from baton.core.runner.runtime import Runtime
 from baton.core.runner.steps.ending import end_by
-from baton.core.runner.steps.model import Answer, ModelRun, ModelTask
+from baton.core.runner.steps.model import Answer, ModelRun, ModelTask, drive
 from baton.core.runner.steps.tool_turns import Prepared, all_or_first_error, tool_choice
 from baton.core.runner.toolbox import BoundTool, Toolbox, build_toolbox, policy
 from baton.core.runner.tools import ToolCall, ToolError
@@ -50,18 +50,7 @@ async def run_tool_loop(
     recorded = rt.history.tools_listed.get(task.path)
     functions = rt.tool_runner.functions
     toolbox = await build_toolbox(step, task.path, functions, lambda: rt.mcp, rt.journal, recorded, rt.flow_dir)
-    run = ToolLoop(rt, task, scope, inputs, step, toolbox, run_child)
-    ended = await run.before()
-    if ended is not None:
-        return ended
-    while True:
-        answer = await run.answer()
-        if isinstance(answer, StepOutcome):
-            return answer
-        if answer is not None:
-            outcome = await run.conclude(answer)
-            if outcome is not None:
-                return outcome
+    return await drive(ToolLoop(rt, task, scope, inputs, step, toolbox, run_child))
 
 
 class ToolLoop(ModelRun):
@@ -210,15 +199,7 @@ class ToolLoop(ModelRun):
         p.content = f"error: {message}" if outcome == "invalid" else f"rejected by the user: {message}"
         if p.key in self.rt.history.tool_results:
             return None
-        return ev.ToolCallFinished(
-            step=self.task.path,
-            tool=p.call.name,
-            idempotency_key=p.key,
-            ok=False,
-            error=message,
-            call_id=p.call.id,
-            outcome=outcome,
-        )
+        return self._finished(p, outcome, error=message)
 
     async def _approve(self, p: Prepared) -> None:
         """Ask a person about one call; follow the decision."""
@@ -290,24 +271,19 @@ class ToolLoop(ModelRun):
         """Hand the task to a sub-agent: a child step (`agent/helper#2`: its second task) with its own model,
         tools, pane, cost and checkpoints; its answer is the call's result. A resumed run takes a
         finished child from the record."""
-        rt, path = self.rt, self.task.path
+        rt = self.rt
         assert self.run_child is not None
         sub = self.toolbox.delegate(tool).step
         started = rt.clock.now()
         task = {"task": p.args.get("task", "")}
         outcome = await self.run_child(rt, sub, p.child, self.scope.fork(), task, "delegate")
         if outcome.status not in ("completed", "degraded") or outcome.output is None:
-            content = f"error: the agent '{sub.id}' ended {outcome.status} without an answer"
-            done = ev.ToolCallFinished(
-                step=path, tool=tool.name, idempotency_key=p.key, ok=False, error=content[7:], call_id=p.call.id,
-                outcome="failed",
-            )
+            problem = f"the agent '{sub.id}' ended {outcome.status} without an answer"
+            content, done = f"error: {problem}", self._finished(p, "failed", error=problem)
         else:
             content = self._content(tool, outcome.output)
-            done = ev.ToolCallFinished(
-                step=path, tool=tool.name, idempotency_key=p.key, ok=True, result=outcome.output,
-                latency_s=round(rt.clock.now() - started, 6), call_id=p.call.id, outcome="done",
-            )
+            took = round(rt.clock.now() - started, 6)
+            done = self._finished(p, "done", result=outcome.output, latency_s=took)
         if p.key not in rt.history.tool_results:
             rt.journal.note([done])
         return content
@@ -389,38 +365,30 @@ class ToolLoop(ModelRun):
             return self._supplied(p, tool, verdict.output)
         if isinstance(verdict, Skip):
             message = "the call may or may not have run before the runner stopped; its result is unknown"
-            self.rt.journal.note(
-                [
-                    ev.ToolCallFinished(
-                        step=self.task.path,
-                        tool=tool.name,
-                        idempotency_key=p.key,
-                        ok=False,
-                        error=message,
-                        call_id=p.call.id,
-                        outcome="failed",
-                    )
-                ]
-            )
+            self.rt.journal.note([self._finished(p, "failed", error=message)])
             return f"error: {message}"
         return None
 
     def _supplied(self, p: Prepared, tool: BoundTool, result: Any) -> str:
         """A person supplied the call's result: recorded as its result."""
-        self.rt.journal.note(
-            [
-                ev.ToolCallFinished(
-                    step=self.task.path,
-                    tool=tool.name,
-                    idempotency_key=p.key,
-                    ok=True,
-                    result=result,
-                    call_id=p.call.id,
-                    outcome="supplied",
-                )
-            ]
-        )
+        self.rt.journal.note([self._finished(p, "supplied", result=result)])
         return self._content(tool, result)
+
+    def _finished(
+        self, p: Prepared, outcome: str, *, result: Any = None, error: str = "", latency_s: float = 0.0
+    ) -> ev.ToolCallFinished:
+        """The end of a call that the loop (not the tool runner) records: done or supplied is ok."""
+        return ev.ToolCallFinished(
+            step=self.task.path,
+            tool=p.call.name,
+            idempotency_key=p.key,
+            ok=outcome in ("done", "supplied"),
+            result=result,
+            error=error,
+            latency_s=latency_s,
+            call_id=p.call.id,
+            outcome=outcome,
+        )
 
     def _content(self, tool: BoundTool, result: Any) -> str:
         """A result as the model reads it, cut to the tool's size limit with a note saying so."""

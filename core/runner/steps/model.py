@@ -68,7 +68,11 @@ class Answer:
 
 async def run_model(rt: Runtime, task: ModelTask, scope: Scope, inputs: prompts.Inputs) -> StepOutcome:
     """Run a model-backed step to completion (or skip, jump, pause, stop)."""
-    run = ModelRun(rt, task, scope, inputs)
+    return await drive(ModelRun(rt, task, scope, inputs))
+
+
+async def drive(run: ModelRun) -> StepOutcome:
+    """Ask before the step where a person wants to, then answer and conclude until the step ends."""
     ended = await run.before()
     if ended is not None:
         return ended
