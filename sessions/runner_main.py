@@ -1,4 +1,5 @@
-"""The background runner process: `python -m baton.sessions.runner_main --db PATH --session ID`.
+"""The background runner process: `python -m baton.sessions.runner_main --db PATH --session ID`
+(a PostgreSQL store's URL comes in `BATON_DB` instead, never on the command line, where `ps` shows it).
 
 Started by `baton run` / `baton resume` with its own session, detached from the terminal. It never
 imports a UI. SIGTERM or SIGINT pause the session cleanly; its log (redacted) goes to
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -20,7 +22,7 @@ from baton.core.secrets import default_redactor
 from baton.core.spec.problems import WorkflowInvalid
 from baton.sessions.errors import SessionInUse, StoreError
 from baton.sessions.host import SessionHost
-from baton.sessions.store import Store
+from baton.sessions.open import open_store
 
 EXIT = {"completed": 0, "degraded": 5, "paused": 4, "cancelled": 4, "failed": 1}
 
@@ -38,9 +40,9 @@ def _logging(session_id: str) -> None:
     root.setLevel(logging.INFO)
 
 
-async def _main(db: str, session_id: str, options: str | None, models: dict[str, str]) -> int:
+async def _main(db: str | None, session_id: str, options: str | None, models: dict[str, str]) -> int:
     try:
-        store = await Store.open(db)
+        store = await open_store(db)
     except StoreError as exc:
         logging.getLogger("baton.runner").error("%s", exc)
         return 2
@@ -82,7 +84,7 @@ async def _cancel_when_ready(host: SessionHost, reason: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, log to the session's file, run."""
     parser = argparse.ArgumentParser(prog="baton-runner")
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", default=os.environ.get("BATON_DB") or None)
     parser.add_argument("--session", required=True)
     parser.add_argument("--options", default=None, help="run options as JSON (overrides the stored ones)")
     parser.add_argument("--model", action="append", default=[], help="alias=model override")

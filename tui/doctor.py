@@ -200,10 +200,12 @@ def _get(scheme: str, host: str, port: int, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def check_store(path: Path) -> list[Check]:
+def check_store(path: Path | str) -> list[Check]:
     """The session store: where, how big, which schema, how private — opened read-only."""
     from baton.sessions.schema import LATEST
 
+    if isinstance(path, str):
+        return check_server(path)
     if not path.exists():
         parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("/"))
         if os.access(parent, os.W_OK):
@@ -348,7 +350,29 @@ def _terminal_size() -> tuple[int, int]:
     return fallback.columns, fallback.lines
 
 
-def run_doctor(db: Path, cwd: Path | None = None) -> int:
+def check_server(dsn: str) -> list[Check]:
+    """A PostgreSQL store: reachable, and how many sessions it holds (its URL shown without the password)."""
+    import asyncio
+
+    from baton.sessions.errors import StoreError
+    from baton.sessions.pg_dsn import shown_dsn
+    from baton.sessions.pg_store import PgStore
+
+    async def count() -> int:
+        store = await PgStore.open(dsn)
+        try:
+            return len(await store.sessions(limit=1_000_000))
+        finally:
+            await store.close()
+
+    try:
+        sessions = asyncio.run(count())
+    except StoreError as exc:
+        return [Check(str(exc), ok=False, fix="check the server, the database and the role in BATON_DB")]
+    return [Check(f"{shown_dsn(dsn)}: PostgreSQL, {sessions} session{'s' if sessions != 1 else ''}")]
+
+
+def run_doctor(db: Path | str, cwd: Path | None = None) -> int:
     """`baton doctor`: print the report; exit 0 when all is well, 1 otherwise."""
     import click
 

@@ -136,13 +136,13 @@ def result_line(view: SessionView) -> str:
     return f"result: {inert(sizes)} — `baton result {view.session_id}` prints it"
 
 
-async def print_result(db: Path, session: str, key: str | None, as_json: bool) -> int:
+async def print_result(db: Path | str, session: str, key: str | None, as_json: bool) -> int:
     """`baton result`: the result on stdout; exit 2 with the reason on stderr when there is none."""
     import click
 
-    from baton.sessions.store import Store
+    from baton.sessions.open import open_store
 
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         view = await store.view(await store.resolve(session))
     finally:

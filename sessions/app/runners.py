@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from baton.sessions.bus import StoreBus
 from baton.sessions.errors import AppError, InvalidInput, RunnerFailed, SessionInUse
 from baton.sessions.host import SessionHost
 from baton.sessions.interface import SessionStore
+from baton.sessions.pg_dsn import is_dsn
 
 EXIT_CODES = {"completed": 0, "failed": 1, "invalid": 2, "in_use": 3, "paused": 4, "cancelled": 4, "degraded": 5}
 IN_USE_EXIT = 3
@@ -79,9 +81,9 @@ class Runners(Protocol):
 
 class ProcessRunners:
     """Each session's runner is its own background process (`python -m baton.sessions.runner_main`) over
-    the store file at `db`; viewers tail the file."""
+    the store at `db` (a file, or a PostgreSQL server's URL); viewers tail the store."""
 
-    def __init__(self, db: Path, *, liveness: float = 1.0, wait_s: float = START_WAIT_S) -> None:
+    def __init__(self, db: Path | str, *, liveness: float = 1.0, wait_s: float = START_WAIT_S) -> None:
         self.db = db
         self.liveness = liveness
         self.wait_s = wait_s
@@ -151,10 +153,16 @@ def runner_log(session_id: str) -> Path:
 
 
 def spawn_runner(
-    db: Path, session_id: str, options: RunOptions | None = None, models: Mapping[str, str] | None = None
+    db: Path | str, session_id: str, options: RunOptions | None = None, models: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start the session's runner in the background, in its own process group, logging to its file."""
-    args = [sys.executable, "-m", "baton.sessions.runner_main", "--db", str(db), "--session", session_id]
+    """Start the session's runner in the background, in its own process group, logging to its file. A
+    server's URL (it may hold a password) goes to the runner in its environment, not on its command line."""
+    env = None
+    args = [sys.executable, "-m", "baton.sessions.runner_main", "--session", session_id]
+    if is_dsn(db):
+        env = {**os.environ, "BATON_DB": str(db)}
+    else:
+        args += ["--db", str(db)]
     if options is not None:
         args += ["--options", json.dumps(options.to_json())]
     for alias, model in (models or {}).items():
@@ -168,7 +176,9 @@ def spawn_runner(
             f"{path}: cannot write the runner log ({reason}); set XDG_STATE_HOME to a writable folder"
         ) from None
     try:
-        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        return subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+        )
     finally:
         log.close()
 

@@ -27,7 +27,9 @@ from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
 from baton.sessions.interface import SessionStore
 from baton.sessions.leases import LeaseOwner, drop
 from baton.sessions.memory import MemoryStore
+from baton.sessions.pg_store import PgStore
 from baton.sessions.store import Store
+from tests.sessions.pg_server import shared_server
 
 SECRET = "hunter2-correct-horse"
 REDACT = Redactor({"TEAM_API_KEY": SECRET})
@@ -55,6 +57,8 @@ class Backend:
     name: str
     open: Callable[[Path, Clock], Awaitable[SessionStore]]
     again: Callable[[SessionStore, Path, Clock], Awaitable[SessionStore]]
+    place: Callable[[Path], None] = lambda tmp: None
+    """Prepares what `open` needs in the test's folder (a database on a server, say)."""
 
 
 async def _sqlite(tmp: Path, clock: Clock) -> SessionStore:
@@ -74,7 +78,26 @@ async def _memory_again(first: SessionStore, tmp: Path, clock: Clock) -> Session
     return MemoryStore(first.data, REDACT, clock=clock)
 
 
-BACKENDS = {b.name: b for b in (Backend("sqlite", _sqlite, _sqlite_again), Backend("memory", _memory, _memory_again))}
+def _new_pg_database(tmp: Path) -> None:
+    (tmp / "postgresql.dsn").write_text(shared_server().create_database())
+
+
+async def _pg(tmp: Path, clock: Clock) -> SessionStore:
+    return await PgStore.open((tmp / "postgresql.dsn").read_text(), REDACT, clock=clock)
+
+
+async def _pg_again(first: SessionStore, tmp: Path, clock: Clock) -> SessionStore:
+    return await _pg(tmp, clock)
+
+
+BACKENDS = {
+    b.name: b
+    for b in (
+        Backend("sqlite", _sqlite, _sqlite_again),
+        Backend("memory", _memory, _memory_again),
+        Backend("postgresql", _pg, _pg_again, _new_pg_database),
+    )
+}
 
 
 @pytest.fixture
@@ -92,6 +115,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 async def store(backend: Backend, tmp_path: Path, clock: Clock) -> AsyncIterator[SessionStore]:
     """A fresh, empty store."""
+    backend.place(tmp_path)
     opened = await backend.open(tmp_path, clock)
     try:
         yield opened

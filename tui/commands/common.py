@@ -47,14 +47,27 @@ def run(coro: Coroutine[Any, Any, int]) -> NoReturn:
     sys.exit(code)
 
 
-def given_db(ctx: click.Context) -> Path | None:
-    """`--db` (or `BATON_DB`) as given; None means the default in the data folder."""
-    value = ctx.obj.get("db") if ctx.obj else None
-    return Path(value) if value else None
+def given_db(ctx: click.Context) -> Path | str | None:
+    """`--db` (or `BATON_DB`) as given: a file's path, or a PostgreSQL URL as text; None means the
+    default in the data folder."""
+    from baton.sessions.open import location_of
+
+    return location_of(ctx.obj.get("db") if ctx.obj else None)
 
 
 def db_path(ctx: click.Context) -> Path:
-    """The session database in use."""
+    """The session database file in use, for the full-screen views (they open a SQLite file; a
+    PostgreSQL store is refused here rather than taken for a file's name)."""
+    from baton.core.paths import default_db
+
+    location = given_db(ctx)
+    if isinstance(location, str):
+        fail("the full-screen views open a SQLite file; with a PostgreSQL store use the commands (run, sessions, show)")
+    return location or default_db()
+
+
+def db_location(ctx: click.Context) -> Path | str:
+    """The session store in use: a file's path, or a PostgreSQL URL."""
     from baton.core.paths import default_db
 
     return given_db(ctx) or default_db()
@@ -65,11 +78,14 @@ async def application(ctx: click.Context, *, in_process: bool = False) -> AsyncI
     """The application layer over the store of `--db`; runners are background processes (or tasks of
     this process with `in_process`)."""
     from baton.sessions.app import InProcessRunners, ProcessRunners, Sessions
+    from baton.sessions.open import open_store
     from baton.sessions.store import Store
 
-    store = await Store.open(given_db(ctx))
+    location = given_db(ctx)
+    store = await open_store(location)
     try:
-        runners = InProcessRunners() if in_process else ProcessRunners(store.path)
+        where = store.path if isinstance(store, Store) else str(location)  # a server's URL, for its runners
+        runners = InProcessRunners() if in_process else ProcessRunners(where)
         yield Sessions(store, runners)
     finally:
         await store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from baton.tui.commands.common import EXIT_HELP, application, db_path, run
+from baton.tui.commands.common import EXIT_HELP, application, db_location, run
 
 
 @click.command()
@@ -144,4 +144,4 @@ def result(ctx: click.Context, session: str, key: str | None, as_json: bool) -> 
     """Print SESSION's result to stdout (KEY: one output only). Text is printed as it is, so it pipes."""
     from baton.tui.results import print_result
 
-    run(print_result(db_path(ctx), session, key, as_json))
+    run(print_result(db_location(ctx), session, key, as_json))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from baton.tui.commands.common import db_path, fail
+from baton.tui.commands.common import db_location, fail
 
 
 @click.command()
@@ -127,4 +127,4 @@ def doctor(ctx: click.Context) -> None:
     """
     from baton.tui.doctor import run_doctor
 
-    sys.exit(run_doctor(db_path(ctx)))
+    sys.exit(run_doctor(db_location(ctx)))
