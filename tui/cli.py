@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from baton.tui.commands import decide, export, fork, grants, listing, remove, resume, run, tools, workflows
+from baton.tui.commands import decide, export, fork, grants, inbox, listing, remove, resume, run, tools, workflows
 from baton.tui.commands.common import EXIT_HELP, db_path, tui_available
 
 
@@ -51,6 +51,7 @@ for command in (
     workflows.validate,
     tools.tools,
     decide.decide,
+    inbox.inbox,
     grants.revoke,
     fork.fork,
     export.export,

@@ -8,79 +8,11 @@ when it does something. Plain data: importing it loads no UI library.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
+from baton.tui.keytable_inbox import INBOX
+from baton.tui.keytypes import Key, KeyFacts, Predicate
 from baton.tui.option_words import APPROVE_WORDS, EDIT_WORDS
 
-
-@dataclass(frozen=True)
-class KeyFacts:
-    """What a screen knows now that decides which of its keys do something."""
-
-    # Home
-    flows: int = 0
-    selected: str = ""
-    """Status of the session under the cursor ('' when there is none)."""
-    filtering: bool = False
-    """The filter box has the focus (letters type into it)."""
-    filtered: bool = False
-    # Run
-    live: bool = False
-    resumable: bool = False
-    waiting: int = 0
-    agents: int = 0
-    earlier_page: bool = False
-    later_page: bool = False
-    pinned: bool = False
-    chosen_step: bool = False
-    result: bool = False
-    """The session has a result to show, and something else is shown now."""
-    tool_calls: int = 0
-    """Tool calls of the focused agent (only 0, 1 or several matter)."""
-    # Review
-    options: frozenset[str] = frozenset()
-    words: Mapping[str, str] = field(default_factory=dict)
-    """The word of each offered decision at this checkpoint (`option_word`)."""
-    busy: bool = False
-    editor: bool = False
-    # Trace
-    rows: int = 0
-
-
-Predicate = Callable[[KeyFacts], bool]
-
-
-def _always(facts: KeyFacts) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Key:
-    """One binding: its id, default keys, the action it runs, its words, and when it works."""
-
-    id: str
-    keys: str
-    action: str
-    label: str
-    tooltip: str
-    when: Predicate = _always
-    only: str = ""
-    """When it works, in words (the help shows it beside a key that does nothing now)."""
-    params: tuple[Any, ...] = ()
-    footer: bool = True
-    priority: bool = False
-    group: str = ""
-    decision: bool = False
-    """Sends a decision: dimmed (not hidden) while one is on its way."""
-
-    @property
-    def action_text(self) -> str:
-        """The action as Textual parses it: `decide('approve', 'run')`."""
-        if not self.params:
-            return self.action
-        return f"{self.action}({', '.join(repr(p) for p in self.params)})"
+__all__ = ["CONTEXTS", "INBOX", "RESUMABLE", "TITLES", "Key", "KeyFacts"]
 
 
 def _offered(option: str, word: str | None = None) -> Predicate:
@@ -174,6 +106,14 @@ HOME = (
         "Delete the chosen session (asks first)",
         lambda f: bool(f.selected) and f.selected not in ("running", "new", "waiting") and not f.filtering,
         "on a session that is not running",
+    ),
+    Key(
+        "home.inbox",
+        "i",
+        "inbox",
+        "inbox",
+        "Every checkpoint waiting in every session: answer without attaching",
+        lambda f: not f.filtering,
     ),
     Key(
         "home.filter",
@@ -477,6 +417,7 @@ CONTEXTS: dict[str, tuple[Key, ...]] = {
     "edit": EDIT,
     "form": FORM,
     "help": HELP,
+    "inbox": INBOX,
 }
 TITLES = {
     "app": "everywhere",
@@ -489,4 +430,5 @@ TITLES = {
     "edit": "editor",
     "form": "form",
     "help": "help",
+    "inbox": "Inbox",
 }

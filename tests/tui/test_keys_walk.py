@@ -31,8 +31,10 @@ from baton.core.spec.load import load_workflow
 from baton.sessions.store import Store
 from baton.tui import keymap
 from baton.tui.app import BatonApp
+from baton.tui.commands.inbox import inbox_app
 from baton.tui.screens.help import HelpScreen
 from baton.tui.screens.home import HomeScreen
+from baton.tui.screens.inbox import InboxScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
@@ -52,10 +54,12 @@ CHANGES_SESSION = {
     "review.pause",
     "review.skip",
     "home.resume",
+    "inbox.approve",
 }
 """Keys after which the next key needs a fresh session (or a fresh store, on Home)."""
-PERIODIC = "sessions"
-"""Home reads the sessions again every second: that worker is not a key's doing."""
+PERIODIC = ("sessions", "inbox")
+"""Home reads the sessions, and the Inbox the waiting checkpoints, again every second: those workers are
+not a key's doing."""
 
 MODELS = """
 models:
@@ -306,6 +310,38 @@ async def ambiguous(world: World) -> Stage:
     return Stage(world.viewer(session.id), _review)
 
 
+async def inbox(world: World, *, alone: bool = False, marked: bool = False) -> Stage:
+    """Three checkpoints waiting in three sessions (two alike), in the Inbox opened from Home (or alone, as
+    `baton inbox` opens it); `marked`: the chosen one marked."""
+    fresh = []
+    for flow in (REVIEWED, GATED, REVIEWED):
+        session = await world.session(flow)
+        await session.checkpoint()
+        await session.host.writer.project()  # type: ignore[union-attr]
+        fresh.append(session.id)
+
+    def listed(app: BatonApp) -> bool:
+        screen = app.screen
+        return isinstance(screen, InboxScreen) and all(any(i.session_id == s for i in screen.items) for s in fresh)
+
+    async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
+        if not alone:
+            await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
+            await pilot.press("i")
+        await until(pilot, lambda: listed(app), what="the inbox listing the waiting checkpoints")
+        screen = app.screen
+        assert isinstance(screen, InboxScreen)
+        table = screen.query_one("#inbox-table", DataTable)
+        keys = [str(k.value) for k in table.rows]
+        table.move_cursor(row=keys.index(f"{fresh[0]}/draft:review:1"))
+        if marked:
+            await pilot.press("space")
+            await until(pilot, lambda: bool(screen.marked), what="a checkpoint marked")
+        await until(pilot, lambda: screen.key_facts().similar > 1 or marked, what="the chosen row's batch")
+
+    return Stage((lambda: inbox_app(world.db)) if alone else (lambda: BatonApp(db=world.db)), reach)
+
+
 STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "home": home,
     "home-filtering": home_filtering,
@@ -325,6 +361,9 @@ STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "breakpoint": lambda w: review_of(w, REVIEWED, options=RunOptions(breakpoints={"draft"})),
     "ambiguous": ambiguous,
     "tool-call": tool_call,
+    "inbox": inbox,
+    "inbox-marked": lambda w: inbox(w, marked=True),
+    "inbox-alone": lambda w: inbox(w, alone=True),
 }
 
 
@@ -356,7 +395,9 @@ def fingerprint(app: BatonApp, messages: Messages) -> tuple[Any, ...]:
         app.return_code,
         len(messages.of(Notify)),
         sum(
-            1 for m in messages.of(Worker.StateChanged) if m.state == WorkerState.RUNNING and m.worker.group != PERIODIC
+            1
+            for m in messages.of(Worker.StateChanged)
+            if m.state == WorkerState.RUNNING and m.worker.group not in PERIODIC
         ),
     ]
     run_screen = app.run_screen
@@ -369,6 +410,8 @@ def fingerprint(app: BatonApp, messages: Messages) -> tuple[Any, ...]:
         parts += [screen.checkpoint_id, frozenset(screen.decided)]
     if isinstance(screen, HomeScreen):
         parts.append(screen.query_one("#filter", Input).value)
+    if isinstance(screen, InboxScreen):
+        parts += [frozenset(screen.marked), screen.query_one("#inbox-table", DataTable).cursor_row]
     return tuple(parts)
 
 

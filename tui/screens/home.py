@@ -220,6 +220,12 @@ class HomeScreen(Keyed, Screen[None]):
     def _row_chosen(self) -> None:
         self.action_attach()
 
+    def action_inbox(self) -> None:
+        """Every checkpoint waiting in the store: answer without attaching."""
+        from baton.tui.screens.inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen(self.launcher), self._back_home)
+
     def action_filter(self) -> None:
         """Type to filter the sessions."""
         self.query_one("#filter", Input).focus()
