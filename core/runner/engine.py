@@ -133,7 +133,7 @@ class Runner:
             rt.ledger.add(path, cost)
         try:
             await self._start()
-            rt.tool_runner.load(self.spec, rt.flow_dir)
+            rt.tool_runner.load(self.spec, rt.workflow.folder)
             if self._cancel_reason:
                 raise asyncio.CancelledError()
             self._walk_task = asyncio.ensure_future(self._walk())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -94,12 +93,6 @@ class Runtime:
         if not askers:
             return None
         return await askers[-1](message, schema)
-
-    @property
-    def flow_dir(self) -> str | None:
-        """The workflow's folder (None for a workflow given as text)."""
-        path = self.workflow.path
-        return None if path.startswith("<") else os.path.dirname(os.path.abspath(path))
 
     async def close(self) -> None:
         """Stop what the run started (its MCP servers)."""

@@ -39,6 +39,11 @@ class Workflow:
         """The workflow's declared name."""
         return self.spec.name
 
+    @property
+    def folder(self) -> str | None:
+        """The folder of the workflow's file, where its tools and servers live (None for text)."""
+        return None if self.path.startswith("<") else os.path.dirname(os.path.abspath(self.path))
+
 
 def text_hash(text: str) -> str:
     """Short content hash of a workflow's text."""
@@ -129,7 +134,7 @@ def tool_problems(workflow: Workflow) -> list[Problem]:
     workflow's folder first on the import path as the runner has it)."""
     from baton.core.spec.tool_check import tool_findings
 
-    folder = None if workflow.path.startswith("<") else os.path.dirname(os.path.abspath(workflow.path))
+    folder = workflow.folder
     found = tool_findings(workflow.spec, folder)
     return sorted(_at(path, message, workflow.positions, workflow.path) for path, message in found)
 

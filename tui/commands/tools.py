@@ -44,7 +44,7 @@ async def _list(workflow: Any, as_json: bool) -> int:
     from baton.core.spec.tool_entry_checks import with_delegates
     from baton.tui.sanitize import inert as plain
 
-    base_dir = _flow_dir(workflow.path)
+    base_dir = workflow.folder
     try:
         functions = resolve_tools(workflow.spec, base_dir)
     except ConfigError as exc:
@@ -81,8 +81,3 @@ async def _list(workflow: Any, as_json: bool) -> int:
         await servers.aclose()
     return code
 
-
-def _flow_dir(path: str) -> str | None:
-    import os
-
-    return os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else None

@@ -49,7 +49,7 @@ async def run_tool_loop(
     """Run an agent that has tools to completion (or skip, jump, pause, stop)."""
     recorded = rt.history.tools_listed.get(task.path)
     functions = rt.tool_runner.functions
-    toolbox = await build_toolbox(step, task.path, functions, lambda: rt.mcp, rt.journal, recorded, rt.flow_dir)
+    toolbox = await build_toolbox(step, task.path, functions, lambda: rt.mcp, rt.journal, recorded, rt.workflow.folder)
     return await drive(ToolLoop(rt, task, scope, inputs, step, toolbox, run_child))
 
 
