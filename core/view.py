@@ -16,6 +16,7 @@ from baton.core.view_calls import breaker_changed, budget_warned, call_finished,
 from baton.core.view_records import (
     DONE_STATUSES,
     OPEN_STATUSES,
+    REASON_TEXT,
     SESSION_ENDED,
     STATUS_TEXT,
     WAITING,
@@ -30,6 +31,7 @@ from baton.core.view_tools import ToolsView, record_finish, record_intent
 
 __all__ = [
     "DONE_STATUSES",
+    "REASON_TEXT",
     "OPEN_STATUSES",
     "SESSION_ENDED",
     "STATUS_TEXT",

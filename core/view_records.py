@@ -16,6 +16,24 @@ SESSION_ENDED = ("completed", "degraded", "failed", "paused", "cancelled")
 WAITING = "waiting"
 """The status shown for a running session that can do nothing until a person decides."""
 STATUS_TEXT = {WAITING: "waiting for you"}
+REASON_TEXT = {
+    "review": "review",
+    "gate": "gate",
+    "confidence": "low confidence",
+    "sample": "random audit",
+    "on_failure": "fallback answer",
+    "before_tool": "before a side-effecting tool",
+    "step_mode": "step mode",
+    "breakpoint": "breakpoint",
+    "escalation": "escalation: the step failed",
+    "budget": "budget",
+    "cost": "cost over limit",
+    "ambiguous": "tool may have run",
+    "tool_call": "tool call",
+    "tool_denied": "tool call denied",
+    "elicitation": "a server asks",
+}
+"""Why a checkpoint opened, as a person reads it in a list of them."""
 _NESTING = ("/", "[", "#")
 """What follows a step's path in the paths of the steps inside it (`a/b`, `m[3]`, `loop#2/x`)."""
 

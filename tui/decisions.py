@@ -21,30 +21,15 @@ from baton.core.bus import Bus
 from baton.core.commands import Command, decide
 from baton.core.economics import usd
 from baton.core.state import size_chars
-from baton.core.view import CheckpointView, SessionView
+from baton.core.view import REASON_TEXT, CheckpointView, SessionView
 from baton.tui import keymap
 from baton.tui.figures import Figures, call_figures, step_figures
 from baton.tui.sanitize import inert
 from baton.tui.tool_checkpoint import arguments_field, blocks, header_lines, question_blocks
 from baton.tui.values import ValueField, ValueInvalid, declared_types, document, fields_for, parse_document, yaml_text
 
-REASONS = {
-    "review": "review",
-    "gate": "gate",
-    "confidence": "low confidence",
-    "sample": "random audit",
-    "on_failure": "fallback answer",
-    "before_tool": "before a side-effecting tool",
-    "step_mode": "step mode",
-    "breakpoint": "breakpoint",
-    "escalation": "failed: your call",
-    "budget": "budget",
-    "cost": "cost over limit",
-    "ambiguous": "tool may have run",
-    "tool_call": "tool call",
-    "tool_denied": "tool call denied",
-    "elicitation": "a server asks",
-}
+REASONS = {**REASON_TEXT, "escalation": "failed: your call"}
+"""Why a checkpoint opened, as its own screen heads it (the step's failure is shown beside it)."""
 OUTPUT_HIDDEN = ("step_mode", "breakpoint", "cost", "budget", "gate", "before_tool", "ambiguous", "tool_call")
 """Checkpoints whose `output` is not a model's answer (it is shown as values or arguments, or not at all)."""
 PROMPT_EDITS = ("step_mode", "breakpoint", "cost")

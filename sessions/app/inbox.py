@@ -16,28 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton.core.commands import decide
-from baton.core.view import CheckpointView
+from baton.core.view import REASON_TEXT, CheckpointView
 from baton.sessions.app.service import Decided, Sessions
 from baton.sessions.errors import AppError
 from baton.sessions.interface import SessionStore
-
-REASON_WORDS = {
-    "review": "review",
-    "gate": "gate",
-    "confidence": "low confidence",
-    "sample": "random audit",
-    "on_failure": "fallback answer",
-    "before_tool": "before a side-effecting tool",
-    "step_mode": "step mode",
-    "breakpoint": "breakpoint",
-    "escalation": "escalation: the step failed",
-    "budget": "budget",
-    "cost": "cost over limit",
-    "ambiguous": "tool may have run",
-    "tool_call": "tool call",
-    "tool_denied": "tool call denied",
-    "elicitation": "a server asks",
-}
 
 
 @dataclass(frozen=True)
@@ -76,7 +58,7 @@ class InboxItem:
     @property
     def asked(self) -> str:
         """What is asked, in words: `tool call: write_file`, `review`, `gate`, …"""
-        words = REASON_WORDS.get(self.reason, self.reason)
+        words = REASON_TEXT.get(self.reason, self.reason)
         if self.reason in ("tool_call", "tool_denied", "before_tool"):
             tool = self.checkpoint.context.get("tool")
             if tool:
