@@ -78,6 +78,7 @@ class ToolLoop(ModelRun):
         self.delegated: dict[str, int] = {}
         self.questions: dict[str, int] = {}
         self.held: dict[str, Exception] = {}
+        self._forecast: tuple[tuple[int, int, str], list[float] | None, dict[str, Any]] | None = None
 
     # --- the request of a turn -------------------------------------------------------------------
 
@@ -201,19 +202,29 @@ class ToolLoop(ModelRun):
             return None
         return self._finished(p, outcome, error=message)
 
+    def _next_turn_forecast(self) -> tuple[list[float] | None, dict[str, Any]]:
+        """What the next turn may cost (on this model; on each model): worked out once a turn, however
+        many of its calls ask."""
+        at = (self.round, self.turn, self.alias)
+        if self._forecast is None or self._forecast[0] != at:
+            rt = self.rt
+            request = self.request(self.user_prompt())
+            forecasts = rt.forecasts(request)
+            if self.alias in forecasts:
+                forecast_next = forecasts[self.alias]
+            else:
+                _, rng = rt.llm.forecast(request)
+                forecast_next = [round(rng[0], 8), round(rng[1], 8)] if rng else None
+            self._forecast = (at, forecast_next, forecasts)
+        return self._forecast[1], self._forecast[2]
+
     async def _approve(self, p: Prepared) -> None:
         """Ask a person about one call; follow the decision."""
         rt, tool = self.rt, p.tool
         assert tool is not None
         if p.key in rt.history.tool_results:
             return  # it ran (or was answered) before the runner stopped: nothing to ask
-        request = self.request(self.user_prompt())
-        forecasts = rt.forecasts(request)
-        if self.alias in forecasts:
-            forecast_next = forecasts[self.alias]
-        else:
-            _, rng = rt.llm.forecast(request)
-            forecast_next = [round(rng[0], 8), round(rng[1], 8)] if rng else None
+        forecast_next, forecasts = self._next_turn_forecast()
         gate = ToolCallApproval(
             self.task.path,
             self.round,
