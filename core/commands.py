@@ -17,7 +17,8 @@ COMMAND_KINDS = ("decide", "pause", "cancel", "step_mode", "breakpoint", "revoke
 
 @dataclass(frozen=True)
 class Command:
-    """One command. `id` is the store's row id (0 for in-process commands)."""
+    """One command. `id` is the store's row id (0 for in-process commands). `by` is who sent it,
+    `where` from where (`inbox on HOST (pts/3)`, `cli on HOST`, …; '' when not said)."""
 
     kind: str
     by: str = "user"
@@ -30,12 +31,13 @@ class Command:
     supplied: dict[str, Any] = field(default_factory=dict)
     step: str = ""
     enabled: bool = True
+    where: str = ""
     id: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Stored form (without the id)."""
         out: dict[str, Any] = {"kind": self.kind, "by": self.by}
-        for name in ("checkpoint_id", "decision", "feedback", "target", "model", "step"):
+        for name in ("checkpoint_id", "decision", "feedback", "target", "model", "step", "where"):
             value = getattr(self, name)
             if value:
                 out[name] = value
@@ -65,12 +67,13 @@ class Command:
             supplied=dict(data.get("supplied") or {}),
             step=str(data.get("step", "")),
             enabled=bool(data.get("enabled", True)),
+            where=str(data.get("where", "")),
             id=command_id,
         )
 
 
 def decide(checkpoint_id: str, decision: str, by: str = "user", **details: Any) -> Command:
-    """A decision command (`details`: feedback, target, model, edited, supplied)."""
+    """A decision command (`details`: feedback, target, model, edited, supplied, where)."""
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}; one of {', '.join(DECISIONS)}")
     return Command(kind="decide", checkpoint_id=checkpoint_id, decision=decision, by=by, **details)

@@ -449,7 +449,9 @@ class CheckpointOpened(Event):
 @dataclass(frozen=True, slots=True)
 class DecisionMade(Event):
     """A decision, persisted before the runner acts on it. `decision`: approve | edit | reject |
-    reroute | retry_model | skip | pause. `by` is who (a user name, `auto`, or a decisions file)."""
+    reroute | retry_model | skip | pause. `by` is who (a user name, `auto`, or a decisions file);
+    `where` from where (`inbox on HOST (pts/3)`, `cli on HOST`, `tui on HOST`, `line on HOST`,
+    `decisions file`, `auto`; '' in records older than the field)."""
 
     kind: ClassVar[str] = "DecisionMade"
     checkpoint_id: str = ""
@@ -462,6 +464,7 @@ class DecisionMade(Event):
     diff: str = ""
     supplied: dict[str, JSON] = field(default_factory=dict)
     command_id: int = 0
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from baton.core.view_records import (
     StepView,
     encloses,
     status_text,
+    who_decided,
 )
 from baton.core.view_tools import ToolsView, record_finish, record_intent
 
@@ -44,6 +45,7 @@ __all__ = [
     "ToolsView",
     "encloses",
     "status_text",
+    "who_decided",
 ]
 
 NOT_OUTPUT = ("step_mode", "breakpoint", "before_tool", "cost", "budget", "tool_call", "tool_denied")
@@ -413,12 +415,14 @@ def _decision(v: SessionView, e: ev.DecisionMade, ts: float, seq: int) -> None:
     cp = v.checkpoints.get(e.checkpoint_id)
     if cp is None or e.decision == "pause":
         return
-    cp.decision = DecisionView(e.decision, e.by, ts, e.feedback, e.target, e.model, e.edited, e.diff, dict(e.supplied))
+    cp.decision = DecisionView(
+        e.decision, e.by, ts, e.feedback, e.target, e.model, e.edited, e.diff, dict(e.supplied), e.where
+    )
     s = v.step(cp.step)
     if s.status == "awaiting" and not any(c.step == cp.step and c.is_open for c in v.checkpoints.values()):
         s.status = "running"  # the calls of one turn wait together: the step runs once none waits
     what = f" {cp.context.get('tool', '')}" if cp.reason == "tool_call" else ""
-    s.timeline.append(f"{e.decision}{what} by {e.by}")
+    s.timeline.append(f"{e.decision}{what} by {who_decided(e.by, e.where)}")
     if cp.reason == "tool_call":
         v.tools.decided(cp.step, cp.context, e)
 

@@ -77,9 +77,19 @@ class CallView:
     """The tools the model called in this answer (`{"id", "name", "arguments"}`)."""
 
 
+UNATTENDED_WHERE = frozenset({"auto", "decisions file"})
+"""Where an unattended answer comes from: its `by` (`auto`, `decisions:FILE`) already says it."""
+
+
+def who_decided(by: str, where: str) -> str:
+    """Who made a decision and from where, as a person reads it: `alice from inbox on box (pts/3)`
+    (just `by` when where is unknown, or an unattended answer's)."""
+    return f"{by} from {where}" if where and where not in UNATTENDED_WHERE else by
+
+
 @dataclass
 class DecisionView:
-    """A recorded decision."""
+    """A recorded decision; `where` it was made from ('' when not recorded)."""
 
     decision: str
     by: str
@@ -90,6 +100,12 @@ class DecisionView:
     edited: Any = None
     diff: str = ""
     supplied: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+    @property
+    def who(self) -> str:
+        """Who decided and from where (`who_decided`)."""
+        return who_decided(self.by, self.where)
 
 
 @dataclass

@@ -72,6 +72,7 @@ class ToolCallView:
     checkpoint_id: str = ""
     decision: str = ""
     decided_by: str = ""
+    decided_where: str = ""
     feedback: str = ""
 
     @property
@@ -274,6 +275,7 @@ class ToolsView:
         if call is None or e.decision not in DECIDED:
             return
         call.decision, call.decided_by, call.feedback = e.decision, e.by, e.feedback
+        call.decided_where = e.where
         if call.status in UNFINISHED:
             call.status = DECIDED[e.decision]
         if e.decision == "edit" and isinstance(e.edited, dict):

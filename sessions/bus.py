@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from baton.core.bus import RunnerLost, Update
 from baton.core.commands import Command
 from baton.core.events import TERMINAL_SESSION_EVENTS, Envelope, TokenDelta
 from baton.sessions.interface import SessionStore
+from baton.sessions.leases import runner_or_parked
 
 STARTUP_GRACE_S = 15.0
 
 
 class StoreBus:
-    """Tails a session in the store: new events and live text every `poll` seconds, cheaply skipped
-    when nothing was committed (`data_version`). Commands are rows the runner polls."""
+    """Tails a session in the store: new events and live text as soon as they are committed (the store's
+    `wait_for_change`: told by a server that announces commits, else a cheap look at `data_version`),
+    and whether a runner still holds the session every `liveness` seconds. Commands are rows the runner
+    polls."""
 
-    def __init__(self, store: SessionStore, session_id: str, poll: float = 0.025, liveness: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        session_id: str,
+        liveness: float = 1.0,
+        hand_over: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.store = store
         self.session_id = session_id
-        self.poll = poll
         self.liveness = liveness
+        self.hand_over = hand_over
+        """Called after a command is written while no live runner holds the session (a runner host parked
+        it, or died): makes sure a runner will read it."""
         self.last_seq = 0
         self.last_delta = 0
 
@@ -33,12 +44,13 @@ class StoreBus:
         terminal = False
         lost_reported = False
         watching_since = last_check = time.monotonic()
+        mark = await self.store.wait_for_change(self.session_id, 0)
         while True:
             now = time.monotonic()
             suspect = False
             if not terminal and not lost_reported and now - last_check >= self.liveness:
                 last_check = now
-                suspect = not await self.store.runner_alive(self.session_id)
+                suspect = not await runner_or_parked(self.store, self.session_id)
             current = await self.store.data_version()
             batch: list[Update] = []
             if current != version or suspect:
@@ -61,11 +73,17 @@ class StoreBus:
                 batch.append(RunnerLost("no runner holds this session (it crashed, was killed, or never started)"))
             if batch:
                 yield batch
-            await asyncio.sleep(self.poll)
+            checking = not terminal and not lost_reported
+            until_check = self.liveness - (time.monotonic() - last_check) if checking else self.liveness
+            mark = await self.store.wait_for_change(self.session_id, max(until_check, 0.0), mark)
 
     async def send(self, command: Command) -> int:
-        """Write the command for the runner to pick up."""
-        return await self.store.send(self.session_id, command)
+        """Write the command for the runner to pick up (handing the session back to a runner host when it
+        was parked)."""
+        command_id = await self.store.send(self.session_id, command)
+        if self.hand_over is not None and not await self.store.runner_alive(self.session_id):
+            await self.hand_over()
+        return command_id
 
     async def outcome(self, command_id: int) -> tuple[str, str]:
         """What became of a command."""

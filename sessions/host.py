@@ -27,7 +27,8 @@ from baton.sessions.tasks import settle
 from baton.sessions.writer import SessionWriter
 
 log = logging.getLogger("baton.host")
-COMMAND_POLL_S = 0.02
+COMMAND_WAIT_S = 1.0
+"""The longest a runner goes without looking for commands (it looks at once when told of a commit)."""
 SMALL_HISTORY = 256
 """A session with at most this many events (as last projected) is read without a thread hop."""
 
@@ -48,6 +49,8 @@ class SessionHost:
         clock: Clock | None = None,
         local: bool = False,
         workflow: Workflow | None = None,
+        token: str | None = None,
+        ttl: float = LEASE_TTL_S,
     ) -> None:
         self.store = store
         self.session_id = session_id
@@ -62,15 +65,36 @@ class SessionHost:
         self.bus: LocalBus | None = LocalBus(store, session_id, self.submit) if local else None
         self._seen: set[int] = set()
         self._ready = asyncio.Event()
+        self._token = token
+        self._ttl = ttl
+        self._stopping = False
+        self.lost = False
+        """The lease was taken over by another runner while this one ran."""
 
     async def run(self) -> str:
         """Take the lease, run, release. Raises `SessionInUse` if another runner holds the session."""
-        token = await self.store.acquire_lease(self.session_id)
+        token = await self.store.acquire_lease(self.session_id, self._ttl)
         try:
             return await self._run_leased(token)
         finally:
             with contextlib.suppress(Exception):
                 await settle(self.store.release_lease(self.session_id, token))
+
+    async def run_claimed(self) -> str:
+        """Run under the lease a runner host claimed for it (the host settles the lease afterwards)."""
+        assert self._token is not None
+        return await self._run_leased(self._token)
+
+    def release(self) -> None:
+        """Let the session go, unrecorded, for another runner to continue (see `Runner.release`)."""
+        if self.runner is not None:
+            self.runner.release()
+
+    def lose(self) -> None:
+        """The lease was taken over: stop at once, unrecorded (the new holder goes on from the record)."""
+        log.error("lease of session %s was taken over; stopping", self.session_id)
+        self.lost = True
+        self.release()
 
     async def ready(self) -> Runner:
         """Wait until the runner exists (for in-process callers that want to submit commands)."""
@@ -127,17 +151,17 @@ class SessionHost:
         # decision beats the automatic policy at its checkpoint.
         for command in await store.pending_commands(sid):
             await self.submit(command)
-        background = [asyncio.ensure_future(self._pump(runner)), asyncio.ensure_future(self._renew(token))]
+        background = [asyncio.ensure_future(self._pump(runner))]
+        if self._token is None:  # a runner host renews the leases of all its sessions at once
+            background.append(asyncio.ensure_future(self._renew(token)))
         try:
             return await runner.run()
         finally:
             await settle(self._wind_down(background, writer))
 
-    @staticmethod
-    async def _wind_down(background: list[asyncio.Task[None]], writer: SessionWriter) -> None:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+    async def _wind_down(self, background: list[asyncio.Task[None]], writer: SessionWriter) -> None:
+        self._stopping = True
+        await stop_tasks(background)
         await writer.close()
 
     async def submit(self, command: Command) -> None:
@@ -150,31 +174,53 @@ class SessionHost:
         await runner.submit(command)
 
     async def _pump(self, runner: Runner) -> None:
+        """Hand the runner each command written for the session, looking again whenever the store says
+        something was committed (a notification on PostgreSQL; a cheap change counter on SQLite)."""
         after = 0
-        while True:
+        mark = await self.store.wait_for_change(self.session_id, 0)
+        while not self._stopping:
             try:
                 for command in await self.store.pending_commands(self.session_id, after):
                     after = max(after, command.id)
                     await self.submit(command)
+                mark = await self.store.wait_for_change(self.session_id, COMMAND_WAIT_S, mark)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reading commands for session %s failed", self.session_id)
-            await asyncio.sleep(COMMAND_POLL_S)
+                await asyncio.sleep(COMMAND_WAIT_S)
 
     async def _renew(self, token: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_TTL_S / 3)
+            await asyncio.sleep(self._ttl / 3)
             try:
-                if not await self.store.renew_lease(self.session_id, token):
+                if not await self.store.renew_lease(self.session_id, token, self._ttl):
                     log.error("lease of session %s was taken over; stopping", self.session_id)
-                    if self.runner is not None:
+                    self.lost = True
+                    if self.runner is None:
+                        return
+                    if self._token is not None:  # a host's session: its new holder goes on from the record
+                        self.runner.release()
+                    else:
                         self.runner.cancel("cancelled: another runner took the session over")
                     return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("renewing the lease of session %s failed", self.session_id)
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], every: float = 0.5) -> None:
+    """Cancel `tasks` and wait until they end, cancelling again any still running after `every` seconds: a
+    cancellation can be lost in a library's own waiting (`asyncio.wait_for` in Python 3.11 may swallow one
+    that arrives as what it waits for completes), and a loop that lost it would run on for ever."""
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, still = await asyncio.wait(pending, timeout=every)
+        pending = list(still)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_in_process(store: SessionStore, session_id: str, **kwargs: Any) -> str:

@@ -10,7 +10,8 @@ The contract, beyond the signatures:
   sequence number already taken raises `SequenceConflict`). Events read back in sequence order.
 - Secrets are redacted before anything is stored (payloads, inputs, options, outputs, errors, reasons).
 - `data_version` changes whenever another handle commits, so a viewer can skip a poll that would read
-  nothing new.
+  nothing new; `wait_for_change` waits for such a commit (told by the server where it can announce one,
+  else by looking at `data_version`), so a viewer sleeps until there is something to read.
 - Leases follow `sessions.leases.holder_alive`; `acquire_lease` raises `SessionInUse` while a live
   holder has the session.
 - Unknown sessions raise `StoreError` naming them; a store that cannot be used at all raises
@@ -30,11 +31,14 @@ from baton.sessions.leases import LEASE_TTL_S, LeaseOwner
 from baton.sessions.records import (
     CallRow,
     CheckpointRow,
+    Claim,
     Delta,
+    HostRow,
     Lease,
     ProjectionUpdate,
     SessionRow,
     StepRow,
+    WorkRow,
 )
 
 __all__ = ["LEASE_TTL_S", "SessionStore"]
@@ -123,6 +127,13 @@ class SessionStore(Protocol):
         may change it too)."""
         ...
 
+    async def wait_for_change(self, session_id: str | None, within: float, since: int | None = None) -> int:
+        """Wait until something is committed for `session_id` (None: any session) after change mark `since`
+        (None: from now), or `within` seconds pass; returns the mark to pass next time, so a commit made
+        between two waits is not missed (`within` 0: the mark now). It may return early (a store that
+        cannot tell sessions apart wakes on any commit): callers read again and compare."""
+        ...
+
     # --- projections -----------------------------------------------------------------------------
 
     async def write_projection(self, update: ProjectionUpdate) -> None:
@@ -172,6 +183,62 @@ class SessionStore(Protocol):
 
     async def last_delta_id(self, session_id: str) -> int:
         """Highest live-text row id of a session (0 when none)."""
+        ...
+
+    # --- the runner hosts' queue and registry ----------------------------------------------------
+
+    async def enqueue(
+        self, session_id: str, options: str | None = None, models: str | None = None, env: str = ""
+    ) -> bool:
+        """Ask a runner host to run the session (`options`/`models`: JSON overrides of what it was started
+        with; `env`: the fingerprint of the environment to run it in, see `sessions.host_env`); a parked
+        one, or one whose host died, is queued again. False when it is already queued, or running on a live
+        host."""
+        ...
+
+    async def claim(
+        self,
+        host_id: str,
+        limit: int,
+        ttl: float = LEASE_TTL_S,
+        *,
+        owner: LeaseOwner | None = None,
+        env: str = "",
+    ) -> list[Claim]:
+        """Take up to `limit` sessions for host `host_id` (whose environment's fingerprint is `env`), each
+        with its lease held: queued ones first — one queued from another environment only when no live host
+        has that one and it has waited `host_env.PIN_S` — then running ones whose runner died."""
+        ...
+
+    async def settle_work(self, session_id: str, token: str, state: str | None) -> bool:
+        """A host gives up the session it holds with `token`: its lease is released and its queue row set
+        to `state` (`parked`, `queued`) or dropped (None). Parking a session with a command waiting queues
+        it again. False when the lease was no longer the host's."""
+        ...
+
+    async def renew_leases(self, held: dict[str, str], ttl: float = LEASE_TTL_S) -> set[str]:
+        """Extend a host's leases (session → token) at once; returns the sessions whose lease is still
+        its own."""
+        ...
+
+    async def unpark(self, session_id: str) -> bool:
+        """Queue a parked session again; False when it was not parked."""
+        ...
+
+    async def work(self, session_id: str | None = None) -> list[WorkRow]:
+        """The queue's rows (one session's, or all), oldest request first."""
+        ...
+
+    async def beat_host(self, host: HostRow) -> None:
+        """Record or renew a live host's row."""
+        ...
+
+    async def drop_host(self, host_id: str) -> None:
+        """A host is gone."""
+        ...
+
+    async def hosts(self) -> list[HostRow]:
+        """The live hosts, oldest first."""
         ...
 
     # --- leases ----------------------------------------------------------------------------------

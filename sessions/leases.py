@@ -9,12 +9,22 @@ unless renewed.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from dataclasses import dataclass
+from typing import Protocol
 
-from baton.sessions.records import Lease
+from baton.sessions.records import Lease, WorkRow
 
 LEASE_TTL_S = 15.0
+
+
+class SessionStoreLike(Protocol):
+    """What `runner_or_parked` reads of a store."""
+
+    async def runner_alive(self, session_id: str) -> bool: ...
+
+    async def work(self, session_id: str | None = None) -> list[WorkRow]: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,17 @@ class LeaseOwner:
     @classmethod
     def this_process(cls) -> LeaseOwner:
         """This process on this host."""
-        return cls(os.getpid(), socket.gethostname())
+        return cls(os.getpid(), machine_name())
+
+
+def machine_name() -> str:
+    """The name this machine's runners go by in leases and the hosts list."""
+    return socket.gethostname()
+
+
+def new_token() -> str:
+    """A lease token: known only to its holder."""
+    return secrets.token_hex(8)
 
 
 _HELD: set[str] = set()
@@ -52,6 +72,22 @@ def holder_alive(lease: Lease, token: str, now: float) -> bool:
     if lease.host == me.host:
         return pid_alive(lease.pid)
     return lease.expires_at > now
+
+
+def process_alive(pid: int, machine: str, expires_at: float, now: float) -> bool:
+    """Is the process `pid` on `machine` (which renews its rows until `expires_at`) still there? One on this
+    machine is while its process runs; one elsewhere until its row expires."""
+    if machine == machine_name():
+        return pid == os.getpid() or pid_alive(pid)
+    return expires_at > now
+
+
+async def runner_or_parked(store: SessionStoreLike, session_id: str) -> bool:
+    """Is the session in a runner's hands: held by a live one, or parked by a host (it waits for a person,
+    and a decision queues it for a host again)?"""
+    if await store.runner_alive(session_id):
+        return True
+    return any(row.state == "parked" for row in await store.work(session_id))
 
 
 def pid_alive(pid: int) -> bool:

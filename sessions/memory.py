@@ -20,8 +20,10 @@ from baton.core import events as ev
 from baton.core.commands import Command
 from baton.core.secrets import Redactor, default_redactor
 from baton.core.view import SessionView
+from baton.sessions.changes import poll_for_change
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
+from baton.sessions.memory_work import MemoryWork, WorkTables
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
 from baton.sessions.text import shown
 
@@ -66,6 +68,7 @@ class MemoryData:
     deltas: dict[int, Delta] = field(default_factory=dict)
     delta_sessions: dict[int, str] = field(default_factory=dict)
     leases: dict[str, _LeaseRow] = field(default_factory=dict)
+    work_tables: WorkTables = field(default_factory=WorkTables)
     last_command_id: int = 0
     last_delta_id: int = 0
     version: int = 0
@@ -75,8 +78,10 @@ class MemoryData:
         self.version += 1
 
 
-class MemoryStore:
+class MemoryStore(MemoryWork):
     """Implements `sessions.interface.SessionStore` over a `MemoryData`."""
+
+    data: MemoryData
 
     def __init__(
         self,
@@ -182,6 +187,7 @@ class MemoryStore:
         data.sessions.pop(session_id, None)
         for table in (data.events, data.steps, data.state, data.calls, data.checkpoints, data.leases):
             table.pop(session_id, None)
+        data.work_tables.work.pop(session_id, None)
         for cid in [c for c, row in data.commands.items() if row.session_id == session_id]:
             del data.commands[cid]
         for did in [d for d, sid in data.delta_sessions.items() if sid == session_id]:
@@ -358,6 +364,9 @@ class MemoryStore:
         self.data.committed()
         return token
 
+    def _lease_row(self, lease: Lease, token: str, acquired_at: float) -> _LeaseRow:
+        return _LeaseRow(lease, token, acquired_at)
+
     async def renew_lease(self, session_id: str, token: str, ttl: float = LEASE_TTL_S) -> bool:
         """Extend our lease; False if it is no longer ours."""
         held = self.data.leases.get(session_id)
@@ -384,3 +393,10 @@ class MemoryStore:
         """Is a live runner holding this session?"""
         held = self.data.leases.get(session_id)
         return held is not None and holder_alive(held.lease, held.token, self.clock())
+
+    # --- waking on changes -----------------------------------------------------------------------
+
+    async def wait_for_change(self, session_id: str | None, within: float, since: int | None = None) -> int:
+        """Wait until any handle commits after change mark `since` (None: from now), or `within` seconds;
+        returns the mark to pass next time (polls `data_version`: any session's commit wakes)."""
+        return await poll_for_change(self.data_version, within, since)

@@ -31,13 +31,18 @@ def shown_location(location: Location) -> str:
 
 
 async def open_store(
-    location: Location | None = None, redactor: Redactor | None = None, *, clock: Callable[[], float] = time.time
+    location: Location | None = None,
+    redactor: Redactor | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    connections: int | None = None,
 ) -> SessionStore:
-    """The store at `location`: a `PgStore` for a PostgreSQL URL, else the SQLite `Store` (see `Store.open`)."""
+    """The store at `location`: a `PgStore` for a PostgreSQL URL (with up to `connections` to the server),
+    else the SQLite `Store` (see `Store.open`)."""
     if isinstance(location, str) and is_dsn(location):
         from baton.sessions.pg_store import PgStore
 
-        return await PgStore.open(location, redactor, clock=clock)
+        return await PgStore.open(location, redactor, clock=clock, connections=connections)
     from baton.sessions.store import Store
 
     return await Store.open(location, redactor, clock=clock)

@@ -1,8 +1,9 @@
 """The session store on a PostgreSQL server: the same tables, rows and rules as the SQLite store, shared
 by every process and machine that can reach the server (`BATON_DB=postgresql://…`).
 
-psycopg 3 in its asyncio form, over a small connection pool: each write is one transaction, its own
-statements pipelined, so an append costs one round trip to the server plus the commit. A batch that
+psycopg 3 in its asyncio form, over a small connection pool: each write is one transaction in pipeline
+mode (BEGIN, its statements, the commit counter and the notification sent without waiting for each
+answer), so an append costs about one round trip to the server plus the commit. A batch that
 collides with stored sequence numbers fails on the primary key (`SequenceConflict`), exactly as in
 SQLite, whatever machine the other writer is on. Leases are read and written under a per-session
 advisory lock, so two takers cannot both see a session free. Every write transaction advances the
@@ -35,6 +36,8 @@ from baton.sessions import sqlite_projection as sql
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError, StoreUnusable
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
 from baton.sessions.pg_dsn import guard, scrub, shown_dsn
+from baton.sessions.pg_listen import Listener
+from baton.sessions.pg_work import PgWork
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
 from baton.sessions.text import is_text, shown
 
@@ -45,11 +48,11 @@ Conn = AsyncConnection[tuple[Any, ...]]
 CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 4
 _SESSION_COLUMNS = ", ".join(f.name for f in fields(SessionRow))
-_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases")
+_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases", "work")
 _LEASE = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = %s"
 
 
-class PgStore:
+class PgStore(PgWork):
     """A `SessionStore` on PostgreSQL. Use `async with await PgStore.open(dsn) as store:` or
     `await store.close()`."""
 
@@ -65,7 +68,12 @@ class PgStore:
 
     @classmethod
     async def open(
-        cls, dsn: str, redactor: Redactor | None = None, *, clock: Callable[[], float] = time.time
+        cls,
+        dsn: str,
+        redactor: Redactor | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        connections: int | None = None,
     ) -> PgStore:
         """Connect to the server at `dsn` and migrate its schema forward; `StoreUnusable` (with the DSN
         redacted) when the server cannot be reached or the database was written by a newer baton."""
@@ -83,7 +91,7 @@ class PgStore:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             min_size=1,
-            max_size=POOL_SIZE,
+            max_size=connections or POOL_SIZE,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
             open=False,
             name="baton",
@@ -98,6 +106,7 @@ class PgStore:
 
     async def close(self) -> None:
         """Close the pool (transactions in flight finish first)."""
+        await self._stop_listening()
         await self.pool.close()
 
     async def __aenter__(self) -> PgStore:
@@ -113,7 +122,7 @@ class PgStore:
         listeners of `session_id`; database errors come back as `StoreError` with the DSN redacted
         (a unique violation passes through for the caller to name)."""
         try:
-            async with self.pool.connection() as conn, conn.transaction():
+            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
                 result = await work(conn)
                 await conn.execute(
                     "SELECT nextval('baton_commits'), pg_notify(%s, %s)", (pg_schema.CHANNEL, session_id)
@@ -407,9 +416,10 @@ class PgStore:
 
         async def renew(conn: Conn) -> bool:
             cursor = await conn.execute(
-                "UPDATE leases SET expires_at = %s WHERE session_id = %s AND token = %s", (until, session_id, token)
+                "UPDATE leases SET expires_at = %s WHERE session_id = %s AND token = %s RETURNING 1",
+                (until, session_id, token),
             )
-            return cursor.rowcount == 1
+            return await cursor.fetchone() is not None  # a result read: pipeline mode has no rowcount before
 
         return await self.transaction(renew, session_id)
 
@@ -433,6 +443,29 @@ class PgStore:
         if row is None:
             return False
         return holder_alive(Lease(int(row[0]), str(row[1]), float(row[2])), str(row[3]), self.clock())
+
+    # --- waking on changes -----------------------------------------------------------------------
+
+    _listener: Listener | None = None
+
+    async def wait_for_change(self, session_id: str | None, within: float, since: int | None = None) -> int:
+        """Wait for a commit touching `session_id` (None: any session) after change mark `since` (None:
+        from now), or `within` seconds; returns the mark to pass next time. Told by `LISTEN`, started on
+        first use (`sessions.pg_listen`)."""
+        if self._listener is None:
+            self._listener = Listener(self._dsn)
+        return await self._listener.wait(session_id, within, since)
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+
+    @property
+    def dsn(self) -> str:
+        """The DSN this store connects with, password included: for starting processes on the same
+        server (runners, viewers' launchers), never for showing (`location` is for that)."""
+        return self._dsn
 
 
 async def _migrate(conn: Conn, dsn: str) -> None:

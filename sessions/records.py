@@ -179,3 +179,78 @@ class ProjectionUpdate:
         """Rows this update touches."""
         state = len(self.state) if self.state is not None else 0
         return len(self.steps) + len(self.calls) + len(self.checkpoints) + len(self.finished_calls) + state
+
+
+WORK_STATES = ("queued", "running", "parked")
+"""A session in the hosts' queue: waiting for a host to claim it, running on one, or parked (waiting for a
+person, with no runner: only its rows)."""
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    """A session in the runner hosts' queue. `options` and `models` (JSON text, or None) override what the
+    session was started with when a host runs it."""
+
+    session_id: str
+    state: str
+    host_id: str
+    options: str | None
+    models: str | None
+    requested_at: float
+    updated_at: float
+    env: str = ""
+    """The fingerprint of the environment it was queued from (`sessions.host_env`)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A session a host took from the queue: it holds the session's lease with `token`."""
+
+    session_id: str
+    token: str
+    options: str | None
+    models: str | None
+    taken_over: bool = False
+    """The session was running on a host that died (its lease had lapsed)."""
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """A live runner host as it last reported itself."""
+
+    id: str
+    pid: int
+    machine: str
+    started_at: float
+    seen_at: float
+    expires_at: float
+    sessions: int = 0
+    parked: int = 0
+    rss_bytes: int = 0
+    cpu_s: float = 0.0
+    load: float = 0.0
+    calls: int = 0
+    limits: str = "{}"
+    draining: int = 0
+    env: str = ""
+    """The fingerprint of its process's environment (`sessions.host_env`)."""
+
+    def values(self) -> tuple[Any, ...]:
+        """Its columns, in table order."""
+        return (
+            self.id,
+            self.pid,
+            self.machine,
+            self.started_at,
+            self.seen_at,
+            self.expires_at,
+            self.sessions,
+            self.parked,
+            self.rss_bytes,
+            self.cpu_s,
+            self.load,
+            self.calls,
+            self.limits,
+            self.draining,
+            self.env,
+        )

@@ -3,6 +3,8 @@
 `events` is the append-only source of truth. `sessions`, `steps`, `state`, `llm_calls` and
 `checkpoints` are projections (a fold of the events, rebuilt at any time). `commands` carries viewer
 commands to the runner, `deltas` the live streamed text, `leases` one owner per running session.
+`work` is the runner hosts' queue (a session to run, running on a host, or parked waiting for a person)
+and `hosts` the live runner hosts, each renewing its row.
 Every row carries its `session_id` so the same schema serves a shared PostgreSQL store.
 """
 
@@ -147,6 +149,40 @@ MIGRATIONS: list[tuple[int, str]] = [
             token TEXT NOT NULL,
             acquired_at REAL NOT NULL,
             expires_at REAL NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE work (
+            session_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'queued',
+            host_id TEXT NOT NULL DEFAULT '',
+            options TEXT,
+            models TEXT,
+            env TEXT NOT NULL DEFAULT '',
+            requested_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX work_state ON work(state, requested_at);
+
+        CREATE TABLE hosts (
+            id TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            machine TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            seen_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            sessions INTEGER NOT NULL DEFAULT 0,
+            parked INTEGER NOT NULL DEFAULT 0,
+            rss_bytes INTEGER NOT NULL DEFAULT 0,
+            cpu_s REAL NOT NULL DEFAULT 0,
+            load REAL NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            limits TEXT NOT NULL DEFAULT '{}',
+            draining INTEGER NOT NULL DEFAULT 0,
+            env TEXT NOT NULL DEFAULT ''
         );
         """,
     ),

@@ -25,8 +25,9 @@ from baton.core.secrets import Redactor, default_redactor
 from baton.core.view import WAITING, SessionView
 from baton.sessions import sqlite_projection as sql_projection
 from baton.sessions import store_file
+from baton.sessions.changes import poll_for_change
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
-from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
+from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive, new_token
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
 from baton.sessions.schema import LATEST, MIGRATIONS
 from baton.sessions.sqlite import (
@@ -38,6 +39,7 @@ from baton.sessions.sqlite import (
     try_transaction_now,
     waiting,
 )
+from baton.sessions.sqlite_work import SqliteWork, take_lease
 from baton.sessions.tasks import settle
 from baton.sessions.text import is_text, shown
 
@@ -76,10 +78,10 @@ def shown_status(status: str, alive: bool | None, waiting: bool = False) -> str:
 
 
 _SESSION_COLUMNS = ", ".join(f.name for f in fields(SessionRow))
-_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases")
+_SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases", "work")
 
 
-class Store:
+class Store(SqliteWork):
     """All SQL lives here (and in `sqlite_projection`). Use `async with await Store.open(path) as store:`
     or `await store.close()`.
 
@@ -444,22 +446,10 @@ class Store:
         """Become the session's only runner, or raise `SessionInUse`. A lease whose runner died (same
         host, pid gone) or expired (another host) is taken over."""
         me = owner or LeaseOwner.this_process()
-        token = secrets.token_hex(8)
+        token = new_token()
 
         def take(conn: sqlite3.Connection) -> None:
-            now = self.clock()
-            query = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = ?"
-            row = conn.execute(query, (session_id,)).fetchone()
-            if row is not None:
-                held = Lease(int(row[0]), str(row[1]), float(row[2]))
-                if holder_alive(held, str(row[3]), now):
-                    raise SessionInUse(session_id, held.pid, held.host)
-            conn.execute(
-                "INSERT INTO leases (session_id, pid, host, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(session_id) DO UPDATE SET pid=excluded.pid, host=excluded.host, token=excluded.token,"
-                " acquired_at=excluded.acquired_at, expires_at=excluded.expires_at",
-                (session_id, me.pid, me.host, token, now, now + ttl),
-            )
+            take_lease(conn, session_id, me, token, self.clock(), ttl)
 
         mine = me == LeaseOwner.this_process()
         if mine:
@@ -504,6 +494,13 @@ class Store:
         if row is None:
             return False
         return holder_alive(Lease(int(row[0]), str(row[1]), float(row[2])), str(row[3]), self.clock())
+
+    # --- waking on changes -----------------------------------------------------------------------
+
+    async def wait_for_change(self, session_id: str | None, within: float, since: int | None = None) -> int:
+        """Wait until another handle commits after change mark `since` (None: from now), or `within`
+        seconds; returns the mark to pass next time. Polls `data_version`, so any session's commit wakes."""
+        return await poll_for_change(self.data_version, within, since)
 
 
 def _settings(conn: sqlite3.Connection) -> None:

@@ -29,6 +29,11 @@ Publish = Callable[[Sequence[ev.Envelope]], None]
 OnDelta = Callable[[str, str, str], None]
 
 
+PROJECT_AT_ONCE = frozenset({"CheckpointOpened", "DecisionMade"})
+"""Events whose projections are written right after their commit, not at the next tick: a person starts
+or stops waiting, and the inbox across sessions finds waiting checkpoints in the projection."""
+
+
 @dataclass
 class _Item:
     events: Sequence[ev.Event]
@@ -167,6 +172,8 @@ class SessionWriter:
                 item.future.set_result(None)
         if self._publish is not None and envelopes:
             self._publish(envelopes)
+        if any(env.event.kind in PROJECT_AT_ONCE for env in envelopes):
+            await self._project_now()
 
     def _take_deltas(self, batch: Sequence[_Item] = ()) -> list[tuple[str, str, str]]:
         """Live text held since the last transaction, one row per call. A call that finishes in this
@@ -186,6 +193,12 @@ class SessionWriter:
             return
         dirty, self._dirty = self._dirty, projection.Dirty()
         await projection.write(self.store, self.view, dirty)
+
+    async def _project_now(self) -> None:
+        try:
+            await self.project()
+        except Exception:
+            log.exception("writing the projections of session %s failed", self.session_id)
 
     async def _tick(self, interval: float, work: Callable[[], object]) -> None:
         while True:

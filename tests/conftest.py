@@ -13,10 +13,13 @@ import pytest
 from baton.sessions.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
+_RUNNER_MODULES = {b"baton.sessions.runner_main", b"baton.sessions.host_main"}
+HOST_IDLE_EXIT_S = "5"
+"""A runner host a test started on demand exits this soon after its last session (not after a minute)."""
 
 
 def _runners_over(roots: list[Path]) -> list[int]:
-    """Pids of background runners whose store is inside one of `roots`."""
+    """Pids of background runners and runner hosts whose store is inside one of `roots`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -25,7 +28,7 @@ def _runners_over(roots: list[Path]) -> list[int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"baton.sessions.runner_main" not in args or b"--db" not in args[:-1]:
+        if not _RUNNER_MODULES.intersection(args) or b"--db" not in args[:-1]:
             continue
         db = Path(os.fsdecode(args[args.index(b"--db") + 1]))
         if not db.is_absolute():
@@ -50,6 +53,7 @@ def private_home(
     monkeypatch.delenv("BATON_DB", raising=False)
     monkeypatch.delenv("BATON_CONFIG", raising=False)
     monkeypatch.setenv("BATON_USER", "tester")
+    monkeypatch.setenv("BATON_HOST_IDLE_EXIT", HOST_IDLE_EXIT_S)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("LITELLM_MODE", "PRODUCTION")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -91,6 +95,7 @@ def baton_env(home: Path, db: Path, **extra: str) -> dict[str, str]:
             "XDG_STATE_HOME": str(home / "xdg_state_home"),
             "BATON_DB": str(db),
             "BATON_USER": "tester",
+            "BATON_HOST_IDLE_EXIT": HOST_IDLE_EXIT_S,
             "BATON_REPORT_DIR": str(home / "reports"),
         }
     )

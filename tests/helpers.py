@@ -167,3 +167,16 @@ defaults:
     branches:
 {branches}
 """
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0, every: float = 0.05) -> Any:
+    """`check()`'s first truthy value, polled until `timeout` (then an AssertionError naming `what`)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")

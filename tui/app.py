@@ -23,9 +23,11 @@ from textual.widgets import Input, TextArea
 from baton.core.bus import Bus
 from baton.core.config import Config, ConfigInvalid, load_config, save_ui_setting
 from baton.core.view import SessionView
+from baton.sessions.interface import SessionStore
+from baton.sessions.open import is_dsn, open_store
 from baton.sessions.store import Store
 from baton.tui import keymap
-from baton.tui.launch import user_name
+from baton.tui.launch import decided_from, user_name
 from baton.tui.probe import Probe
 from baton.tui.screens.help import HelpScreen
 from baton.tui.screens.home import HomeScreen
@@ -45,7 +47,7 @@ class BatonApp(App[Any]):
     def __init__(
         self,
         *,
-        db: Path | None = None,
+        db: Path | str | None = None,
         attach: str = "",
         bus: Bus | None = None,
         launcher: Launcher | None = None,
@@ -69,7 +71,9 @@ class BatonApp(App[Any]):
         self.liveness = liveness
         self.toasts = toasts
         self.by = user_name()
-        self.store: Store | None = None
+        self.where = decided_from("tui")
+        """From where this app's decisions are made (the Inbox says `inbox`)."""
+        self.store: SessionStore | None = None
         self.run_screen: RunScreen | None = None
         self.problems: list[tuple[str, SeverityLevel]] = []
         self.key_overrides: dict[str, str] = {}
@@ -108,7 +112,7 @@ class BatonApp(App[Any]):
         if self.probe is not None:
             self.probe.start()
         if self.db is not None and self.launcher is None:
-            self.store = await Store.open(self.db)
+            self.store = await open_store(self.db)
             self.launcher = Launcher(self.store, self.db, liveness=self.liveness)
         if self.bus is not None:
             launcher = self.launcher or _launcher_for(self.bus)
@@ -193,7 +197,10 @@ def _settle_memory() -> None:
 def _launcher_for(bus: Bus) -> Launcher | None:
     """A launcher over the bus's own store (so the Run screen can resume), when it has one."""
     store = getattr(bus, "store", None)
-    return Launcher(store, store.path) if isinstance(store, Store) else None
+    if isinstance(store, Store):
+        return Launcher(store, store.path)
+    dsn = getattr(store, "dsn", None)  # a PostgreSQL store (not imported here: the first frame stays quick)
+    return Launcher(store, dsn) if isinstance(dsn, str) and is_dsn(dsn) and store is not None else None
 
 
 def _report(app: BatonApp) -> None:
@@ -239,8 +246,8 @@ def print_outcome(view: SessionView, status: str) -> None:
         console.print(Text(f"resume with: baton resume {view.session_id}", style="yellow"))
 
 
-def open_home(db: Path) -> int:
-    """Bare `baton`: the Home screen over a session database; returns the exit code."""
+def open_home(db: Path | str) -> int:
+    """Bare `baton`: the Home screen over a session store (a file, or a PostgreSQL URL); returns the exit code."""
     app = BatonApp(db=db, probe=Probe.from_env(), naive=_naive())
     result = app.run()
     _report(app)

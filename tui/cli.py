@@ -10,7 +10,20 @@ import sys
 
 import click
 
-from baton.tui.commands import decide, export, fork, grants, inbox, listing, remove, resume, run, tools, workflows
+from baton.tui.commands import (
+    decide,
+    export,
+    fork,
+    grants,
+    hosts,
+    inbox,
+    listing,
+    remove,
+    resume,
+    run,
+    tools,
+    workflows,
+)
 from baton.tui.commands.common import EXIT_HELP, db_path, tui_available
 
 
@@ -52,6 +65,8 @@ for command in (
     tools.tools,
     decide.decide,
     inbox.inbox,
+    hosts.host,
+    hosts.hosts,
     grants.revoke,
     fork.fork,
     export.export,

@@ -13,6 +13,7 @@ checkpoint waiting for that tool call; `{"kind": "pause"}`, `{"kind": "cancel"}`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -26,19 +27,27 @@ from baton.core.step_path import StepPath
 from baton.core.view import SESSION_ENDED, SessionView
 from baton.tui.decisions import send_and_wait
 
+RESULT_WAIT_S = 5.0
+"""How long the end of a session waits for the verdict on a command already sent."""
+
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:
     out.write(dumps(obj) + "\n")
     out.flush()
 
 
-async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | None = None, by: str = "program") -> str:
-    """Print events until the session ends or pauses; returns its status."""
+async def run_json(
+    bus: Bus, out: TextIO | None = None, read_commands: bool | None = None, by: str = "program", where: str = ""
+) -> str:
+    """Print events until the session ends or pauses; returns its status. Commands read from stdin are
+    sent as `by`, from `where`, unless they say otherwise."""
     stream = out or sys.stdout
     view = SessionView(bus.session_id)
     reader = None
+    idle = asyncio.Event()
+    idle.set()
     if read_commands if read_commands is not None else not sys.stdin.isatty():
-        reader = asyncio.ensure_future(_read_commands(bus, view, stream, by))
+        reader = asyncio.ensure_future(_read_commands(bus, view, stream, by, where, idle))
     try:
         async for batch in bus.updates():
             for update in batch:
@@ -52,6 +61,9 @@ async def run_json(bus: Bus, out: TextIO | None = None, read_commands: bool | No
                 return view.status
     finally:
         if reader is not None:
+            # a command sent just before the end (a cancel, say) still gets its result line
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(idle.wait(), RESULT_WAIT_S)
             reader.cancel()
     return view.status
 
@@ -76,7 +88,9 @@ def _stdin_lines() -> asyncio.Queue[str]:
     return queue
 
 
-async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> None:
+async def _read_commands(
+    bus: Bus, view: SessionView, out: TextIO, by: str, where: str, idle: asyncio.Event
+) -> None:
     lines = _stdin_lines()
     while True:
         raw = await lines.get()
@@ -86,7 +100,7 @@ async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> N
             continue
         try:
             data = json.loads(raw)
-            command = _command(data, view, by)
+            command = _command(data, view, by, where)
         except (ValueError, TypeError) as exc:
             _line(
                 out,
@@ -98,7 +112,11 @@ async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> N
                 },
             )
             continue
-        verdict = await send_and_wait(bus, command)
+        idle.clear()
+        try:
+            verdict = await send_and_wait(bus, command)
+        finally:
+            idle.set()
         _line(
             out,
             {
@@ -111,7 +129,7 @@ async def _read_commands(bus: Bus, view: SessionView, out: TextIO, by: str) -> N
         )
 
 
-def _command(data: Any, view: SessionView, by: str) -> Command:
+def _command(data: Any, view: SessionView, by: str, where: str = "") -> Command:
     if not isinstance(data, dict):
         raise ValueError("a command is a JSON object")
     kind = str(data.get("kind", "decide"))
@@ -134,4 +152,5 @@ def _command(data: Any, view: SessionView, by: str) -> Command:
                 break
         else:
             raise ValueError(f"no open checkpoint at step {step!r}")
-    return Command.from_json({**data, "kind": "decide", "checkpoint_id": checkpoint, "by": data.get("by", by)})
+    said = {"by": data.get("by", by), "where": data.get("where", where)}
+    return Command.from_json({**data, "kind": "decide", "checkpoint_id": checkpoint, **said})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from baton.core.economics import usd
-from baton.core.view import SessionView
+from baton.core.view import SessionView, who_decided
 from baton.core.view_tools import Grant, ToolCallView, ToolLoop, TurnView, first_lines, result_text
 from baton.tui.report import duration
 from baton.tui.sanitize import inert, one_line
@@ -183,7 +183,8 @@ def call_detail(call: ToolCallView) -> str:
         lines.append(f"policy: {one_line(call.policy, 12)} — {one_line(call.reason, 160)}")
     if call.decision:
         said = f": {one_line(call.feedback, 160)}" if call.feedback else ""
-        lines.append(f"decision: {call.decision} by {one_line(call.decided_by, 40)}{said}")
+        who = one_line(who_decided(call.decided_by, call.decided_where), 100)
+        lines.append(f"decision: {call.decision} by {who}{said}")
     lines += ["", "── arguments ──", arguments_text(call.args, call.arguments_text)]
     if call.asked_args is not None:
         lines += ["", "── arguments the model asked for ──", arguments_text(call.asked_args)]

@@ -11,6 +11,7 @@ replayed request names its calls the same way.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,14 +75,18 @@ class ToolCallAssembler:
         """Names and arguments as the model wrote them (what its output tokens paid for)."""
         return "".join(p.name + "".join(p.arguments) for p in self._calls.values())
 
-    def finish(self, seed: str) -> tuple[ModelToolCall, ...]:
-        """The calls in index order; a call without an id is named from `seed` (the request) and its place."""
+    def finish(self, seed: str | Callable[[], str]) -> tuple[ModelToolCall, ...]:
+        """The calls in index order; a call without an id is named from `seed` (the request) and its place.
+        `seed` may be a function, called only when a call came without an id (hashing a long request is
+        not free, and most answers call no tool)."""
         out = []
         for position, key in enumerate(sorted(self._calls)):
             partial = self._calls[key]
             if not partial.name and not partial.arguments:
                 continue
-            call_id = partial.id or derived_call_id(seed, position)
+            if not partial.id and callable(seed):
+                seed = seed()
+            call_id = partial.id or derived_call_id(str(seed), position)
             out.append(ModelToolCall(call_id, partial.name, "".join(partial.arguments)))
         return tuple(out)
 

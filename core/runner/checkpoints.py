@@ -294,6 +294,7 @@ class Checkpoints:
             diff=diff,
             supplied=supplied,
             command_id=c.id,
+            where=c.where,
         )
 
     def _supplied(self, path: str, supplied: dict[str, Any]) -> dict[str, Any]:
@@ -350,6 +351,7 @@ class Checkpoints:
             model=str(entry.get("model", "")),
             edited=entry.get("edited", entry.get("pattern")),
             supplied=dict(entry.get("supplied") or {}),
+            where="decisions file",
         )
         opened = self.opened[ask.checkpoint_id]
         if command.decision not in opened.options:
@@ -365,7 +367,7 @@ class Checkpoints:
 
     def _made(self, ask: Ask, decision: str, by: str, feedback: str = "") -> ev.DecisionMade:
         return ev.DecisionMade(
-            step=ask.path, checkpoint_id=ask.checkpoint_id, decision=decision, by=by, feedback=feedback
+            step=ask.path, checkpoint_id=ask.checkpoint_id, decision=decision, by=by, feedback=feedback, where="auto"
         )
 
 

@@ -108,6 +108,7 @@ class Runner:
         self._ids = {info.step.id for info in iter_steps(self.spec)}
         self._walk_task: asyncio.Task[None] | None = None
         self._cancel_reason = ""
+        self._released = False
         self.status = "new"
         for control in self.history.controls:  # before any command that arrives: those come later
             self._apply_control(control)
@@ -115,8 +116,8 @@ class Runner:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> str:
-        """Run to an end; returns completed | degraded | paused | cancelled | failed. The MCP servers
-        the run started are stopped however it ends."""
+        """Run to an end; returns completed | degraded | paused | cancelled | failed, or released (see
+        `release`). The MCP servers the run started are stopped however it ends."""
         try:
             return await self._run()
         finally:
@@ -134,7 +135,7 @@ class Runner:
         try:
             await self._start()
             rt.tool_runner.load(self.spec, rt.workflow.folder)
-            if self._cancel_reason:
+            if self._cancel_reason or self._released:
                 raise asyncio.CancelledError()
             self._walk_task = asyncio.ensure_future(self._walk())
             await asyncio.shield(self._walk_task)
@@ -148,6 +149,8 @@ class Runner:
             await rt.journal.session([ev.SessionFailed(error=str(exc), error_type="config")])
             return self._set("failed")
         except asyncio.CancelledError:
+            if self._released:
+                return await self._let_go()
             return await self._cancelled()
         except Exception as exc:
             log.exception("internal error in session %s", rt.session_id)
@@ -234,6 +237,14 @@ class Runner:
         await rt.journal.session([*unvisited, completed])
         return self._set(status)
 
+    async def _let_go(self) -> str:
+        """Stop without a word in the record, as if the process had gone: another runner picks the session
+        up from its record, and whatever ran when it stopped runs again."""
+        if self._walk_task is not None and not self._walk_task.done():
+            self._walk_task.cancel()
+            await asyncio.gather(self._walk_task, return_exceptions=True)
+        return self._set("released")
+
     async def _cancelled(self) -> str:
         reason = self._cancel_reason or "cancelled: the runner was interrupted"
         if self._walk_task is not None and not self._walk_task.done():
@@ -298,6 +309,13 @@ class Runner:
         await rt.journal.session(revoked, command_id=command.id)
         for change in revoked:
             rt.grants.apply(change)
+
+    def release(self) -> None:
+        """Let the session go for another runner to continue (a host parking it, or draining): running steps
+        stop unrecorded, and `run` returns `released`."""
+        self._released = True
+        if self._walk_task is not None and not self._walk_task.done():
+            self._walk_task.cancel()
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop now: running steps are cancelled (they run again on resume)."""

@@ -10,6 +10,7 @@ schema built. It prints one result line per call.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import json
@@ -24,6 +25,7 @@ from baton.core.spec.agent_tools import ApprovalWhen, FunctionTool
 from baton.core.spec.findings import suggest
 from baton.core.spec.graph import DataPath, iter_steps
 from baton.core.spec.model import ToolStep, WorkflowSpec
+from baton.core.spec.tool_check_cache import cached
 from baton.core.spec.tool_entry_checks import function_tools
 
 TIMEOUT_S = 20.0
@@ -54,7 +56,7 @@ def tool_findings(spec: WorkflowSpec, folder: str | None, timeout_s: float = TIM
         where.setdefault(WITH_SCHEMA + tool.call, []).append((*path, "call"))
     if not where:
         return []
-    results = _check_in_child(folder, sorted(where), timeout_s)
+    results = _check_kept_or_in_child(folder, sorted(where), timeout_s)
     out = [
         (path, message) for arg, found in results.items() if (message := _problem(arg, found)) for path in where[arg]
     ]
@@ -89,6 +91,20 @@ def _approval_names(tool: FunctionTool, path: DataPath, params: tuple[str, ...])
             f"'{tool.tool_name}' ({taken})",
         )
     ]
+
+
+def _check_kept_or_in_child(folder: str | None, calls: list[str], timeout_s: float) -> dict[str, Checked]:
+    """The child's findings, or a kept check's when nothing they depend on changed (`tool_check_cache`)."""
+    found = cached(
+        folder,
+        calls,
+        lambda: {call: dataclasses.asdict(c) for call, c in _check_in_child(folder, calls, timeout_s).items()},
+        lambda results: not any(r["error"] or r["schema_error"] for r in results.values()),
+    )
+    return {
+        call: Checked(r["error"], r["schema_error"], tuple(r["params"]) if r["params"] is not None else None)
+        for call, r in found.items()
+    }
 
 
 def _check_in_child(folder: str | None, calls: list[str], timeout_s: float) -> dict[str, Checked]:

@@ -5,6 +5,7 @@ front end (the CLI, the Home screen, line mode). It never imports a UI.
 from __future__ import annotations
 
 from baton.sessions.app.inputs import (
+    decided_from,
     load_decisions,
     missing_inputs,
     model_overrides,
@@ -51,6 +52,7 @@ __all__ = [
     "bundled_dir",
     "bundled_flows",
     "config",
+    "decided_from",
     "exit_code",
     "load_decisions",
     "load_flow",

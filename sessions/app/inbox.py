@@ -5,13 +5,14 @@ what a person needs beside each one to decide without attaching: the session's w
 what is asked (a tool call names its tool), how long it has waited, and whether a runner holds the session
 (the decision is applied now) or not (it is queued and applied when the session resumes, as `baton decide`
 does). Decisions go through `Sessions.decide`, so both front ends (`baton inbox` and the TUI's Inbox view)
-behave exactly like `baton decide`.
+behave exactly like `baton decide`. `watch` reads the list again as soon as anything is committed in any
+session (the store's `wait_for_change`), and at least every `REFRESH_S` for the waiting times and runners.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,13 @@ from baton.core.view import REASON_TEXT, CheckpointView
 from baton.sessions.app.service import Decided, Sessions
 from baton.sessions.errors import AppError
 from baton.sessions.interface import SessionStore
+from baton.sessions.leases import runner_or_parked
+
+REFRESH_S = 1.0
+"""The longest a watched inbox goes without reading again (waiting times grow, runners come and go)."""
+READ_SHARE = 0.25
+"""The most of its time a watched inbox spends reading, however busy the store is: after a read that took
+t, the next starts no sooner than 4t after it began."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ async def waiting(store: SessionStore, clock: Callable[[], float] | None = None)
             view = await store.view(session_id)
         except AppError:
             continue  # deleted between the two reads
-        alive = await store.runner_alive(session_id)
+        alive = await runner_or_parked(store, session_id)
         for cp in view.open_checkpoints:
             out.append(
                 InboxItem(
@@ -122,20 +130,39 @@ async def waiting(store: SessionStore, clock: Callable[[], float] | None = None)
     return out
 
 
+async def watch(
+    store: SessionStore, clock: Callable[[], float] | None = None, *, refresh: float = REFRESH_S
+) -> AsyncIterator[list[InboxItem]]:
+    """The waiting checkpoints now, then again after every commit in any session (or `refresh` seconds
+    without one), spending at most `READ_SHARE` of the time reading."""
+    loop = asyncio.get_running_loop()
+    mark = await store.wait_for_change(None, 0)
+    while True:
+        began = loop.time()
+        listed = await waiting(store, clock)
+        took = loop.time() - began
+        yield listed
+        mark = await store.wait_for_change(None, refresh, mark)
+        rest = began + took / READ_SHARE - loop.time()
+        if rest > 0:
+            await asyncio.sleep(rest)
+
+
 def same_as(items: Iterable[InboxItem], chosen: InboxItem) -> list[InboxItem]:
     """The items of a batch `chosen` belongs to: same workflow, step and question."""
     return [item for item in items if item.similar == chosen.similar]
 
 
-async def approve(app: Sessions, items: Iterable[InboxItem], by: str) -> list[Decided | AppError]:
-    """Approve each item (the ones that do not offer `approve` are refused); all at once, each with the
-    runner's verdict or queued. A refusal is returned in place, not raised, so one does not stop the rest."""
+async def approve(app: Sessions, items: Iterable[InboxItem], by: str, where: str = "") -> list[Decided | AppError]:
+    """Approve each item (the ones that do not offer `approve` are refused) as `by`, from `where`; all at
+    once, each with the runner's verdict or queued. A refusal is returned in place, not raised, so one
+    does not stop the rest."""
 
     async def one(item: InboxItem) -> Decided | AppError:
         if "approve" not in item.checkpoint.options:
             return AppError(f"{item.key}: approve is not offered here ({', '.join(item.checkpoint.options)})")
         try:
-            return await app.decide(item.session_id, decide(item.checkpoint_id, "approve", by=by))
+            return await app.decide(item.session_id, decide(item.checkpoint_id, "approve", by=by, where=where))
         except AppError as exc:
             return exc
 

@@ -1,5 +1,5 @@
 """What a person gives a session on the command line or in a form: inputs, state values, model aliases,
-breakpoints, a decisions file, who they are. Every problem is one line naming what was given.
+breakpoints, a decisions file, who they are and where they decide from. Every problem is one line naming what was given.
 
 Text with bytes that are not UTF-8 (`-i $'free=caf\\xe9'`) is refused rather than silently altered: the
 person can see what was wrong and retype it, and nothing half-correct reaches the model or the store.
@@ -7,8 +7,10 @@ person can see what was wrong and retype it, and nothing half-correct reaches th
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,8 +24,34 @@ from baton.sessions.text import escaped, is_text, shown
 
 
 def user_name() -> str:
-    """Who decisions are recorded as made by."""
-    return os.environ.get("BATON_USER") or os.environ.get("USER") or "user"
+    """Who decisions are recorded as made by: `BATON_USER`, else the OS user (`user` when the system
+    cannot say)."""
+    named = os.environ.get("BATON_USER")
+    if named:
+        return named
+    try:
+        return getpass.getuser() or "user"
+    except (OSError, KeyError, ImportError):  # no login name and no password entry for this uid
+        return "user"
+
+
+def decided_from(front: str) -> str:
+    """From where a person decides, as recorded with the decision: `FRONT on HOST`, with the terminal
+    when there is one (`inbox on build-02 (pts/3)`, `cli on build-02`)."""
+    host = socket.gethostname() or "localhost"
+    tty = _terminal()
+    return f"{front} on {host}" + (f" ({tty})" if tty else "")
+
+
+def _terminal() -> str:
+    """The controlling terminal's name under /dev (`pts/3`), or '' when none of stdin/stdout/stderr is one."""
+    for fd in (0, 1, 2):
+        try:
+            name = os.ttyname(fd)
+        except OSError:
+            continue
+        return name.removeprefix("/dev/")
+    return ""
 
 
 def text_value(value: str, what: str) -> str:

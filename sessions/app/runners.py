@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from baton.core import paths
 from baton.core.bus import Bus
@@ -78,6 +78,11 @@ class Runners(Protocol):
         the session was started with."""
         ...
 
+    async def hand_over(self, store: SessionStore, session_id: str) -> bool:
+        """A decision arrived for a session no live runner holds: have a runner apply it now if one can
+        (a parked session, or one whose host died). False: it waits for `baton resume`."""
+        ...
+
 
 class ProcessRunners:
     """Each session's runner is its own background process (`python -m baton.sessions.runner_main`) over
@@ -87,6 +92,10 @@ class ProcessRunners:
         self.db = db
         self.liveness = liveness
         self.wait_s = wait_s
+
+    async def hand_over(self, store: SessionStore, session_id: str) -> bool:
+        """Each of these runners runs its session once: a decision waits for `baton resume`."""
+        return False
 
     def check(self) -> None:
         """The runner logs' folder can be created (a runner process would have nowhere to log)."""
@@ -114,6 +123,10 @@ class InProcessRunners:
     def __init__(self, *, llm: LLMClient | None = None, config: Config | None = None) -> None:
         self.llm = llm
         self.config = config
+
+    async def hand_over(self, store: SessionStore, session_id: str) -> bool:
+        """Each of these runners runs its session once: a decision waits for `baton resume`."""
+        return False
 
     def check(self) -> None:
         """A task can always be started."""
@@ -167,20 +180,22 @@ def spawn_runner(
         args += ["--options", json.dumps(options.to_json())]
     for alias, model in (models or {}).items():
         args += ["--model", f"{alias}={model}"]
-    path = runner_log(session_id)
-    try:
-        log = open(paths.private_file(path), "ab")  # noqa: SIM115 - handed to the child
-    except OSError as exc:
-        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-        raise InvalidInput(
-            f"{path}: cannot write the runner log ({reason}); set XDG_STATE_HOME to a writable folder"
-        ) from None
+    log = open_log(runner_log(session_id), "the runner log")
     try:
         return subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
         )
     finally:
         log.close()
+
+
+def open_log(path: Path, what: str) -> BinaryIO:
+    """A private log file opened for a child process to append to; `InvalidInput` saying why it cannot be."""
+    try:
+        return open(paths.private_file(path), "ab")
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        raise InvalidInput(f"{path}: cannot write {what} ({reason}); set XDG_STATE_HOME to a writable folder") from None
 
 
 async def wait_started(

@@ -35,6 +35,7 @@ from baton.sessions.create import create_session
 from baton.sessions.errors import AppError, DecisionRefused, InvalidInput, SessionInUse
 from baton.sessions.fork import fork_session
 from baton.sessions.interface import SessionStore
+from baton.sessions.leases import runner_or_parked
 from baton.sessions.records import SessionRow
 from baton.sessions.store import shown_status
 from baton.sessions.text import escaped, is_text
@@ -221,14 +222,18 @@ class Sessions:
     # --- reading -------------------------------------------------------------------------------------
 
     async def attach(self, session: str, *, liveness: float = 1.0) -> StoreBus:
-        """A bus that tails the session (its history first), whoever runs it."""
-        return StoreBus(self.store, await self.store.resolve(session), liveness=liveness)
+        """A bus that tails the session (its history first), whoever runs it; a decision sent through it
+        reaches a parked session's next runner."""
+        session_id = await self.store.resolve(session)
+        runners = self.runners
+        hand_over = (lambda: runners.hand_over(self.store, session_id)) if runners is not None else None
+        return StoreBus(self.store, session_id, liveness=liveness, hand_over=hand_over)
 
     async def open(self, session: str) -> Opened:
         """The session folded from its events."""
         session_id = await self.store.resolve(session)
         view = await self.store.view(session_id)
-        return Opened(session_id, view, await self.store.runner_alive(session_id))
+        return Opened(session_id, view, await runner_or_parked(self.store, session_id))
 
     async def events(self, session: str) -> list[ev.Envelope]:
         """Every event of the session, in order."""
@@ -240,7 +245,7 @@ class Sessions:
         rows = await self.store.sessions(limit)
         out = []
         for row in rows:
-            alive = await self.store.runner_alive(row.id) if row.status in ("new", "running") else None
+            alive = await runner_or_parked(self.store, row.id) if row.status in ("new", "running") else None
             waiting = bool(alive and row.inbox and (await self.store.view(row.id)).blocked_on_person)
             out.append(SessionEntry(row, alive, waiting))
         return out
@@ -266,10 +271,10 @@ class Sessions:
         for name in ("feedback", "target", "model"):
             text_value(getattr(command, name), f"--{'to' if name == 'target' else name}")
         done = Decided(command.checkpoint_id, command.decision, queued=False)
-        if not await self.store.runner_alive(session_id):
-            await self.store.send(session_id, command)
-            return Decided(command.checkpoint_id, command.decision, queued=True)
+        live = await self.store.runner_alive(session_id)
         command_id = await self.store.send(session_id, command)
+        if not live and not (self.runners is not None and await self.runners.hand_over(self.store, session_id)):
+            return Decided(command.checkpoint_id, command.decision, queued=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while loop.time() < deadline:

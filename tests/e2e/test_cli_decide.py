@@ -1,5 +1,6 @@
-"""`baton decide` answers a checkpoint from anywhere — also while no runner holds the session: the
-decision is queued and applied when the session resumes."""
+"""`baton decide` answers a checkpoint from anywhere — also when the session's runner host was killed (a new
+host takes the session over and applies the decision), and, with a runner process per session
+(`BATON_HOST=off`), while no runner holds it: the decision is queued and applied when the session resumes."""
 
 from __future__ import annotations
 
@@ -44,15 +45,8 @@ def _wait_open(env: dict[str, str], session: str, deadline_s: float = 60.0) -> d
     raise AssertionError("no checkpoint opened")
 
 
-def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, private_home: Path) -> None:
-    flow = tmp_path / "sign.yaml"
-    flow.write_text(FLOW, encoding="utf-8")
-    env = baton_env(private_home, tmp_path / "b.db")
-    session = _baton(env, "run", str(flow), "--detach", check=True).stdout.strip()
-    shown = _wait_open(env, session)
-    runner = subprocess.run(
-        ["pgrep", "-f", "--", f"--session {session}"], capture_output=True, text=True
-    ).stdout.split()
+def _kill_runner(pattern: str) -> None:
+    runner = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True).stdout.split()
     assert runner, "the background runner should be running"
     for pid in runner:
         os.kill(int(pid), signal.SIGKILL)
@@ -60,6 +54,36 @@ def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, 
     while any(pid_alive(int(pid)) for pid in runner):
         assert time.monotonic() < deadline, "the killed runner is still alive"
         time.sleep(0.02)
+
+
+def test_decide_after_the_host_was_killed_is_applied_by_a_new_host(tmp_path: Path, private_home: Path) -> None:
+    flow = tmp_path / "sign.yaml"
+    flow.write_text(FLOW, encoding="utf-8")
+    db = tmp_path / "b.db"
+    env = baton_env(private_home, db)
+    session = _baton(env, "run", str(flow), "--detach", check=True).stdout.strip()
+    shown = _wait_open(env, session)
+    assert shown["status"] == "waiting"
+    _kill_runner(f"baton.sessions.host_main .*--db {db}")
+    decided = _baton(env, "decide", session, "sign_off", "approve")
+    assert decided.returncode == 0, decided.stderr
+    assert "queued" not in decided.stdout
+    deadline = time.monotonic() + 60
+    while json.loads(_baton(env, "show", session, "--json").stdout)["status"] != "completed":
+        assert time.monotonic() < deadline, "the new host did not finish the session"
+        time.sleep(0.2)
+    final = json.loads(_baton(env, "show", session, "--json").stdout)
+    assert [c["decision"]["decision"] for c in final["checkpoints"].values() if c["decision"]] == ["approve"]
+    assert final["steps"]["draft"]["attempts"] == 1
+
+
+def test_decide_while_no_runner_is_queued_and_applied_on_resume(tmp_path: Path, private_home: Path) -> None:
+    flow = tmp_path / "sign.yaml"
+    flow.write_text(FLOW, encoding="utf-8")
+    env = {**baton_env(private_home, tmp_path / "b.db"), "BATON_HOST": "off"}
+    session = _baton(env, "run", str(flow), "--detach", check=True).stdout.strip()
+    shown = _wait_open(env, session)
+    _kill_runner(f"--session {session}")
     decided = _baton(env, "decide", session, "sign_off", "approve")
     assert decided.returncode == 0, decided.stderr
     assert "queued" in decided.stdout and f"baton resume {session}" in decided.stdout

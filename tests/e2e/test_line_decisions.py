@@ -136,7 +136,7 @@ def test_reject_with_feedback_in_the_editor_then_approve(
     t = open_terminal(["run", str(flow), "--line"], env_for(private_home, db, EDITOR=str(editor)))
     t.expect(r"decision>")
     t.line("r")
-    t.expect(r"✎ write: reject by tester: Mention the moon\.")
+    t.expect(r"✎ write: reject by tester from line on \S+ \(\S+\): Mention the moon\.")
     screen = t.expect(r"decision>")
     assert "review · write · round 2" in screen
     t.line("a")

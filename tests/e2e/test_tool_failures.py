@@ -1,4 +1,6 @@
-"""Tools that misbehave, through the real `baton` command and its background runner process.
+"""Tools that misbehave, through the real `baton` command and a background runner process per session
+(`BATON_HOST=off`: these tests watch that process; a runner host's own isolation is tested in
+`tests/sessions/test_runner_host.py`).
 
 - A tool returning what JSON cannot hold (a set, bytes, an object) fails its step with the type named;
   the session fails cleanly (no lost runner) or a person supplies the result.
@@ -25,6 +27,10 @@ from tests.conftest import baton_env
 from tests.e2e.hitl_e2e import baton_argv, of_kind, session_events, write_flow
 
 pytestmark = pytest.mark.slow
+
+
+def _env(home: Path, db: Path) -> dict[str, str]:
+    return {**baton_env(home, db), "BATON_HOST": "off"}
 
 TOOLS = '''
 import os
@@ -133,7 +139,7 @@ def cleanup() -> Iterator[list[str]]:
 def test_a_result_json_cannot_hold_fails_the_step_not_the_runner(
     tmp_path: Path, db: Path, call: str, what: str, cleanup: list[str]
 ) -> None:
-    env = baton_env(tmp_path, db)
+    env = _env(tmp_path, db)
     done = _baton(env, "run", str(_flow(tmp_path, call)), "--auto", "approve", "--json")
     lines = _lines(done.stdout)
     session_id = str(lines[0]["session_id"])
@@ -150,7 +156,7 @@ def test_a_result_json_cannot_hold_fails_the_step_not_the_runner(
 
 
 def test_a_person_supplies_the_result_a_tool_could_not_store(tmp_path: Path, db: Path, cleanup: list[str]) -> None:
-    env = baton_env(tmp_path, db)
+    env = _env(tmp_path, db)
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps({"t": {"decision": "edit", "edited": "by hand"}}), encoding="utf-8")
     done = _baton(env, "run", str(_flow(tmp_path, "a_set")), "--decisions", str(answers), "--json")
@@ -163,7 +169,7 @@ def test_a_person_supplies_the_result_a_tool_could_not_store(tmp_path: Path, db:
 
 
 def test_a_tool_that_never_returns_times_out_and_its_runner_exits(tmp_path: Path, db: Path, cleanup: list[str]) -> None:
-    env = baton_env(tmp_path, db)
+    env = _env(tmp_path, db)
     done = _baton(env, "run", str(_flow(tmp_path, "never_returns", timeout_s=3)), "--auto", "approve", "--json")
     lines = _lines(done.stdout)
     session_id = str(lines[0]["session_id"])
@@ -178,7 +184,7 @@ def test_a_tool_that_never_returns_times_out_and_its_runner_exits(tmp_path: Path
 
 
 def test_sigterm_ends_a_runner_stuck_in_a_tool(tmp_path: Path, db: Path, cleanup: list[str]) -> None:
-    env = baton_env(tmp_path, db)
+    env = _env(tmp_path, db)
     started = _baton(env, "run", str(_flow(tmp_path, "never_returns")), "--auto", "approve", "--detach")
     assert started.returncode == 0, started.stderr
     session_id = started.stdout.strip().splitlines()[-1]
@@ -199,7 +205,7 @@ def test_sigterm_ends_a_runner_stuck_in_a_tool(tmp_path: Path, db: Path, cleanup
 def test_a_queued_decision_on_an_ambiguous_call_is_applied_on_resume(
     tmp_path: Path, db: Path, cleanup: list[str]
 ) -> None:
-    env = baton_env(tmp_path, db)
+    env = _env(tmp_path, db)
     flow = _flow(tmp_path, "send_once", side_effects=True)
     crashed = _baton(env, "run", str(flow), "--auto", "approve", "--json")
     session_id = str(_lines(crashed.stdout)[0]["session_id"])

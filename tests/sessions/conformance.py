@@ -7,6 +7,7 @@ expire when the test says so. A new store kind joins by adding a `Backend` to `B
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -272,6 +273,22 @@ async def test_another_handle_sees_commits_and_data_version_tells_it_when(
     assert [d.text for d in await other.deltas(sid)] == ["live"]
     quiet = await other.data_version()
     assert await other.data_version() == quiet, "nothing was committed"
+
+
+async def test_a_waiter_wakes_when_another_handle_commits_and_misses_nothing_between_waits(
+    store: SessionStore, other: SessionStore
+) -> None:
+    sid = await new_session(store)
+    mark = await other.wait_for_change(sid, 0)
+    assert await other.wait_for_change(sid, 0.05, mark) == mark, "nothing was committed: the wait runs out"
+    waiter = asyncio.ensure_future(other.wait_for_change(sid, 60, mark))
+    await store.append(sid, 1, [ev.SessionStarted(workflow="w")])
+    woke = await waiter
+    assert woke != mark, "woken by the commit, not by running out of time"
+    assert [e.seq for e in await other.events(sid)] == [1]
+    await store.append(sid, 2, [ev.StepStarted(step="a")])  # committed while nobody waits
+    assert await other.wait_for_change(None, 60, woke) != woke
+    assert [e.seq for e in await other.events(sid)] == [1, 2]
 
 
 # --- projections -----------------------------------------------------------------------------------

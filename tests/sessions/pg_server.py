@@ -79,6 +79,10 @@ class PgServer:
     port: int
     bin: Path
     as_user: tuple[int, int] | None
+    listen: str = "127.0.0.1"
+    """`listen_addresses` (`*`: every address of the machine, links made after it starts included)."""
+    networks: tuple[str, ...] = ()
+    """Networks (CIDR) besides the loopback that may connect, with the password."""
 
     @property
     def socket_dir(self) -> str:
@@ -131,11 +135,13 @@ class PgServer:
         )
         _check(done, "initdb")
         settings = (
-            f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{run}'\n"
+            f"port = {self.port}\nlisten_addresses = '{self.listen}'\nunix_socket_directories = '{run}'\n"
             "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
         )
         with open(data / "postgresql.conf", "a") as conf:
             conf.write(settings)
+        with open(data / "pg_hba.conf", "a") as hba:
+            hba.writelines(f"host all all {network} scram-sha-256\n" for network in self.networks)
         log = self.root / "server.log"
         done = self._run("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", str(START_TIMEOUT_S), "start")
         _check(done, "pg_ctl start", log)
@@ -158,11 +164,17 @@ def shared_server() -> PgServer:
     """The one server of this test process, started on first use and stopped when the process exits
     (every test module that needs it gets the same one)."""
     if not _SHARED:
-        root = Path(tempfile.mkdtemp(prefix="baton-pg-"))
-        server = PgServer(root, _free_port(), binaries(), _server_user())
-        atexit.register(shutil.rmtree, root, True)
-        atexit.register(server.stop)
-        server.start()
-        _SHARED.append(server)
+        _SHARED.append(start_server())
     return _SHARED[0]
+
+
+def start_server(listen: str = "127.0.0.1", networks: tuple[str, ...] = ()) -> PgServer:
+    """A new server listening on `listen`, reachable with the password from the loopback and `networks`;
+    stopped when the process exits."""
+    root = Path(tempfile.mkdtemp(prefix="baton-pg-"))
+    server = PgServer(root, _free_port(), binaries(), _server_user(), listen, networks)
+    atexit.register(shutil.rmtree, root, True)
+    atexit.register(server.stop)
+    server.start()
+    return server
 

@@ -5,6 +5,7 @@ queued as the runner will read them."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def test_deny_always_with_a_pattern_and_an_edit_from_a_file(tmp_path: Path, priv
         (C3, "deny", None, "tester"),
         (C3, "edit", {"path": "reports/short.md", "text": "Short."}, "tester"),
     ]
+    assert {c.where for c in _queued(db, session)} == {f"cli on {socket.gethostname()}"}, "no terminal here"
 
     bad = decide("c4", "always", "--pattern", "reports")
     assert (bad.returncode, bad.stderr.strip()) == (2, "--pattern: a grant pattern is 'argument=glob', not 'reports'")

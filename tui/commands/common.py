@@ -55,15 +55,9 @@ def given_db(ctx: click.Context) -> Path | str | None:
     return location_of(ctx.obj.get("db") if ctx.obj else None)
 
 
-def db_path(ctx: click.Context) -> Path:
-    """The session database file in use, for the full-screen views (they open a SQLite file; a
-    PostgreSQL store is refused here rather than taken for a file's name)."""
-    from baton.core.paths import default_db
-
-    location = given_db(ctx)
-    if isinstance(location, str):
-        fail("the full-screen views open a SQLite file; with a PostgreSQL store use the commands (run, sessions, show)")
-    return location or default_db()
+def db_path(ctx: click.Context) -> Path | str:
+    """The session store the full-screen views open: a file's path, or a PostgreSQL URL (see `db_location`)."""
+    return db_location(ctx)
 
 
 def db_location(ctx: click.Context) -> Path | str:
@@ -75,9 +69,10 @@ def db_location(ctx: click.Context) -> Path | str:
 
 @asynccontextmanager
 async def application(ctx: click.Context, *, in_process: bool = False) -> AsyncIterator[Sessions]:
-    """The application layer over the store of `--db`; runners are background processes (or tasks of
-    this process with `in_process`)."""
-    from baton.sessions.app import InProcessRunners, ProcessRunners, Sessions
+    """The application layer over the store of `--db`; sessions run on runner hosts (or as tasks of this
+    process with `in_process`)."""
+    from baton.sessions.app import InProcessRunners, Sessions
+    from baton.sessions.app.hosting import default_runners
     from baton.sessions.open import open_store
     from baton.sessions.store import Store
 
@@ -85,7 +80,7 @@ async def application(ctx: click.Context, *, in_process: bool = False) -> AsyncI
     store = await open_store(location)
     try:
         where = store.path if isinstance(store, Store) else str(location)  # a server's URL, for its runners
-        runners = InProcessRunners() if in_process else ProcessRunners(where)
+        runners = InProcessRunners() if in_process else default_runners(where)
         yield Sessions(store, runners)
     finally:
         await store.close()
@@ -105,12 +100,12 @@ async def watch(started: Started, line: bool, as_json: bool, detach: bool) -> in
 
 async def view(bus: Bus, line: bool, as_json: bool, interactive: bool) -> str:
     """The viewer for a terminal (full screen), `--line`, or `--json`; returns how the session ended."""
-    from baton.sessions.app import user_name
+    from baton.sessions.app import decided_from, user_name
 
     if as_json:
         from baton.tui.jsonl import run_json
 
-        return await run_json(bus, by=user_name())
+        return await run_json(bus, by=user_name(), where=decided_from("json"))
     if (
         not line
         and tui_available()

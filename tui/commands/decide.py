@@ -58,7 +58,7 @@ def decide(
         fail("--pattern scopes an 'always' decision (always for this session)")
 
     async def go() -> int:
-        from baton.sessions.app import read_text_file, user_name
+        from baton.sessions.app import decided_from, read_text_file, user_name
         from baton.tui import decisions
 
         edited = None
@@ -77,7 +77,7 @@ def decide(
                 details["edited"] = decisions.edited_value(cp, edited)
             if pattern:
                 details["edited"] = pattern
-            command = decisions.build(cp, decision, user_name(), **details)
+            command = decisions.build(cp, decision, user_name(), where=decided_from("cli"), **details)
             outcome = await app.decide(session_id, command)
         if outcome.queued:
             click.echo(

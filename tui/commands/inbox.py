@@ -78,7 +78,7 @@ def print_table(items: list[InboxItem]) -> None:
     Console(highlight=False).print(table)
 
 
-def inbox_app(db: Path) -> BatonApp:
+def inbox_app(db: Path | str) -> BatonApp:
     """The app `baton inbox` opens: Home underneath, the Inbox on top (leaving it leaves baton)."""
     import os
 
@@ -101,7 +101,7 @@ def inbox_app(db: Path) -> BatonApp:
     return InboxApp(db=db, naive=os.environ.get("BATON_TUI_NAIVE") == "1")
 
 
-def open_inbox(db: Path) -> int:
-    """`baton inbox` on a terminal: the Inbox over a session database; returns the exit code."""
+def open_inbox(db: Path | str) -> int:
+    """`baton inbox` on a terminal: the Inbox over a session store (a file or a server); returns the exit code."""
     result = inbox_app(db).run()
     return result if isinstance(result, int) else 0

@@ -11,6 +11,7 @@ from rich.text import Text
 from baton.core.bus import Bus
 from baton.core.view import CheckpointView, SessionView
 from baton.tui import decisions
+from baton.tui.launch import decided_from
 from baton.tui.line import ask
 from baton.tui.sanitize import inert
 from baton.tui.tool_checkpoint import parse_pattern, pattern_arguments
@@ -29,6 +30,7 @@ class CheckpointDialog:
         self.bus = bus
         self.view = view
         self.by = by
+        self.where = decided_from("line")
         self.streamed = streamed
         """Text each step streamed to its end in this terminal (an output shown there is not repeated)."""
 
@@ -85,7 +87,8 @@ class CheckpointDialog:
             details = await self._details(cp, option, given)
             if details is None:
                 continue
-            verdict = await decisions.send_and_wait(self.bus, decisions.build(cp, option, self.by, **details))
+            command = decisions.build(cp, option, self.by, where=self.where, **details)
+            verdict = await decisions.send_and_wait(self.bus, command)
             if verdict.ok:
                 return "done"
             self.console.print(Text(f"  refused: {inert(verdict.reason)}", style="red"))

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from baton.core import events as ev
-from baton.core.view import SessionView
+from baton.core.view import SessionView, who_decided
 from baton.core.view_tools import ToolCallView
 from baton.tui import decisions
 from baton.tui.line.render import header, line_of
@@ -156,7 +156,8 @@ class EventLines:
     def _decision(self, e: ev.DecisionMade) -> list[Text]:
         detail = f" → {inert(e.target)}" if e.target else (f" on {inert(e.model)}" if e.model else "")
         said = f": {one_line(e.feedback, 70)}" if e.feedback else ""
-        return [Text(f"  ✎ {self._name(e.step)}: {e.decision}{detail} by {inert(e.by)}{said}", style="magenta")]
+        who = inert(who_decided(e.by, e.where))
+        return [Text(f"  ✎ {self._name(e.step)}: {e.decision}{detail} by {who}{said}", style="magenta")]
 
     def _name(self, path: str) -> str:
         return inert(self.view.title(path))

@@ -80,10 +80,10 @@ def flow_name(path: Path) -> str:
     return match.group("name").strip() if match else path.stem
 
 
-def store_title(db: Path) -> str:
-    """The store's path, with the home directory as `~`."""
+def store_title(shown: str) -> str:
+    """Where the store is (`Launcher.shown`: a path, or a URL without its password), the home directory as `~`."""
     home = str(Path.home())
-    text = str(db)
+    text = shown
     return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
 
 
@@ -131,7 +131,7 @@ class HomeScreen(Keyed, Screen[None]):
             shown = flow.path.name if flow.origin == "bundled" else _relative(flow.path)
             label = Content.assemble((one_line(flow_name(flow.path), 28), "bold"), (f"  {one_line(shown, 40)}", "dim"))
             flows.add_option(Option(label, id=str(flow.path)))
-        title = Content.assemble(("baton", "bold"), f" · sessions in {inert(store_title(self.launcher.db))}")
+        title = Content.assemble(("baton", "bold"), f" · sessions in {inert(store_title(self.launcher.shown))}")
         self.query_one("#home-title", Static).update(title)
         table.focus()
         self.reload()

@@ -1,6 +1,8 @@
 """The Inbox: every checkpoint waiting in the store, across sessions, oldest first; answered without attaching.
 
-The list comes from the application layer (`sessions.app.inbox`), read again every second. Approve is one
+The list comes from the application layer (`sessions.app.inbox.watch`), read again as soon as anything is
+committed in any session (a PostgreSQL store announces commits; a SQLite file is looked at every few
+milliseconds) and at least every second. Approve is one
 key, on the chosen checkpoint or on the marked ones (`s` marks every checkpoint like the chosen one: same
 workflow, step and question), all sent at once through `Sessions.decide`: a session a runner holds applies
 the decision now, one with no runner gets it queued and applied when it resumes — as `baton decide` does.
@@ -21,7 +23,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from baton.core.economics import usd
-from baton.sessions.app.inbox import InboxItem, approve, same_as, waiting
+from baton.sessions.app import decided_from
+from baton.sessions.app.inbox import REFRESH_S, InboxItem, approve, same_as, waiting, watch
 from baton.sessions.errors import AppError
 from baton.tui import keymap
 from baton.tui.keymap import Keyed, KeyFacts
@@ -89,18 +92,32 @@ class InboxScreen(Keyed, Screen[None]):
             table.add_column(name, key=name or "mark")
         table.border_title = "inbox"
         self.query_one("#inbox-title", Static).update(
-            Content.assemble(("baton", "bold"), f" · waiting for a person in {inert(str(self.launcher.db))}")
+            Content.assemble(("baton", "bold"), f" · waiting for a person in {inert(self.launcher.shown)}")
         )
         table.focus()
-        self.reload()
-        self.set_interval(1.0, self.reload, name="inbox")
+        self._follow()
 
     # --- the list --------------------------------------------------------------------------------
 
+    @work(group="inbox-watch", exit_on_error=False, description="follow the waiting checkpoints")
+    async def _follow(self) -> None:
+        """Show the waiting checkpoints whenever the store changes (a failed read is tried again)."""
+        while True:
+            try:
+                async for items in watch(self.launcher.store, self.baton.clock):
+                    self._show(items)
+            except AppError as exc:
+                self.log.warning(f"inbox: {exc}")
+                await asyncio.sleep(REFRESH_S)
+
     @work(exclusive=True, group="inbox", exit_on_error=False, description="read the waiting checkpoints")
     async def reload(self) -> None:
-        """Read the waiting checkpoints again, ring for new ones, and redraw."""
-        self.items = await waiting(self.launcher.store, self.baton.clock)
+        """Read the waiting checkpoints again now (after this screen's own decisions)."""
+        self._show(await waiting(self.launcher.store, self.baton.clock))
+
+    def _show(self, items: list[InboxItem]) -> None:
+        """Ring for new checkpoints, and redraw."""
+        self.items = items
         keys = {item.key for item in self.items}
         if self._known is not None and keys - self._known:
             self._ring(len(keys - self._known))
@@ -211,7 +228,7 @@ class InboxScreen(Keyed, Screen[None]):
         self.busy = True
         self.refresh_bindings()
         try:
-            outcomes = await approve(self.launcher.app, targets, self.baton.by)
+            outcomes = await approve(self.launcher.app, targets, self.baton.by, decided_from("inbox"))
         finally:
             self.busy = False
             self.refresh_bindings()

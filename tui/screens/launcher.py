@@ -13,7 +13,6 @@ from baton.core.config import Config
 from baton.core.spec.load import Workflow
 from baton.sessions.app import (
     Plan,
-    ProcessRunners,
     Runners,
     SessionEntry,
     Sessions,
@@ -22,10 +21,12 @@ from baton.sessions.app import (
     local_flows,
 )
 from baton.sessions.app import parse_inputs as parse_app_inputs
+from baton.sessions.app.hosting import default_runners
 from baton.sessions.app.inputs import run_options
 from baton.sessions.app.workflows import config_or_empty
 from baton.sessions.bus import StoreBus
 from baton.sessions.interface import SessionStore
+from baton.sessions.open import shown_location
 from baton.tui.input_form import form_pairs
 
 __all__ = ["FlowEntry", "Launcher", "SessionEntry"]
@@ -41,13 +42,21 @@ class FlowEntry:
 
 
 class Launcher:
-    """The screens' handle on one store: the application layer, and the store's path to show."""
+    """The screens' handle on one store: the application layer, and where the store is (`shown`)."""
 
-    def __init__(self, store: SessionStore, db: Path, *, liveness: float = 1.0, runners: Runners | None = None) -> None:
+    def __init__(
+        self, store: SessionStore, db: Path | str, *, liveness: float = 1.0, runners: Runners | None = None
+    ) -> None:
         self.store = store
         self.db = db
+        """Where the store is: a file, or a PostgreSQL URL (its password included: runners connect with it)."""
         self.liveness = liveness
-        self.app = Sessions(store, runners or ProcessRunners(db, liveness=liveness))
+        self.app = Sessions(store, runners or default_runners(db, liveness=liveness))
+
+    @property
+    def shown(self) -> str:
+        """Where the store is, as a person may see it (a URL's password hidden)."""
+        return shown_location(self.db)
 
     def config(self) -> Config:
         """The config file (an empty one when it is broken: the app already said so)."""

@@ -183,7 +183,7 @@ class ReviewScreen(Keyed, ModalScreen[None]):
         self.busy = True
         self.refresh_bindings()
         try:
-            command = decisions.build(cp, option, self.session.baton.by, **details)
+            command = decisions.build(cp, option, self.session.baton.by, where=self.session.baton.where, **details)
             verdict = await decisions.send_and_wait(self.session.bus, command)
         finally:
             self.busy = False
