@@ -197,11 +197,7 @@ class SessionHost:
                 if not await self.store.renew_lease(self.session_id, token, self._ttl):
                     log.error("lease of session %s was taken over; stopping", self.session_id)
                     self.lost = True
-                    if self.runner is None:
-                        return
-                    if self._token is not None:  # a host's session: its new holder goes on from the record
-                        self.runner.release()
-                    else:
+                    if self.runner is not None:
                         self.runner.cancel("cancelled: another runner took the session over")
                     return
             except asyncio.CancelledError:

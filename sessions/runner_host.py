@@ -336,15 +336,12 @@ def task_stacks() -> str:
     where = io.StringIO()
     for task in asyncio.all_tasks():
         task.print_stack(file=where)
-        coro = task.get_coro()
-        frame = getattr(coro, "cr_frame", None)
-        awaited = getattr(coro, "cr_await", None)
+        awaited = getattr(task.get_coro(), "cr_await", None)
         while awaited is not None:  # follow the awaits down to the innermost coroutine
             inner = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
             if inner is not None:
                 where.write(f"    awaiting {inner.f_code.co_qualname} at {inner.f_code.co_filename}:{inner.f_lineno}\n")
             awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-        del frame
     return where.getvalue()
 
 
