@@ -4,7 +4,8 @@
 
 Runs the installed `baton` entry point (or `python -m tui.cli` when none is found) in a throwaway home
 and database, and prints min / median / max per command. `python -X importtime -m tui.cli --help`
-shows where the time goes.
+shows where the time goes. "(imports of baton run)" is a process that imports what `baton run FLOW
+--json` loads before it hands its session to a runner host: most of a warm host's start (`bench/hosts.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = [["--help"], ["run", "--help"], ["validate", "demo"], ["sessions"], ["python -c pass"]]
+COMMANDS = [["--help"], ["run", "--help"], ["validate", "demo"], ["sessions"], ["run imports"], ["python -c pass"]]
+RUN_IMPORTS = (
+    "import baton.tui.cli, baton.tui.commands.run, baton.tui.line.inputs, baton.tui.jsonl, baton.sessions.app, "
+    "baton.sessions.app.hosting, baton.sessions.open"
+)
 
 
 def baton_command(explicit: str | None) -> list[str]:
@@ -66,6 +71,8 @@ def main() -> None:
         for command in COMMANDS:
             if command == ["python -c pass"]:
                 argv, label = [sys.executable, "-c", "pass"], "(python -c pass)"
+            elif command == ["run imports"]:
+                argv, label = [sys.executable, "-c", RUN_IMPORTS], "(imports of baton run)"
             else:
                 argv, label = [*baton, *command], "baton " + " ".join(command)
             timed(argv, env, tmp)

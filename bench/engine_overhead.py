@@ -1,7 +1,8 @@
 """Durable per-step overhead of baton's engine, next to LangGraph with AsyncSqliteSaver, in one run.
 
     python bench/engine_overhead.py [--steps 200] [--branches 50] [--concurrency N] [--repeat 5]
-                                    [--stat median|min] [--only sequential/trivial ...] [--profile]
+                                    [--stat median|min] [--clock wall|cpu] [--only sequential/trivial ...]
+                                    [--profile]
                                     [--pg [postgresql://…]] [--no-langgraph]
 
 Two graphs, each in two flavours, each run by both engines on a real SQLite file:
@@ -26,7 +27,9 @@ with the workflow already parsed, as LangGraph's graph is already compiled. bato
 completion before the next step runs; LangGraph is shown with `durability="sync"` (the same promise)
 and with its default `"async"`. Each figure is the median (or the minimum) of `--repeat` runs. On a
 shared machine the numbers are noisy, the llm flavour most (litellm's own per-call cost varies by more
-than the engines' overhead): compare the trivial rows and the ratios.
+than the engines' overhead): compare the trivial rows and the ratios. `--clock cpu` times both engines
+by this process's CPU time (every thread's) instead of the wall clock: on a machine busy with other
+work it leaves out the time the process waited for a core, though not the slowdown of sharing one.
 
 `--pg` adds baton on a PostgreSQL store (`baton postgresql`) next to baton on SQLite, in the same run:
 the given server, or (`--pg` alone) a throwaway one started as the tests start theirs (initdb into a
@@ -70,6 +73,8 @@ async def noop(i: int) -> str:
     return str(i)
 '''
 TIMEOUTS = {"first_token_s": 30.0, "idle_s": 30.0}
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
+"""What runs are timed by (`--clock`): the wall clock, or the process's CPU time."""
 
 
 # --- workflows ---------------------------------------------------------------------------------
@@ -131,9 +136,9 @@ async def run_baton(store: SessionStore, wf: Workflow, llm: LiteLLMGateway) -> t
     """One durable session, start to end, in this process; returns (seconds, session id)."""
     sid = await create_session(store, wf, options=RunOptions(auto="approve"))
     host = SessionHost(store, sid, llm=llm, options=RunOptions(auto="approve"), workflow=wf)
-    t0 = time.perf_counter()
+    t0 = CLOCK[0]()
     status = await host.run()
-    elapsed = time.perf_counter() - t0
+    elapsed = CLOCK[0]() - t0
     if status != "completed":
         raise SystemExit(f"baton session {sid} ended {status}")
     return elapsed, sid
@@ -168,7 +173,7 @@ async def call(llm: LiteLLMGateway, request: LLMRequest) -> str:
 
 async def bare(llm: LiteLLMGateway, shape: str, requests: dict[str, LLMRequest]) -> float:
     """The same calls in the same shape (sequential, or branches concurrently then the join)."""
-    t0 = time.perf_counter()
+    t0 = CLOCK[0]()
     if shape == "sequential":
         for request in requests.values():
             await call(llm, request)
@@ -176,7 +181,7 @@ async def bare(llm: LiteLLMGateway, shape: str, requests: dict[str, LLMRequest])
         branches = [r for p, r in requests.items() if p.startswith("fan/")]
         await asyncio.gather(*(call(llm, r) for r in branches))
         await call(llm, requests["join"])
-    return time.perf_counter() - t0
+    return CLOCK[0]() - t0
 
 
 # --- LangGraph ---------------------------------------------------------------------------------
@@ -238,9 +243,9 @@ async def run_langgraph(db: Path, graph: Any, durability: str, thread: str, n_no
         await saver.setup()
         app = graph.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": thread}, "recursion_limit": n_nodes + 10}
-        t0 = time.perf_counter()
+        t0 = CLOCK[0]()
         await app.ainvoke({}, config, durability=durability)
-        return time.perf_counter() - t0
+        return CLOCK[0]() - t0
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -290,7 +295,8 @@ async def measure(args: argparse.Namespace) -> list[tuple[str, str, int, float, 
                     for engine, values in totals.items():
                         rows.append((f"{shape}/{body}", engine, nodes, pick(values), model))
             if args.profile:
-                wf = write_flow(tmp, "sequential", "llm", args.steps, args.branches)
+                shape, body = args.only[0].split("/") if args.only else ("sequential", "llm")
+                wf = write_flow(tmp, shape, body, args.steps, args.branches, args.concurrency)
                 profiler = cProfile.Profile()
                 profiler.enable()
                 await run_baton(store, wf, llm)
@@ -350,13 +356,18 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--stat", choices=["median", "min"], default="median", help="how runs are summarised")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="time runs by wall clock or CPU")
     parser.add_argument("--only", action="append", help="a workload to run (sequential/llm, fanout/trivial, ...)")
-    parser.add_argument("--profile", action="store_true", help="cProfile one baton sequential llm run")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one baton run of the first --only workload (sequential/llm)"
+    )
     parser.add_argument(
         "--pg", nargs="?", const="", default=None, help="also baton on PostgreSQL (a URL; none: a throwaway server)"
     )
     parser.add_argument("--no-langgraph", action="store_true", help="baton only")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
     report(asyncio.run(measure(args)))
 
 

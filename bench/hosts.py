@@ -1,11 +1,15 @@
 """Runner hosts: how soon a session starts, and what a running session costs in memory.
 
-    python bench/hosts.py [--repeat 5] [--sessions 1,10,100] [--skip-memory]
+    python bench/hosts.py [--repeat 5] [--start anchor,cold,warm] [--sessions 1,10,100] [--skip-memory]
 
 1. **First event.** Wall time from starting `baton run demo --json --auto approve` to the moment its
    first `LLMCallStarted` line is printed, with (a) one runner process per session (`BATON_HOST=off`:
    the anchor), (b) a cold host (none running: `baton run` starts one), (c) a warm host (already
-   running). Target for (c): ≤ 0.5 s.
+   running). Target for (c): ≤ 0.5 s. For the warm host it also shows when the first line
+   (`SessionStarted`) is printed: what comes before is the `baton run` process itself (start-up, loading
+   and checking the workflow, recording and queueing the session) and the host claiming it; what comes
+   after, the host starting its first step. `python -X importtime -m baton.tui.cli run demo --json`
+   shows where the process's own time goes.
 2. **Memory.** Resident memory of one host (`/proc/PID/status` VmRSS) running 1, 10 and 100 sessions at
    once (a workflow whose agents stream slowly, so every session is mid-call when measured), and the cost
    per additional session. Target: ≤ 10 MB per additional session.
@@ -73,7 +77,14 @@ def home_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def first_call_s(env: dict[str, str], cwd: Path) -> float:
     """Seconds from `baton run demo --json` starting to its first `LLMCallStarted` line."""
+    return first_lines_s(env, cwd)[1]
+
+
+def first_lines_s(env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Seconds from `baton run demo --json` starting to its first line, and to its first `LLMCallStarted`
+    line (the run is then watched to its end, so the next run finds the host idle)."""
     t0 = time.perf_counter()
+    first = None
     proc = subprocess.Popen(
         [*baton(), "run", "demo", "--json", "--auto", "approve"],
         env=env,
@@ -85,8 +96,10 @@ def first_call_s(env: dict[str, str], cwd: Path) -> float:
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
+            if first is None:
+                first = time.perf_counter() - t0
             if '"kind": "LLMCallStarted"' in line:
-                return time.perf_counter() - t0
+                return first, time.perf_counter() - t0
         raise RuntimeError("the run printed no LLMCallStarted")
     finally:
         proc.wait()
@@ -105,20 +118,41 @@ def stop_hosts(env: dict[str, str], cwd: Path) -> None:
         time.sleep(0.1)
 
 
-def first_event(repeat: int) -> None:
-    """Part 1: per-process runner, cold host, warm host."""
-    rows: dict[str, list[float]] = {"runner process per session (anchor)": [], "cold host": [], "warm host": []}
+ANCHOR, COLD, WARM, WARM_FIRST = (
+    "runner process per session (anchor)",
+    "cold host",
+    "warm host",
+    "  warm host: its first line",
+)
+START_KINDS = {"anchor": ANCHOR, "cold": COLD, "warm": WARM}
+
+
+def first_event(repeat: int, kinds: list[str]) -> None:
+    """Part 1: per-process runner, cold host, warm host (those of `kinds`)."""
+    rows: dict[str, list[float]] = {START_KINDS[kind]: [] for kind in START_KINDS if kind in kinds}
+    if WARM in rows:
+        rows[WARM_FIRST] = []
     with tempfile.TemporaryDirectory(prefix="baton-hosts-bench-") as name:
         tmp = Path(name)
         env = home_env(tmp)
         first_call_s(env, tmp)  # create the store, warm the disk cache
-        stop_hosts(env, tmp)
+        if kinds != ["warm"]:
+            stop_hosts(env, tmp)
         for _ in range(repeat):
-            rows["runner process per session (anchor)"].append(first_call_s(home_env(tmp, BATON_HOST="off"), tmp))
-            stop_hosts(env, tmp)
-            rows["cold host"].append(first_call_s(env, tmp))
-            rows["warm host"].append(first_call_s(env, tmp))
-            stop_hosts(env, tmp)
+            if ANCHOR in rows:
+                rows[ANCHOR].append(first_call_s(home_env(tmp, BATON_HOST="off"), tmp))
+                stop_hosts(env, tmp)
+            if COLD in rows:
+                rows[COLD].append(first_call_s(env, tmp))
+            if WARM in rows:
+                if COLD not in rows and kinds != ["warm"]:
+                    first_call_s(env, tmp)  # start a host
+                first, call = first_lines_s(env, tmp)
+                rows[WARM].append(call)
+                rows[WARM_FIRST].append(first)
+            if kinds != ["warm"]:
+                stop_hosts(env, tmp)
+        stop_hosts(env, tmp)
     print(f"{'run demo → first LLMCallStarted':40} {'min s':>7} {'median s':>9} {'max s':>7}")
     for label, samples in rows.items():
         print(f"{label:40} {min(samples):7.3f} {statistics.median(samples):9.3f} {max(samples):7.3f}")
@@ -212,9 +246,14 @@ def main() -> None:
     parser.add_argument("--sessions", default="1,10,100")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-start", action="store_true")
+    parser.add_argument("--start", default="anchor,cold,warm", help="which first-event figures to measure")
     args = parser.parse_args()
+    kinds = [kind for kind in args.start.split(",") if kind]
+    unknown = set(kinds) - set(START_KINDS)
+    if unknown or not kinds:
+        parser.error(f"--start: one or more of {', '.join(START_KINDS)}")
     if not args.skip_start:
-        first_event(args.repeat)
+        first_event(args.repeat, kinds)
     if not args.skip_memory:
         memory([int(n) for n in args.sessions.split(",")])
 

@@ -1,4 +1,4 @@
-"""The user's configuration file: model aliases, UI preferences, key bindings.
+"""The user's configuration file: model aliases, UI preferences, key bindings, approval rules.
 
 `$XDG_CONFIG_HOME/baton/config.toml` (or `BATON_CONFIG`). Keys never live here: a model that needs a
 key reads it from the environment (the provider's usual variable, or `api_key_env`).
@@ -6,6 +6,7 @@ key reads it from the environment (the provider's usual variable, or `api_key_en
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from baton.core import paths
+from baton.core.policy.rules import Rule
 from baton.core.spec.model import ModelSpec, WorkflowSpec
 from baton.core.spec.model_checks import provider_problem
 from baton.core.spec.model_refs import workflow_aliases
@@ -40,6 +42,10 @@ class Config:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     ui: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    """Accepted approval rules (`[rules.ID]`), applied to the sessions that start from now on."""
+    dismissed: list[str] = field(default_factory=list)
+    """Ids of proposed rules a person dismissed (`[policy] dismissed`): never proposed again."""
 
 
 def config_path() -> Path:
@@ -82,7 +88,8 @@ def load_config(path: Path | None = None) -> Config:
             raise ConfigInvalid(f"{path}:{line}:1: [models] {problem}")
     ui = data.get("ui") or {}
     keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
-    return Config(path=path, models=models, ui=dict(ui), keys=keys)
+    rules, dismissed = _policy_part(path, text, data)
+    return Config(path=path, models=models, ui=dict(ui), keys=keys, rules=rules, dismissed=dismissed)
 
 
 def _line_of(text: str, alias: str) -> int:
@@ -135,19 +142,133 @@ def save_ui_setting(key: str, value: str, path: Path | None = None) -> None:
     path = path or config_path()
     paths.private_dir(path.parent)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    line = f'{key} = "{value}"'
-    if re.search(r"^\[ui\]\s*$", text, re.M):
-        section = re.search(r"^\[ui\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
-        assert section is not None
-        body = section.group(1)
-        if re.search(rf"^{re.escape(key)}\s*=", body, re.M):
-            body = re.sub(rf"^{re.escape(key)}\s*=.*$", line, body, count=1, flags=re.M)
-        else:
-            body = "\n" + line + body
-        text = text[: section.start(1)] + body + text[section.end(1) :]
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + f"[ui]\n{line}\n"
+    text = _set_key(text, "ui", re.escape(key), f'{key} = "{value}"', header="ui")
     path.write_text(text, encoding="utf-8")
+
+
+# --- approval rules ---------------------------------------------------------------------------------
+
+
+def _policy_part(path: Path, text: str, data: dict[str, Any]) -> tuple[list[Rule], list[str]]:
+    """The `[rules.ID]` tables and `[policy] dismissed`, checked."""
+    rules = []
+    tables = data.get("rules") or {}
+    if not isinstance(tables, dict):
+        raise ConfigInvalid(f"{path}:1:1: [rules] holds one table per rule ([rules.ID])")
+    for rule_id, table in tables.items():
+        line = _line_of_table(text, f"rules.{rule_id}")
+        if not isinstance(table, dict):
+            raise ConfigInvalid(f"{path}:{line}:1: [rules.{rule_id}] must be a table")
+        try:
+            rules.append(Rule.from_record({**table, "id": rule_id}))
+        except ValueError as exc:
+            raise ConfigInvalid(f"{path}:{line}:1: [rules.{rule_id}] {exc}") from None
+    dismissed = (data.get("policy") or {}).get("dismissed") or []
+    if not isinstance(dismissed, list) or not all(isinstance(d, str) for d in dismissed):
+        raise ConfigInvalid(f"{path}:{_line_of_table(text, 'policy')}:1: [policy] dismissed is a list of ids")
+    return rules, list(dismissed)
+
+
+def _line_of_table(text: str, name: str) -> int:
+    found = re.search(rf"^\[{re.escape(name)}\]\s*$", text, re.MULTILINE)
+    return text.count("\n", 0, found.start()) + 1 if found else 1
+
+
+def save_rule(rule: Rule, path: Path | None = None) -> None:
+    """Add an accepted rule as its own `[rules.ID]` table (replacing one with the same id), keeping the
+    rest of the file as written."""
+    path = path or config_path()
+    text = _without_table(_text_of(path), f"rules.{rule.id}")
+    lines = [f"[rules.{rule.id}]", f"tool = {_toml(rule.tool)}"]
+    if rule.origin:
+        lines.append(f"origin = {_toml(rule.origin)}")
+    pattern = ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in rule.pattern.items())
+    lines.append(f"pattern = {{{pattern}}}" if pattern else "pattern = {}")
+    for key in ("evidence", "accepted_by", "accepted_at"):
+        value = getattr(rule, key)
+        if value:
+            lines.append(f"{key} = {_toml(value)}")
+    _write_checked(path, (text.rstrip() + "\n\n" if text.strip() else "") + "\n".join(lines) + "\n")
+
+
+def remove_rule(rule_id: str, path: Path | None = None) -> bool:
+    """Take a rule out of the config file; False when it has no `[rules.ID]` table there."""
+    path = path or config_path()
+    text = _text_of(path)
+    kept = _without_table(text, f"rules.{rule_id}")
+    if kept == text:
+        return False
+    _write_checked(path, kept)
+    return True
+
+
+def save_dismissed(ids: list[str], path: Path | None = None) -> None:
+    """Remember dismissed proposals (`[policy] dismissed = [...]`), keeping the rest of the file."""
+    path = path or config_path()
+    text = _text_of(path)
+    line = f"dismissed = [{', '.join(_toml(i) for i in ids)}]"
+    text = _set_key(text, "policy", "dismissed", line, header="policy")
+    _write_checked(path, text)
+
+
+def _set_key(text: str, table: str, key: str, line: str, header: str = "") -> str:
+    """`text` with `line` as the `key = …` line of its `[table]` table (`table` and `key` are patterns),
+    replacing the key's line or adding it first; a missing table is added at the end as `[header]`."""
+    section = re.search(rf"^\[{table}\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    if section is None:
+        return (text.rstrip() + "\n\n" if text.strip() else "") + f"[{header}]\n{line}\n"
+    body = section.group(1)
+    if re.search(rf"^{key}\s*=", body, re.M):
+        body = re.sub(rf"^{key}\s*=.*$", lambda _: line, body, count=1, flags=re.M)
+    else:
+        body = "\n" + line + body
+    return text[: section.start(1)] + body + text[section.end(1) :]
+
+
+def _text_of(path: Path) -> str:
+    return _read(path) if path.exists() else ""
+
+
+def _without_table(text: str, name: str) -> str:
+    """`text` less the `[name]` table (its header up to the next header)."""
+    found = re.search(rf"^\[{re.escape(name)}\]\s*$.*?(?=^\[|\Z)", text, re.M | re.S)
+    if found is None:
+        return text
+    return (text[: found.start()].rstrip() + "\n\n" + text[found.end() :].lstrip()).strip() + "\n"
+
+
+def _toml(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _write_checked(path: Path, text: str) -> None:
+    """Write the config file whole or not at all, and only when what is written still reads."""
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid(f"{path}: the change would not be valid TOML ({exc}); nothing was written") from None
+    paths.private_dir(path.parent)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+# --- model aliases chosen from decisions ----------------------------------------------------------------
+
+
+def save_model_alias(alias: str, model: str, path: Path | None = None) -> None:
+    """Point the alias at `model` in the config file (`[models] alias = "model"`, or the `model` key of its
+    `[models.alias]` table), keeping the rest of the file as written."""
+    path = path or config_path()
+    text = _text_of(path)
+    key = re.escape(alias)
+    name = rf'(?:"{key}"|{key})'
+    if re.search(rf"^\[models\.{name}\]\s*$", text, re.M):
+        text = _set_key(text, rf"models\.{name}", "model", f"model = {_toml(model)}")
+    else:
+        text = _set_key(text, "models", name, f"{_toml(alias)} = {_toml(model)}", header="models")
+    _write_checked(path, text)
 
 
 OFFLINE_NAMES = ("fast", "strong", "tiny", "long")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import json.encoder as json_encoder
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -256,6 +257,9 @@ class LLMCallStarted(Event):
     forecast_usd: list[float] | None = None
     turn: int = 0
     """The turn of an agent's tool loop (0 outside a loop)."""
+    lessons: list[str] = field(default_factory=list)
+    """Ids of the lessons in the call's system prompt (a step with `learn: true`; the texts are recorded
+    with the session's options when it started)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +453,8 @@ class CheckpointOpened(Event):
 @dataclass(frozen=True, slots=True)
 class DecisionMade(Event):
     """A decision, persisted before the runner acts on it. `decision`: approve | edit | reject |
-    reroute | retry_model | skip | pause. `by` is who (a user name, `auto`, or a decisions file);
+    reroute | retry_model | skip | pause. `by` is who (a user name, `auto`, a decisions file, or
+    `rule:ID` — an accepted approval rule, `where` then `approval rule (ARG=GLOB, …)`);
     `where` from where (`inbox on HOST (pts/3)`, `cli on HOST`, `tui on HOST`, `line on HOST`,
     `decisions file`, `auto`; '' in records older than the field)."""
 
@@ -531,7 +536,9 @@ def event_from_payload(kind: str, step: str, payload: Mapping[str, JSON]) -> Eve
 
 def encode_payload(event: Event) -> str:
     """Compact JSON of an event's payload (the stored form)."""
-    return _ENCODER.encode(event.payload())
+    if _ENCODE is None:
+        return _ENCODER.encode(event.payload())
+    return "".join(_ENCODE(event.payload(), 0))
 
 
 def _payload_spec(cls: type[Event]) -> tuple[tuple[str, ...], Callable[[Event], tuple[JSON, ...]]]:
@@ -568,3 +575,11 @@ def _default(value: object) -> JSON:
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
 """One encoder for every payload (`json.dumps` with options builds a new one per call)."""
+_C_ENCODER: Any = getattr(json_encoder, "c_make_encoder", None)
+_ENCODE = (
+    None
+    if _C_ENCODER is None
+    else _C_ENCODER(None, _default, json_encoder.encode_basestring, None, ":", ",", False, False, True)
+)
+"""`_ENCODER`'s C core built once (`JSONEncoder.encode` builds it again on every call): the same output,
+without the check for circular values, which a payload of JSON values never has."""

@@ -277,7 +277,7 @@ def _step_scheduled(v: SessionView, e: ev.StepScheduled, ts: float, seq: int) ->
     s = v.step(e.step)
     s.kind = s.kind or e.step_kind
     if e.label and e.label != s.label:
-        item = _LAST_ITEM.search(e.step)
+        item = _LAST_ITEM.search(e.step) if e.step.endswith("]") else None
         if item is not None:
             counts = v.step(e.step[: item.start()]).item_labels
             if s.label:

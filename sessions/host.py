@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from typing import Any
 
+from baton.core.aio import stop_tasks
 from baton.core.commands import Command
 from baton.core.config import Config, known_aliases, load_config, resolve_models
 from baton.core.llm.types import LLMClient
@@ -23,6 +25,7 @@ from baton.core.view import SessionView
 from baton.sessions.bus import LocalBus
 from baton.sessions.interface import SessionStore
 from baton.sessions.leases import LEASE_TTL_S
+from baton.sessions.lessons import lessons_to_pin
 from baton.sessions.tasks import settle
 from baton.sessions.writer import SessionWriter
 
@@ -130,6 +133,10 @@ class SessionHost:
 
             llm = LiteLLMGateway()
         history = History.from_envelopes(envelopes)
+        if history.started is None and options.rules is None and config.rules:  # a resume keeps the recorded ones
+            options = dataclasses.replace(options, rules=[rule.record() for rule in config.rules])
+        if history.started is None and options.lessons is None:  # likewise the learning steps' lessons
+            options = dataclasses.replace(options, lessons=await lessons_to_pin(store, workflow.spec, row.workflow))
         parent = row.parent
         while parent:
             history.add_recorded_calls(await store.events(parent))
@@ -204,19 +211,6 @@ class SessionHost:
                 raise
             except Exception:
                 log.exception("renewing the lease of session %s failed", self.session_id)
-
-
-async def stop_tasks(tasks: list[asyncio.Task[None]], every: float = 0.5) -> None:
-    """Cancel `tasks` and wait until they end, cancelling again any still running after `every` seconds: a
-    cancellation can be lost in a library's own waiting (`asyncio.wait_for` in Python 3.11 may swallow one
-    that arrives as what it waits for completes), and a loop that lost it would run on for ever."""
-    pending = [t for t in tasks if not t.done()]
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, still = await asyncio.wait(pending, timeout=every)
-        pending = list(still)
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_in_process(store: SessionStore, session_id: str, **kwargs: Any) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from baton.core import events as ev
 from baton.core.commands import Command
+from baton.core.learn.lessons import LessonEdit
 from baton.core.secrets import Redactor
 from baton.core.view import SessionView
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner
@@ -225,6 +226,10 @@ class SessionStore(Protocol):
         """Queue a parked session again; False when it was not parked."""
         ...
 
+    async def has_queued(self) -> bool:
+        """Is any session waiting in the queue for a host?"""
+        ...
+
     async def work(self, session_id: str | None = None) -> list[WorkRow]:
         """The queue's rows (one session's, or all), oldest request first."""
         ...
@@ -239,6 +244,18 @@ class SessionStore(Protocol):
 
     async def hosts(self) -> list[HostRow]:
         """The live hosts, oldest first."""
+        ...
+
+    # --- lessons ---------------------------------------------------------------------------------
+
+    async def lesson_edits(self, workflow: str | None = None) -> list[LessonEdit]:
+        """What people changed in the lessons derived from their feedback (edits, removals, their own
+        lessons), for every session of the store: of one workflow, or all; oldest first."""
+        ...
+
+    async def save_lesson_edit(self, edit: LessonEdit) -> None:
+        """Record a person's change to a lesson, replacing an earlier one with the same id (its workflow,
+        step, source and creation time stay as first recorded)."""
         ...
 
     # --- leases ----------------------------------------------------------------------------------

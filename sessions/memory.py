@@ -18,11 +18,13 @@ from typing import Any
 
 from baton.core import events as ev
 from baton.core.commands import Command
+from baton.core.learn.lessons import LessonEdit
 from baton.core.secrets import Redactor, default_redactor
 from baton.core.view import SessionView
 from baton.sessions.changes import poll_for_change
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
+from baton.sessions.memory_lessons import MemoryLessons
 from baton.sessions.memory_work import MemoryWork, WorkTables
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
 from baton.sessions.text import shown
@@ -69,6 +71,7 @@ class MemoryData:
     delta_sessions: dict[int, str] = field(default_factory=dict)
     leases: dict[str, _LeaseRow] = field(default_factory=dict)
     work_tables: WorkTables = field(default_factory=WorkTables)
+    lesson_edits: dict[str, LessonEdit] = field(default_factory=dict)
     last_command_id: int = 0
     last_delta_id: int = 0
     version: int = 0
@@ -78,7 +81,7 @@ class MemoryData:
         self.version += 1
 
 
-class MemoryStore(MemoryWork):
+class MemoryStore(MemoryWork, MemoryLessons):
     """Implements `sessions.interface.SessionStore` over a `MemoryData`."""
 
     data: MemoryData

@@ -138,6 +138,10 @@ class MemoryWork:
         self.data.committed()
         return True
 
+    async def has_queued(self) -> bool:
+        """Is any session waiting in the queue for a host?"""
+        return any(w.state == "queued" for w in self._tables.work.values())
+
     async def work(self, session_id: str | None = None) -> list[WorkRow]:
         """The queue (one session's row, or all), oldest request first."""
         rows = sorted(self._tables.work.values(), key=lambda w: w.requested_at)

@@ -25,6 +25,7 @@ import logging
 
 import psycopg
 
+from baton.core.aio import stop_tasks
 from baton.sessions.pg_dsn import scrub, shown_dsn
 from baton.sessions.pg_schema import CHANNEL
 
@@ -76,9 +77,7 @@ class Listener:
         """Stop listening and close the connection; waiters return."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
         self._wake_all()
 
     def changed_since(self, session_id: str | None, since: int) -> bool:

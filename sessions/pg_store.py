@@ -36,6 +36,7 @@ from baton.sessions import sqlite_projection as sql
 from baton.sessions.errors import SequenceConflict, SessionInUse, StoreError, StoreUnusable
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive
 from baton.sessions.pg_dsn import guard, scrub, shown_dsn
+from baton.sessions.pg_lessons import PgLessons
 from baton.sessions.pg_listen import Listener
 from baton.sessions.pg_work import PgWork
 from baton.sessions.records import CallRow, CheckpointRow, Delta, Lease, ProjectionUpdate, SessionRow, StepRow
@@ -52,7 +53,7 @@ _SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "comm
 _LEASE = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = %s"
 
 
-class PgStore(PgWork):
+class PgStore(PgWork, PgLessons):
     """A `SessionStore` on PostgreSQL. Use `async with await PgStore.open(dsn) as store:` or
     `await store.close()`."""
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 
+from baton.sessions import sqlite_work
 from baton.sessions.host_env import PIN_S
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive, new_token, process_alive
 from baton.sessions.records import Claim, HostRow, Lease, WorkRow
@@ -25,15 +26,11 @@ Conn = AsyncConnection[tuple[Any, ...]]
 
 
 def _pg(sql: str) -> str:
+    """SQLite's statement in PostgreSQL's placeholders (the two share the rest of the text)."""
     return sql.replace("?", "%s")
 
 
-ENQUEUE = _pg(
-    "INSERT INTO work (session_id, state, host_id, options, models, requested_at, updated_at, env)"
-    " VALUES (?, 'queued', '', ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET state = 'queued',"
-    " host_id = '', options = EXCLUDED.options, models = EXCLUDED.models, requested_at = EXCLUDED.requested_at,"
-    " updated_at = EXCLUDED.updated_at, env = EXCLUDED.env"
-)
+ENQUEUE = _pg(sqlite_work.ENQUEUE)
 QUEUED = (
     "SELECT session_id, state, options, models FROM work WHERE state = 'queued'"
     " AND (env IN ('', %s) OR (requested_at < %s AND NOT EXISTS"
@@ -46,18 +43,9 @@ ORPHANED = (
     " ORDER BY w.requested_at, w.session_id LIMIT %s FOR UPDATE OF w SKIP LOCKED"
 )
 """Running sessions whose host may be dead: no lease, a lapsed one, or one on this machine (its pid is checked)."""
-UPSERT_LEASE = _pg(
-    "INSERT INTO leases (session_id, pid, host, token, acquired_at, expires_at) VALUES (?,?,?,?,?,?)"
-    " ON CONFLICT (session_id) DO UPDATE SET pid=EXCLUDED.pid, host=EXCLUDED.host, token=EXCLUDED.token,"
-    " acquired_at=EXCLUDED.acquired_at, expires_at=EXCLUDED.expires_at"
-)
+UPSERT_LEASE = _pg(sqlite_work.UPSERT_LEASE)
 LEASE = "SELECT pid, host, expires_at, token FROM leases WHERE session_id = %s"
-UPSERT_HOST = _pg(
-    f"INSERT INTO hosts ({HOST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
-    " seen_at=EXCLUDED.seen_at, expires_at=EXCLUDED.expires_at, sessions=EXCLUDED.sessions,"
-    " parked=EXCLUDED.parked, rss_bytes=EXCLUDED.rss_bytes, cpu_s=EXCLUDED.cpu_s, load=EXCLUDED.load,"
-    " calls=EXCLUDED.calls, limits=EXCLUDED.limits, draining=EXCLUDED.draining, env=EXCLUDED.env"
-)
+UPSERT_HOST = _pg(sqlite_work.UPSERT_HOST)
 
 
 class PgWork:
@@ -208,6 +196,10 @@ class PgWork:
             return await cursor.fetchone() is not None
 
         return await self.transaction(wake, session_id)
+
+    async def has_queued(self) -> bool:
+        """Is any session waiting in the queue for a host? (One index probe, not the whole queue.)"""
+        return bool(await self._all("SELECT 1 FROM work WHERE state = 'queued' LIMIT 1"))
 
     async def work(self, session_id: str | None = None) -> list[WorkRow]:
         """The queue (one session's row, or all), oldest request first."""

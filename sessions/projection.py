@@ -88,8 +88,12 @@ class Dirty:
         return self
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+"""`json.dumps(value, ensure_ascii=False, default=str)` without building an encoder per value."""
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def update(view: SessionView, dirty: Dirty, redact: Redactor, now: float | None = None) -> ProjectionUpdate:

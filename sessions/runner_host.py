@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from baton.core import events as ev
+from baton.core.aio import stop_tasks
 from baton.core.config import Config
 from baton.core.llm.limited import CallLimits, LimitedLLM
 from baton.core.llm.types import LLMClient
@@ -166,15 +167,13 @@ class RunnerHost:
             if changed.done() and not changed.cancelled() and changed.exception() is None:
                 self._mark = changed.result()
         finally:
-            for task in (woken, changed):
-                task.cancel()
-            await asyncio.gather(woken, changed, return_exceptions=True)
+            await stop_tasks([woken, changed])
 
     async def _queued(self) -> bool:
         if len(self.sessions) >= self.limits.max_sessions:
             return False
         try:
-            return any(w.state == "queued" for w in await self.store.work())
+            return await self.store.has_queued()
         except Exception:
             log.exception("reading the queue failed")
             return False
@@ -298,9 +297,7 @@ class RunnerHost:
             if stuck:  # sessions that would not stop in time: say where everything waits, then cut them off
                 names = ", ".join(sorted(tasks[t] for t in stuck))
                 log.error("sessions %s did not stop within %.0fs:\n%s", names, DRAIN_WAIT_S, task_stacks())
-            for task in stuck:
-                task.cancel()
-            await asyncio.gather(*stuck, return_exceptions=True)
+            await stop_tasks(list(stuck))
         with contextlib.suppress(Exception):
             await self.store.drop_host(self.id)
         log.info("host %s stopped", self.id)

@@ -4,8 +4,9 @@
 `checkpoints` are projections (a fold of the events, rebuilt at any time). `commands` carries viewer
 commands to the runner, `deltas` the live streamed text, `leases` one owner per running session.
 `work` is the runner hosts' queue (a session to run, running on a host, or parked waiting for a person)
-and `hosts` the live runner hosts, each renewing its row.
-Every row carries its `session_id` so the same schema serves a shared PostgreSQL store.
+and `hosts` the live runner hosts, each renewing its row. `lessons` holds what people changed in the
+lessons derived from their feedback (an edit, a removal, a lesson of their own), for every session of the store.
+Every session's row carries its `session_id` so the same schema serves a shared PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -184,6 +185,23 @@ MIGRATIONS: list[tuple[int, str]] = [
             draining INTEGER NOT NULL DEFAULT 0,
             env TEXT NOT NULL DEFAULT ''
         );
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE lessons (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            step TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'added',
+            deleted INTEGER NOT NULL DEFAULT 0,
+            author TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX lessons_workflow ON lessons(workflow);
         """,
     ),
 ]

@@ -164,3 +164,16 @@ def integrity_ok(path: str | os.PathLike[str]) -> bool:
         return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
     finally:
         conn.close()
+
+
+class StorePart:
+    """What a part of `sessions.store.Store` kept in a module of its own (the queue, the lessons) uses of
+    the store: its transactions and reads. The store provides them."""
+
+    async def transaction(
+        self, work: Callable[[sqlite3.Connection], T], *, small: bool = False, durable: bool = False
+    ) -> T:
+        raise NotImplementedError
+
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, small: bool = False) -> list[Any]:
+        raise NotImplementedError

@@ -15,6 +15,7 @@ from baton.sessions.errors import SessionInUse
 from baton.sessions.host_env import PIN_S
 from baton.sessions.leases import LEASE_TTL_S, LeaseOwner, drop, hold, holder_alive, new_token, process_alive
 from baton.sessions.records import Claim, HostRow, Lease, WorkRow
+from baton.sessions.sqlite import StorePart
 
 T = TypeVar("T")
 
@@ -98,18 +99,10 @@ def host_row(row: Sequence[Any]) -> HostRow:
     )
 
 
-class SqliteWork:
+class SqliteWork(StorePart):
     """The queue's and registry's methods of `sessions.store.Store` (which provides what is declared here)."""
 
     clock: Callable[[], float]
-
-    async def transaction(
-        self, work: Callable[[sqlite3.Connection], T], *, small: bool = False, durable: bool = False
-    ) -> T:
-        raise NotImplementedError
-
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, small: bool = False) -> list[Any]:
-        raise NotImplementedError
 
     async def enqueue(
         self, session_id: str, options: str | None = None, models: str | None = None, env: str = ""
@@ -230,6 +223,10 @@ class SqliteWork:
             return cursor.rowcount == 1
 
         return await self.transaction(wake, small=True)
+
+    async def has_queued(self) -> bool:
+        """Is any session waiting in the queue for a host? (One index probe, not the whole queue.)"""
+        return bool(await self._all("SELECT 1 FROM work WHERE state = 'queued' LIMIT 1", small=True))
 
     async def work(self, session_id: str | None = None) -> list[WorkRow]:
         """The queue (one session's row, or all), oldest request first."""

@@ -39,6 +39,7 @@ from baton.sessions.sqlite import (
     try_transaction_now,
     waiting,
 )
+from baton.sessions.sqlite_lessons import SqliteLessons
 from baton.sessions.sqlite_work import SqliteWork, take_lease
 from baton.sessions.tasks import settle
 from baton.sessions.text import is_text, shown
@@ -81,7 +82,7 @@ _SESSION_COLUMNS = ", ".join(f.name for f in fields(SessionRow))
 _SESSION_TABLES = ("events", "steps", "state", "llm_calls", "checkpoints", "commands", "deltas", "leases", "work")
 
 
-class Store(SqliteWork):
+class Store(SqliteWork, SqliteLessons):
     """All SQL lives here (and in `sqlite_projection`). Use `async with await Store.open(path) as store:`
     or `await store.close()`.
 
@@ -213,7 +214,7 @@ class Store(SqliteWork):
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (cheap change detection for tailing)."""
-        return int((await self._one("PRAGMA data_version"))[0])
+        return int((await self._one("PRAGMA data_version", small=True))[0])
 
     # --- sessions --------------------------------------------------------------------------------
 

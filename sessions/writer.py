@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from baton.core import events as ev
+from baton.core.aio import stop_tasks
 from baton.core.view import SessionView
 from baton.sessions import projection
 from baton.sessions.interface import SessionStore
@@ -34,7 +35,7 @@ PROJECT_AT_ONCE = frozenset({"CheckpointOpened", "DecisionMade"})
 or stops waiting, and the inbox across sessions finds waiting checkpoints in the projection."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     events: Sequence[ev.Event]
     command_id: int
@@ -164,9 +165,10 @@ class SessionWriter:
             return
         self._next_seq += len(events)
         self.committed += len(events)
+        view, note = self.view, self._dirty.note
         for env in envelopes:
-            self.view.apply(env)
-            self._dirty.note(env, self.view)
+            view.apply(env)
+            note(env, view)
         for item in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)
@@ -201,7 +203,7 @@ class SessionWriter:
             log.exception("writing the projections of session %s failed", self.session_id)
 
     async def _tick(self, interval: float, work: Callable[[], object]) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(interval)
             try:
                 result = work()
@@ -224,9 +226,7 @@ class SessionWriter:
                 with contextlib.suppress(Exception):
                     await writer
         finally:
-            for task in self._tasks[1:]:
-                task.cancel()
-            await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+            await stop_tasks(self._tasks[1:])
         if self._deltas:  # the writer loop was cancelled: keep the live text it held
             with contextlib.suppress(Exception):
                 await self._write([], self._take_deltas())

@@ -107,3 +107,57 @@ def test_viewers_never_import_litellm(db_path: Path, private_home: Path, tmp_pat
     for args in (["sessions"], ["show", session], ["show", session, "--json"]):
         modules, _ = _imported_by(args, env, cwd=tmp_path)
         assert "litellm" not in modules, f"baton {' '.join(args)} imported litellm"
+
+
+RUN_PATH = (
+    "baton.tui.cli",
+    "baton.tui.commands.run",
+    "baton.tui.commands.common",
+    "baton.tui.line.inputs",
+    "baton.tui.jsonl",
+    "baton.sessions.app",
+    "baton.sessions.app.hosting",
+    "baton.sessions.open",
+)
+"""What `baton run FLOW --json` imports before it hands its session to a runner host and views it."""
+NOT_ON_RUN_PATH = (*UI, "litellm", "jsonschema", "baton.core.runner.engine", "baton.sessions.host")
+"""Loaded by the host that runs the session, or by a terminal prompt, never by the command that starts it."""
+
+
+def test_starting_a_run_loads_neither_the_runner_nor_a_terminal_library() -> None:
+    probe = (
+        "import importlib, json, sys\n"
+        f"for name in {RUN_PATH!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(out.stdout))
+    assert "baton.core.runner" in loaded and "baton.core.spec.load" in loaded
+    for name in NOT_ON_RUN_PATH:
+        assert name not in loaded, f"importing the modules of `baton run --json` loaded {name}"
+
+
+@pytest.mark.slow
+def test_run_json_imports_neither_the_runner_nor_a_terminal_library(
+    db_path: Path, private_home: Path, tmp_path: Path
+) -> None:
+    """The real command, to its end: what it imports while it starts, hands over and views a session."""
+    env = baton_env(private_home, db_path)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "baton.tui.cli", "run", "agent", "--json", "--auto", "approve"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1])["kind"] == "SessionCompleted"
+    imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "baton.tui.jsonl" in imported, "importtime output was not captured"
+    for name in NOT_ON_RUN_PATH:
+        assert name not in imported, f"baton run --json imported {name}"

@@ -11,15 +11,20 @@ import sys
 import click
 
 from baton.tui.commands import (
+    cases,
     decide,
+    diff,
     export,
     fork,
     grants,
     hosts,
     inbox,
+    lessons,
     listing,
+    policy,
     remove,
     resume,
+    routes,
     run,
     tools,
     workflows,
@@ -68,11 +73,16 @@ for command in (
     hosts.host,
     hosts.hosts,
     grants.revoke,
+    policy.policy,
     fork.fork,
+    diff.diff,
     export.export,
     workflows.estimate,
     workflows.list_flows,
     workflows.doctor,
+    cases.cases,
+    lessons.lessons,
+    routes.routes,
 ):
     main.add_command(command)
 

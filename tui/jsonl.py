@@ -25,7 +25,6 @@ from baton.core.commands import Command
 from baton.core.jsonout import dumps
 from baton.core.step_path import StepPath
 from baton.core.view import SESSION_ENDED, SessionView
-from baton.tui.decisions import send_and_wait
 
 RESULT_WAIT_S = 5.0
 """How long the end of a session waits for the verdict on a command already sent."""
@@ -114,6 +113,8 @@ async def _read_commands(
             continue
         idle.clear()
         try:
+            from baton.tui.decisions import send_and_wait  # only when a program sends a command
+
             verdict = await send_and_wait(bus, command)
         finally:
             idle.set()

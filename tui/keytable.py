@@ -8,7 +8,10 @@ when it does something. Plain data: importing it loads no UI library.
 
 from __future__ import annotations
 
+from baton.tui.keytable_diff import DIFF, DIFF_STEP
 from baton.tui.keytable_inbox import INBOX
+from baton.tui.keytable_lessons import HOME_LESSONS, LESSONS
+from baton.tui.keytable_policy import HOME_POLICY, POLICY
 from baton.tui.keytypes import Key, KeyFacts, Predicate
 from baton.tui.option_words import APPROVE_WORDS, EDIT_WORDS
 
@@ -115,6 +118,8 @@ HOME = (
         "Every checkpoint waiting in every session: answer without attaching",
         lambda f: not f.filtering,
     ),
+    HOME_LESSONS,
+    HOME_POLICY,
     Key(
         "home.filter",
         "slash",
@@ -131,6 +136,25 @@ HOME = (
         "Leave the filter and show every session",
         lambda f: f.filtering or f.filtered,
         "while filtering",
+    ),
+    Key(
+        "home.mark",
+        "m",
+        "mark",
+        "mark",
+        "Mark the chosen session to compare another with it (D), or unmark it",
+        lambda f: bool(f.selected) and not f.filtering,
+        "with a session chosen",
+        footer=False,
+    ),
+    Key(
+        "home.diff",
+        "D",
+        "diff",
+        "compare",
+        "Compare the chosen session with the marked one (or a fork with its parent), step by step",
+        lambda f: f.comparable and not f.filtering,
+        "with another session marked, or on a fork",
     ),
     Key("home.quit", "q", "quit_app", "quit", "Leave baton (running sessions keep going)", lambda f: not f.filtering),
 )
@@ -273,6 +297,15 @@ RUN = (
         "when the focused agent made two tool calls or more",
         (-1,),
         footer=False,
+    ),
+    Key(
+        "run.diff",
+        "D",
+        "diff",
+        "diff parent",
+        "Compare this fork with its parent, step by step",
+        lambda f: f.comparable,
+        "on a fork",
     ),
     Key("run.detach", "q", "detach", "detach", "Leave; the runner keeps going (baton attach returns)"),
     Key("run.stop", "Q", "stop", "stop", "Cancel the session and leave (asks first)", lambda f: f.live, LIVE),
@@ -418,6 +451,10 @@ CONTEXTS: dict[str, tuple[Key, ...]] = {
     "form": FORM,
     "help": HELP,
     "inbox": INBOX,
+    "lessons": LESSONS,
+    "policy": POLICY,
+    "diff": DIFF,
+    "diff_step": DIFF_STEP,
 }
 TITLES = {
     "app": "everywhere",
@@ -431,4 +468,8 @@ TITLES = {
     "form": "form",
     "help": "help",
     "inbox": "Inbox",
+    "lessons": "Lessons",
+    "policy": "Approval rules",
+    "diff": "Diff",
+    "diff_step": "step diff",
 }

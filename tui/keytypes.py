@@ -33,6 +33,9 @@ class KeyFacts:
     """The session has a result to show, and something else is shown now."""
     tool_calls: int = 0
     """Tool calls of the focused agent (only 0, 1 or several matter)."""
+    comparable: bool = False
+    """`D` has two sessions to compare: this fork and its parent (Run), or the chosen session and the
+    marked one, or a chosen fork and its parent (Home)."""
     # Review
     options: frozenset[str] = frozenset()
     words: Mapping[str, str] = field(default_factory=dict)
@@ -50,6 +53,11 @@ class KeyFacts:
     """Waiting checkpoints like the chosen one (same workflow, step and question), itself included."""
     standalone: bool = False
     """The Inbox was opened by `baton inbox` (closing it leaves baton)."""
+    # Diff
+    later_difference: bool = False
+    """A step after the chosen one differs."""
+    earlier_difference: bool = False
+    """A step before the chosen one differs."""
 
 
 Predicate = Callable[[KeyFacts], bool]

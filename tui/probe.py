@@ -1,9 +1,11 @@
 """An opt-in probe for `bench/tui_stream.py`: event-loop lag and garbage-collection pauses, inside the app.
 
 Enabled by `BATON_TUI_PROBE=/path/result.json`; off, it costs nothing. The lag sampler sleeps 10 ms at
-a time and records how late it wakes up. Samples carry `time.monotonic()` (one clock for every process
-on the machine), so the benchmark keeps only those taken while the agents were streaming. On exit the
-samples and the app's own account of what it showed go to the file.
+a time and records how late it wakes up; a collection's pause is kept as wall time and as the CPU time it
+took (on a busy machine the two differ: the process may wait for a core in the middle). Samples carry
+`time.monotonic()` (one clock for every process on the machine), so the benchmark keeps only those
+taken while the agents were streaming. On exit the samples and the app's own account of what it showed go
+to the file.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class Probe:
         self.started = time.monotonic()
         self.extra: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
-        self.gc_ms: list[tuple[float, int, float]] = []
+        self.gc_ms: list[tuple[float, int, float, float]] = []
         self._gc_start = 0.0
+        self._gc_cpu = 0.0
 
     @classmethod
     def from_env(cls) -> Probe | None:
@@ -48,10 +51,12 @@ class Probe:
     def _gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._gc_start = time.perf_counter()
+            self._gc_cpu = time.thread_time()
         elif self._gc_start:
             elapsed = (time.perf_counter() - self._gc_start) * 1000
+            cpu = (time.thread_time() - self._gc_cpu) * 1000
             if elapsed >= 1.0:
-                self.gc_ms.append((time.monotonic(), int(info.get("generation", -1)), elapsed))
+                self.gc_ms.append((time.monotonic(), int(info.get("generation", -1)), elapsed, cpu))
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,7 +78,7 @@ class Probe:
         """Save everything measured (atomically: the bench polls for the file)."""
         data = {
             "lag_ms": [(round(t, 4), round(v, 3)) for t, v in self.lag_ms],
-            "gc_ms": [(round(t, 4), g, round(v, 3)) for t, g, v in self.gc_ms],
+            "gc_ms": [(round(t, 4), g, round(v, 3), round(c, 3)) for t, g, v, c in self.gc_ms],
             "seconds": round(time.monotonic() - self.started, 3),
             **self.extra,
         }

@@ -80,8 +80,10 @@ class LiteLLMGateway:
         return self._lib
 
     async def warm_up(self) -> None:
-        """Load litellm in a thread so the first call does not stall the event loop."""
-        await asyncio.to_thread(self.lib)
+        """Load litellm in a thread so the first call does not stall the event loop (once it is loaded,
+        at once: a session's start does not wait for a thread)."""
+        if self._lib is None:
+            await asyncio.to_thread(self.lib)
 
     @property
     def offline(self) -> Any:

@@ -230,6 +230,7 @@ async def _stream(
                 prompt_tokens=prompt_tokens or 0,
                 forecast_usd=list(forecast) if forecast else None,
                 turn=a.plan.turn,
+                lessons=rt.lessons.ids(a.path),
             )
         ]
     )

@@ -5,7 +5,8 @@ and waits; a decision arrives as a command, is validated, persisted as `Decision
 resolves the future. Other branches keep running while one waits. A resumed runner finds recorded
 decisions and acts on them instead of asking again. Who answers, in order: a decision already recorded;
 a person's decision that was queued before the checkpoint was asked (a person beats every automatic
-policy); the decisions file or `--auto`; else a person, live.
+policy); the decisions file or `--auto`; else a person, live. A tool call that an accepted approval rule
+matches is answered by the rule in the very commit that opens its checkpoint, so nobody is asked.
 
 What a checkpoint shows and what its decisions do belong to its gate (`gates/`); this module knows
 only the `Ask` a gate hands it.
@@ -14,12 +15,13 @@ only the `Ask` a gate hands it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from baton.core import events as ev
 from baton.core.commands import Command
+from baton.core.policy.rules import Rule, applying
 from baton.core.runner import navigation
 from baton.core.runner.context import Paused, RunOptions, SessionStop, StepFailure, slot
 from baton.core.runner.journal import Journal
@@ -115,8 +117,11 @@ class Checkpoints:
         opened: Mapping[str, ev.CheckpointOpened],
         decided: Mapping[str, ev.DecisionMade],
         redact: Redactor,
+        rules: Sequence[Rule] = (),
     ) -> None:
         self.journal = journal
+        self.rules = list(rules)
+        """Accepted approval rules in force for this session (see `_by_rule`)."""
         self.state = state
         self.spec = spec
         self.models = models
@@ -148,8 +153,12 @@ class Checkpoints:
             rule.raise_for(ask.path)
         if cp_id not in self.opened:
             opened = ask.opened()
-            await self.journal.checkpoint([*ask.pre_events, opened])
+            ruled = self._by_rule(ask)  # answered in the same commit: no viewer is ever asked
+            await self.journal.checkpoint([*ask.pre_events, opened, *([ruled] if ruled is not None else [])])
             self.opened[cp_id] = opened
+            if ruled is not None:
+                self.decided[cp_id] = ruled
+                return ruled
         self.asks[cp_id] = ask
         future: asyncio.Future[ev.DecisionMade] = asyncio.get_running_loop().create_future()
         self.waiters[cp_id] = future
@@ -335,6 +344,22 @@ class Checkpoints:
                 return self._made(ask, "reject", by="auto", feedback="Rejected automatically (--auto reject).")
             raise SessionStop(f"step '{ask.path}' rejected (--auto reject)", ask.path, "rejected")
         return self._made(ask, "approve", by="auto")
+
+    def _by_rule(self, ask: Ask) -> ev.DecisionMade | None:
+        """An accepted approval rule approves a tool call it matches (never a destructive tool's, nor
+        one whose workflow asks before every call): the decision is the rule's, `by: rule:ID`."""
+        if ask.reason != "tool_call" or not self.rules:
+            return None
+        rule = applying(self.rules, ask.context)
+        if rule is None:
+            return None
+        return ev.DecisionMade(
+            step=ask.path,
+            checkpoint_id=ask.checkpoint_id,
+            decision="approve",
+            by=f"rule:{rule.id}",
+            where=f"approval rule ({rule.arguments()})",
+        )
 
     def _from_entry(self, ask: Ask, entry: Any, by: str) -> ev.DecisionMade:
         if isinstance(entry, str):

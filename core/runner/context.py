@@ -88,6 +88,11 @@ class RunOptions:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 30.0
     seed: int = 0
+    rules: list[dict[str, Any]] | None = None
+    """The approval rules in force (`Rule.record()`s), fixed when the session starts."""
+    lessons: dict[str, list[dict[str, str]]] | None = None
+    """Per learning step (its template), the lessons its prompt carries (`{"id", "text"}`), fixed when the
+    session starts."""
 
     def to_json(self) -> dict[str, Any]:
         """Stored form (in the sessions row, SessionStarted and SessionResumed)."""
@@ -99,6 +104,10 @@ class RunOptions:
             out["decisions_file"] = self.decisions_file
         if self.max_usd is not None:
             out["max_usd"] = self.max_usd
+        if self.rules is not None:
+            out["rules"] = self.rules
+        if self.lessons is not None:
+            out["lessons"] = self.lessons
         return out
 
     @classmethod
@@ -113,6 +122,8 @@ class RunOptions:
             breakpoints=set(data.get("breakpoints") or []),
             by=str(data.get("by", "user")),
             max_usd=float(data["max_usd"]) if data.get("max_usd") is not None else None,
+            rules=list(data["rules"]) if isinstance(data.get("rules"), list) else None,
+            lessons=dict(data["lessons"]) if isinstance(data.get("lessons"), dict) else None,
         )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from baton.core import events as ev
+from baton.core.aio import stop_tasks
 from baton.core.commands import Command
 from baton.core.llm.types import LLMClient
 from baton.core.runner.context import Clock, ConfigError, Paused, RealClock, RunOptions, SessionStop, Sink
@@ -25,7 +26,7 @@ from baton.core.secrets import Redactor
 from baton.core.spec.graph import iter_steps, successors, top_index
 from baton.core.spec.load import Workflow
 from baton.core.spec.model import END, ModelSpec, WorkflowSpec
-from baton.core.state import empty_value, make_op, type_ok
+from baton.core.state import empty_value, make_op
 
 log = logging.getLogger("baton.runner")
 
@@ -45,27 +46,6 @@ def initial_state(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> dict[str, An
             if empty is not None:
                 state[key] = empty
     return state
-
-
-def check_inputs(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> list[str]:
-    """Problems with the inputs a session is started with (missing, unknown, wrong type)."""
-    problems = []
-    for key in inputs:
-        if key not in spec.inputs:
-            known = ", ".join(spec.inputs) or "none"
-            problems.append(f"unknown input '{key}' (inputs: {known})")
-    for key, decl in spec.inputs.items():
-        value = inputs.get(key)
-        if value is None:
-            if decl.required and decl.default is None and spec.state[key].default is None:
-                problems.append(f"missing input '{key}': pass --input {key}=...")
-            continue
-        typ = spec.state[key].type
-        if not type_ok(value, typ):
-            problems.append(f"input '{key}' must be {typ}")
-        elif decl.choices and value not in decl.choices:
-            problems.append(f"input '{key}' must be one of {', '.join(decl.choices)}")
-    return problems
 
 
 class Runner:
@@ -105,7 +85,8 @@ class Runner:
             self.state,
         )
         self._index = top_index(self.spec)
-        self._ids = {info.step.id for info in iter_steps(self.spec)}
+        self._ids: set[str] | None = None
+        """Every step id of the workflow, worked out when a breakpoint first needs it."""
         self._walk_task: asyncio.Task[None] | None = None
         self._cancel_reason = ""
         self._released = False
@@ -241,15 +222,13 @@ class Runner:
         """Stop without a word in the record, as if the process had gone: another runner picks the session
         up from its record, and whatever ran when it stopped runs again."""
         if self._walk_task is not None and not self._walk_task.done():
-            self._walk_task.cancel()
-            await asyncio.gather(self._walk_task, return_exceptions=True)
+            await stop_tasks([self._walk_task])
         return self._set("released")
 
     async def _cancelled(self) -> str:
         reason = self._cancel_reason or "cancelled: the runner was interrupted"
         if self._walk_task is not None and not self._walk_task.done():
-            self._walk_task.cancel()
-            await asyncio.gather(self._walk_task, return_exceptions=True)
+            await stop_tasks([self._walk_task])
         await self._end_paused(reason)
         if not self._cancel_reason:
             raise asyncio.CancelledError()
@@ -275,7 +254,7 @@ class Runner:
             await rt.journal.session([], command_id=command.id)
             self.cancel(f"cancelled by {command.by}")
         elif kind in ("step_mode", "breakpoint"):
-            if kind == "breakpoint" and command.step not in self._ids and command.step not in self._index:
+            if kind == "breakpoint" and not self._names_step(command.step):
                 await rt.journal.refuse(command.id, f"no step '{command.step}' in this workflow")
                 return
             control = ev.ControlChanged(
@@ -322,6 +301,14 @@ class Runner:
         self._cancel_reason = reason if reason.startswith("cancel") else f"cancelled: {reason}"
         if self._walk_task is not None and not self._walk_task.done():
             self._walk_task.cancel()
+
+    def _names_step(self, name: str) -> bool:
+        """Is `name` a step id or a top-level step of the workflow?"""
+        if name in self._index:
+            return True
+        if self._ids is None:
+            self._ids = {info.step.id for info in iter_steps(self.spec)}
+        return name in self._ids
 
     def _apply_control(self, control: ev.ControlChanged) -> None:
         state = self.state

@@ -129,6 +129,19 @@ def with_feedback(prompt: str, rounds: list[tuple[Any, str]]) -> str:
     return "\n\n".join(parts)
 
 
+LESSONS_HEADING = "## Lessons from earlier reviews"
+
+
+def with_lessons(system: str, lessons: list[str]) -> str:
+    """A learning step's system prompt: its own, then what reviewers asked for before, one item each (the
+    text is the reviewers' own, passed as plain text)."""
+    if not lessons:
+        return system
+    items = "\n".join("- " + " ".join(text.split()) for text in lessons)
+    intro = "Reviewers rejected earlier answers of this step and said:"
+    return (system.rstrip() + "\n\n" if system.strip() else "") + f"{LESSONS_HEADING}\n\n{intro}\n{items}"
+
+
 def json_instructions(fields: Mapping[str, str]) -> str:
     """A plain-language description of the JSON reply, for providers that ignore response_format."""
     described = []

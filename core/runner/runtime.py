@@ -8,13 +8,16 @@ functions over the spec and this run's state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from baton.core.learn.lessons import StepLessons, pinned
 from baton.core.llm.types import LLMClient, LLMRequest
-from baton.core.runner import navigation
+from baton.core.policy.rules import rules_in_force
+from baton.core.runner import navigation, prompts
 from baton.core.runner.checkpoints import Checkpoints
 from baton.core.runner.context import Clock, ConfigError, RunOptions, Sink
 from baton.core.runner.guards import Breakers, Ledger
@@ -62,9 +65,20 @@ class Runtime:
         self.redact = redactor or default_redactor()
         self.state = state or RunState.new(self.spec, options, history)
         self.journal = Journal(sink, self.state)
+        started = history.started.options if history.started is not None else None
         self.checkpoints = Checkpoints(
-            self.journal, self.state, self.spec, models, options, history.opened, history.decisions, self.redact
+            self.journal,
+            self.state,
+            self.spec,
+            models,
+            options,
+            history.opened,
+            history.decisions,
+            self.redact,
+            rules_in_force(started, options.rules),
         )
+        self.lessons = StepLessons(pinned(started, options.lessons))
+        """The lessons of learning steps, as the session recorded them when it started."""
         self.breakers = Breakers(options.breaker_threshold, options.breaker_cooldown_s)
         self.ledger = Ledger()
         self.session_cap = (
@@ -119,7 +133,11 @@ class Runtime:
         return spec
 
     def request(self, call: CallShape, alias: str, user: str) -> LLMRequest:
-        """The request for `call` on `alias` with this user message (see `shape.build_request`)."""
+        """The request for `call` on `alias` with this user message (see `shape.build_request`); a learning
+        step's system prompt carries its lessons."""
+        lessons = self.lessons.of(call.path)
+        if lessons:
+            call = dataclasses.replace(call, system=prompts.with_lessons(call.system, [x["text"] for x in lessons]))
         return build_request(call, alias, self.model_spec(alias), self.spec.defaults, user)
 
     def request_for(self, alias: str, base: LLMRequest) -> LLMRequest:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from baton.core import events as ev
 from baton.core import expr
+from baton.core.policy.rules import EXPLICIT_ALWAYS
 from baton.core.runner.context import ConfigError
 from baton.core.runner.journal import Journal
 from baton.core.spec.agent_tools import Approval, ApprovalWhen, FunctionTool, McpServer, McpTools
@@ -194,6 +195,7 @@ def _function_tool(index: int, entry: FunctionTool, functions: Mapping[str, Any]
         why=why,
         entry=index,
         target=entry.call,
+        annotations={"destructiveHint": True} if entry.destructive else {},
         timeout_s=entry.timeout_s,
         max_result_chars=entry.max_result_chars,
         bound=dict(entry.args),
@@ -279,7 +281,7 @@ def _resolved(approval: Approval, side_effects: bool, asks: str, runs: str) -> t
     if approval == "default":
         return ("always", asks) if side_effects else ("never", runs)
     if approval == "always":
-        return "always", "its approval is 'always'"
+        return "always", EXPLICIT_ALWAYS
     if approval == "never":
         return "never", "its approval is 'never'"
     assert isinstance(approval, ApprovalWhen)

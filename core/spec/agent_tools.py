@@ -46,6 +46,8 @@ class FunctionTool(_Strict):
     name: str | None = None
     description: str | None = None
     side_effects: bool = True
+    destructive: bool = False
+    """It may destroy what it touches (as MCP's `destructiveHint` says): no approval rule runs it unasked."""
     timeout_s: float | None = Field(default=None, gt=0)
     approval: Approval = "default"
     max_result_chars: int | None = Field(default=None, ge=100)
@@ -65,6 +67,12 @@ class FunctionTool(_Strict):
     @classmethod
     def _name_shape(cls, value: str | None) -> str | None:
         return check_tool_name(value)
+
+    @model_validator(mode="after")
+    def _destructive_has_effects(self) -> FunctionTool:
+        if self.destructive and not self.side_effects:
+            raise ValueError("a tool marked 'destructive' has side effects (drop 'side_effects: false')")
+        return self
 
     @property
     def tool_name(self) -> str:

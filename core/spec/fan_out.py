@@ -33,8 +33,7 @@ def fan_out(spec: WorkflowSpec, step: Step) -> FanOut | None:
         return None
     asked: int | None = step.concurrency
     width = asked if asked is not None else len(children(step))
-    calls_models = any(step_aliases(spec, child) for child in children(step))
     limit = spec.defaults.concurrency
-    if calls_models and width > limit:
+    if width > limit and any(step_aliases(spec, child) for child in children(step)):
         return FanOut(asked, limit, CAP_SETTING)
     return FanOut(asked, width)

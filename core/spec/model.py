@@ -352,6 +352,8 @@ class AgentStep(StepBase, CallPolicy):
     tool_choice: str | None = None
     on_tool_error: Literal["return_to_model", "fail", "ask"] = "return_to_model"
     max_result_chars: int = Field(default=8000, ge=100)
+    learn: bool = False
+    """Append the step's lessons (a person's feedback when they rejected its answers) to its system prompt."""
 
     @field_validator("tool_choice")
     @classmethod

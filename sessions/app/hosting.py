@@ -149,15 +149,17 @@ async def wait_claimed(
     wait_s: float = START_WAIT_S,
 ) -> None:
     """Wait until a host runs the session (it recorded its start after `after_seq`, or already ended), or say
-    why not."""
+    why not. Woken by the store's change notification (on PostgreSQL the moment the host commits), else
+    every `POLL_S`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    mark = await store.wait_for_change(session_id, 0)
     while loop.time() < deadline:
         if await store.last_seq(session_id) > after_seq:
             return
         if process is not None and process.poll() is not None and not await store.hosts():
             raise RunnerFailed(f"the runner host exited with code {process.returncode}; see {runner_log_dir()}")
-        await asyncio.sleep(POLL_S)
+        mark = await store.wait_for_change(session_id, POLL_S, mark)
     raise RunnerFailed(f"no runner host took session {session_id} within {wait_s:.0f}s (see `baton hosts`)")
 
 

@@ -17,18 +17,19 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from baton.core import paths
 from baton.core.bus import Bus
-from baton.core.config import Config
-from baton.core.llm.types import LLMClient
 from baton.core.runner import RunOptions
 from baton.sessions.bus import StoreBus
 from baton.sessions.errors import AppError, InvalidInput, RunnerFailed, SessionInUse
-from baton.sessions.host import SessionHost
 from baton.sessions.interface import SessionStore
 from baton.sessions.pg_dsn import is_dsn
+
+if TYPE_CHECKING:
+    from baton.core.config import Config
+    from baton.core.llm.types import LLMClient
 
 EXIT_CODES = {"completed": 0, "failed": 1, "invalid": 2, "in_use": 3, "paused": 4, "cancelled": 4, "degraded": 5}
 IN_USE_EXIT = 3
@@ -138,7 +139,10 @@ class InProcessRunners:
         options: RunOptions | None = None,
         models: Mapping[str, str] | None = None,
     ) -> Started:
-        """Start the host as a task; return once it runs (or raise what stopped it, such as `SessionInUse`)."""
+        """Start the host as a task; return once it runs (or raise what stopped it, such as `SessionInUse`).
+        The runner is loaded here: a command that hands its session to another process never needs it."""
+        from baton.sessions.host import SessionHost
+
         host = SessionHost(
             store, session_id, llm=self.llm, options=options, config=self.config, models=dict(models or {}), local=True
         )

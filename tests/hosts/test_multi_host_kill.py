@@ -231,10 +231,6 @@ class Kill:
     counted: int
 
 
-@pytest.mark.skip(
-    reason="not yet reliable: it passes most runs (18-25 s) but about one run in five does not finish;"
-    " `kill -USR1 HOST_PID` logs where every task of a host waits"
-)
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_host_killed_mid_run_leaves_every_session_to_the_survivor_with_nothing_run_twice_silently(

@@ -30,7 +30,9 @@ async def test_a_queued_session_is_claimed_once_with_its_lease_and_options(
     store: SessionStore, other: SessionStore, clock: Clock
 ) -> None:
     first, second = await new_session(store, "a"), await new_session(store, "b")
+    assert not await other.has_queued()
     assert await store.enqueue(first, '{"auto": "approve"}', '{"fast": "mock/x"}')
+    assert await other.has_queued()
     clock.advance(1)
     assert await store.enqueue(second)
     assert not await other.enqueue(first), "a queued session is not queued twice"
@@ -47,6 +49,7 @@ async def test_a_queued_session_is_claimed_once_with_its_lease_and_options(
     assert not await other.enqueue(first), "a session a live host runs is not queued again"
     (claim2,) = await other.claim("h2", 5, ttl=15)
     assert claim2.session_id == second, "the other host gets the other session"
+    assert not await store.has_queued(), "both sessions run: nothing waits in the queue"
     assert await other.claim("h2", 5) == []
 
 

@@ -164,7 +164,7 @@ async def test_the_tables_and_columns_are_the_sqlite_stores(dsn: str, tmp_path: 
     local = sqlite3.connect(tmp_path / "local.db")
     names = local.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_sequence'")
     tables = [r[0] for r in names]
-    assert len(tables) == 11
+    assert len(tables) == 12
     with psycopg.connect(dsn) as conn:
         for table in tables:
             ours = [r[1] for r in local.execute(f"PRAGMA table_info({table})")]

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from baton.core.commands import Command
 from baton.core.runner import RunOptions
 from baton.core.spec.load import load_workflow
+from baton.sessions.lessons import add_lesson
 from baton.sessions.store import Store
 from baton.tui import keymap
 from baton.tui.app import BatonApp
@@ -35,6 +36,7 @@ from baton.tui.commands.inbox import inbox_app
 from baton.tui.screens.help import HelpScreen
 from baton.tui.screens.home import HomeScreen
 from baton.tui.screens.inbox import InboxScreen
+from baton.tui.screens.lessons import LessonsScreen
 from baton.tui.screens.review import ReviewScreen
 from baton.tui.screens.run import RunScreen
 from baton.tui.screens.trace import TraceScreen
@@ -342,6 +344,45 @@ async def inbox(world: World, *, alone: bool = False, marked: bool = False) -> S
     return Stage((lambda: inbox_app(world.db)) if alone else (lambda: BatonApp(db=world.db)), reach)
 
 
+async def lessons_screen(world: World) -> Stage:
+    """The Lessons screen opened from Home, with a lesson chosen."""
+    await add_lesson(world.store, "reviewed", "draft", "Cite two sources.", "tester")
+
+    def listed(app: BatonApp) -> bool:
+        return isinstance(app.screen, LessonsScreen) and app.screen.chosen() is not None
+
+    async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
+        await pilot.press("l")
+        await until(pilot, lambda: listed(app), what="the lessons listed")
+        await until(pilot, lambda: "Cite two sources." in screen_text(app), what="the lesson on screen")
+
+    return Stage(lambda: BatonApp(db=world.db), reach)
+
+
+async def policy_screen(world: World, accepted: bool = False) -> Stage:
+    """The Approval rules screen opened from Home, with a proposed rule (or, `accepted`, a rule) chosen."""
+    from baton.core.config import save_rule
+    from baton.tui.screens.policy import PolicyScreen
+    from tests.core.test_policy import docs_rule, read, session
+
+    await session(world.store, [read(f"docs/{n}.md") for n in "abcde"], ["approve"] * 5)
+    if accepted:
+        save_rule(docs_rule())
+    kind = "rule" if accepted else "proposed"
+
+    def listed(app: BatonApp) -> bool:
+        chosen = app.screen.chosen() if isinstance(app.screen, PolicyScreen) else None
+        return chosen is not None and chosen.kind == kind
+
+    async def reach(pilot: Pilot[Any], app: BatonApp) -> None:
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
+        await pilot.press("P")
+        await until(pilot, lambda: listed(app), what=f"a {kind} rule chosen")
+
+    return Stage(lambda: BatonApp(db=world.db), reach)
+
+
 STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "home": home,
     "home-filtering": home_filtering,
@@ -364,6 +405,9 @@ STATES: dict[str, Callable[[World], Awaitable[Stage]]] = {
     "inbox": inbox,
     "inbox-marked": lambda w: inbox(w, marked=True),
     "inbox-alone": lambda w: inbox(w, alone=True),
+    "lessons": lessons_screen,
+    "policy": policy_screen,
+    "policy-rule": lambda w: policy_screen(w, accepted=True),
 }
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from baton.tui.commands.common import EXIT_HELP, application, fail, run_flags, tui_available, watch
+from baton.tui.commands.common import (
+    EXIT_HELP,
+    application,
+    collector_paused,
+    fail,
+    run_flags,
+    tui_available,
+    watch,
+)
 from baton.tui.commands.common import run as run_command
 
 
@@ -49,8 +57,9 @@ async def start(
 ) -> int:
     """Check everything given (asking in a terminal for required inputs left out), record the session,
     start its runner, view it; with `-o FILE`, write its result there when it ends."""
-    from baton.sessions.app import config, load_for_run, plan_run
-    from baton.tui.line.inputs import inputs_for_run
+    with collector_paused():
+        from baton.sessions.app import config, load_for_run, plan_run
+        from baton.tui.line.inputs import inputs_for_run
 
     if output is not None:
         check_output(output, detach)

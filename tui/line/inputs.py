@@ -11,17 +11,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from baton.core.runner import check_inputs
 from baton.core.spec.load import Workflow
 from baton.core.state import coerce_input
 from baton.tui.launch import LaunchError, missing_inputs, parse_inputs
-from baton.tui.line import ask
 from baton.tui.sanitize import inert, one_line
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 FORM_MODULE = "baton.tui.input_form"
 """Where the full-screen inputs form lives: `ask_inputs_async(workflow, given) -> dict | None`."""
@@ -61,7 +60,13 @@ async def ask_missing(
     workflow: Workflow, given: dict[str, Any], console: Console | None = None
 ) -> dict[str, str] | None:
     """One prompt per missing required input, each value checked against its type (and choices) as it is
-    typed; the values as typed (`key=value` text), or None when the person gives up (Ctrl-C or Ctrl-D)."""
+    typed; the values as typed (`key=value` text), or None when the person gives up (Ctrl-C or Ctrl-D).
+    The terminal's libraries are loaded here, only when a person is asked."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from baton.tui.line import ask
+
     out = console or Console(highlight=False)
     spec = workflow.spec
     missing = missing_inputs(workflow, given)

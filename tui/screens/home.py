@@ -101,6 +101,8 @@ class HomeScreen(Keyed, Screen[None]):
         self.flows: list[FlowEntry] = []
         self._shown: list[tuple[str, tuple[str, ...]]] = []
         self._workflows: dict[str, Workflow | str] = {}
+        self.compare_mark = ""
+        """The session marked to compare another with (`m`, then `D` on the other)."""
 
     @property
     def baton(self) -> BatonApp:
@@ -196,6 +198,7 @@ class HomeScreen(Keyed, Screen[None]):
             selected=entry.status if entry is not None else "",
             filtering=box is not None and box.has_focus,
             filtered=box is not None and bool(box.value),
+            comparable=entry is not None and bool(self._compare_with(entry)),
         )
 
     @on(Input.Changed, "#filter")
@@ -226,6 +229,18 @@ class HomeScreen(Keyed, Screen[None]):
 
         self.app.push_screen(InboxScreen(self.launcher), self._back_home)
 
+    def action_lessons(self) -> None:
+        """Lessons from reviewers' feedback: see, edit, remove."""
+        from baton.tui.screens.lessons import LessonsScreen
+
+        self.app.push_screen(LessonsScreen(self.launcher), self._back_home)
+
+    def action_policy(self) -> None:
+        """Approval rules learned from decisions on tool calls: accept, dismiss, revoke."""
+        from baton.tui.screens.policy import PolicyScreen
+
+        self.app.push_screen(PolicyScreen(self.launcher), self._back_home)
+
     def action_filter(self) -> None:
         """Type to filter the sessions."""
         self.query_one("#filter", Input).focus()
@@ -242,6 +257,37 @@ class HomeScreen(Keyed, Screen[None]):
 
         screen = RunScreen(self.launcher.bus(session_id), launcher=self.launcher, naive=self.baton.naive)
         self.app.push_screen(screen, self._back_home)
+
+    # --- comparing two sessions ------------------------------------------------------------------
+
+    def _compare_with(self, entry: SessionEntry) -> str:
+        """The session `D` compares the chosen one with: the marked one, else a fork's parent ('' none)."""
+        if self.compare_mark and self.compare_mark != entry.row.id:
+            return self.compare_mark
+        return entry.row.parent
+
+    def action_mark(self) -> None:
+        """Mark the chosen session to compare with another (or unmark it)."""
+        session_id = self.selected_id()
+        if not session_id:
+            return
+        self.compare_mark = "" if self.compare_mark == session_id else session_id
+        table = self.query_one("#sessions", DataTable)
+        table.border_title = f"sessions · marked {self.compare_mark}" if self.compare_mark else "sessions"
+        if self.compare_mark:
+            self.notify(f"marked {session_id}: choose another session and press D to compare", markup=False)
+        else:
+            self.notify(f"unmarked {session_id}", markup=False)
+        self.refresh_bindings()
+
+    def action_diff(self) -> None:
+        """The Diff screen: the marked session (or a fork's parent) against the chosen one."""
+        from baton.tui.screens.diff import DiffScreen
+
+        entry = self._entry(self.selected_id())
+        other = self._compare_with(entry) if entry is not None else ""
+        if entry is not None and other:
+            self.app.push_screen(DiffScreen(self.launcher, other, entry.row.id), self._back_home)
 
     def _back_home(self, status: str | None) -> None:
         self.reload()

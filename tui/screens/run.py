@@ -49,7 +49,13 @@ FRAME_S = 1 / 25
 STRUCTURE_S = 0.1
 BAR_S = 0.5
 JUMPS_PER_FRAME = 3
+PANES_PER_FRAME = 6
+"""Panes whose new text one frame draws (the others wait for the next): a frame stays short, so a key
+waits behind little."""
 INSPECTOR_S = 0.25
+KEYS_QUIET_S = 0.3
+"""The inspector waits until keys have paused this long: its redraw costs a layout of the whole screen,
+which a key arriving meanwhile would wait behind."""
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
 
 
@@ -87,11 +93,13 @@ class RunScreen(Keyed, SteeringScreen):
         self._leaving = False
         self.seen_checkpoints: set[str] = set()
         self._jump_turn = 0
+        self._text_turn = 0
         self._urgent = False
         self._grid_label: Content | None = None
         self._urgent_frame = False
         self._inspector_due = True
         self._last_inspector = 0.0
+        self._last_key = 0.0
         self._facts: KeyFacts | None = None
         self._result: tuple[int, str] = (-1, "")
         self.bar = SessionBar(id="bar")
@@ -169,12 +177,9 @@ class RunScreen(Keyed, SteeringScreen):
                 if label != self._grid_label:
                     self._grid_label = grid.border_title = label
             visible = {p.step: p for p in grid.shown_panes()}
-            for step in list(self._dirty_text):
-                shown = visible.get(step)
-                if shown is not None:
-                    shown.show_text(self.feed.source(step))
-                    self._dirty_text.discard(step)
-            self._jumps(list(visible.values()))
+            if not self._urgent_frame:  # a key's frame draws the key's change alone
+                self._flush_text(visible)
+                self._jumps(list(visible.values()))
             self._show_focus(structure)
             if bar:
                 self._last_bar = now
@@ -186,6 +191,19 @@ class RunScreen(Keyed, SteeringScreen):
             listener = getattr(self.app.screen, "feed_changed", None)
             if self.app.screen is not self and callable(listener):
                 listener()
+
+    def _flush_text(self, visible: dict[str, AgentPane]) -> None:
+        """New text into the shown panes that received some, `PANES_PER_FRAME` at most, taking turns."""
+        dirty = self._dirty_text
+        dirty &= visible.keys()  # a hidden pane is redrawn whole when the window shows it again
+        waiting = [step for step in visible if step in dirty]
+        if len(waiting) > PANES_PER_FRAME:
+            start = self._text_turn % len(waiting)
+            waiting = (waiting[start:] + waiting[:start])[:PANES_PER_FRAME]
+            self._text_turn += PANES_PER_FRAME
+        for step in waiting:
+            visible[step].show_text(self.feed.source(step))
+            dirty.discard(step)
 
     def _jumps(self, visible: list[AgentPane]) -> None:
         """Panes that filled up move half a page, a few a frame, so sixteen never repaint at once."""
@@ -217,9 +235,10 @@ class RunScreen(Keyed, SteeringScreen):
                 self._inspector_due = True
         if self._inspector_due and not self._urgent_frame:
             # The inspector's height follows its text, so it costs a layout pass: never in the frame
-            # that answers a key (the key's own change shows first), and at most a few times a second.
+            # that answers a key (the key's own change shows first), at most a few times a second, and
+            # only once keys pause.
             now = time.monotonic()
-            if now - self._last_inspector >= INSPECTOR_S:
+            if now - self._last_inspector >= INSPECTOR_S and now - self._last_key >= KEYS_QUIET_S:
                 self._inspector_due = False
                 self._last_inspector = now
                 chosen = self.chosen_call_id(path)
@@ -265,6 +284,7 @@ class RunScreen(Keyed, SteeringScreen):
             chosen_step=bool(self.step_tree.selected_path() or self.focused_step),
             result=self.user_focus and bool(self.result_text()),
             tool_calls=min(len(loop.calls), 2) if (loop := loop_of(view, self.focused_step)) else 0,
+            comparable=self.launcher is not None and bool(view.parent),
         )
 
     def _keys_changed(self) -> None:
@@ -314,6 +334,7 @@ class RunScreen(Keyed, SteeringScreen):
     def redraw_now(self) -> None:
         """A person did something: draw it in this frame, not after the throttle."""
         self._structure_pending = self._urgent = True
+        self._last_key = time.monotonic()
         if self.is_mounted:
             self._frame()
 
@@ -389,6 +410,13 @@ class RunScreen(Keyed, SteeringScreen):
         from baton.tui.screens.trace import TraceScreen
 
         self.app.push_screen(TraceScreen(self))
+
+    def action_diff(self) -> None:
+        """Compare this fork with its parent on the Diff screen."""
+        from baton.tui.screens.diff import DiffScreen
+
+        if self.launcher is not None and self.feed.view.parent:
+            self.app.push_screen(DiffScreen(self.launcher, self.feed.view.parent, self.bus.session_id))
 
     def action_zoom(self) -> None:
         """The focused agent full size, or back to the grid."""
@@ -481,11 +509,14 @@ class RunScreen(Keyed, SteeringScreen):
             call = self.feed.view.calls.get(pane.call_id)
             final = inert(call.text) if call is not None and call.status == "ok" else None
             widget = grid.panes.get(step)
-            shown = widget.shown_text() if widget is not None else ""
+            on_screen = widget is not None and widget.display
+            # a pane off the window is drawn from its buffer when the window shows it
+            shown = widget.shown_text() if widget is not None and on_screen else self.feed.source(step).text
             panes[step] = {
                 "final_chars": len(final) if final is not None else None,
                 "live_chars": pane.live_chars,
                 "shown_chars": len(shown),
+                "on_screen": on_screen,
                 "complete": final is not None and shown == final,
             }
         return {"panes": panes, "live_chars": self.feed.live_chars, "status": self.feed.view.status}

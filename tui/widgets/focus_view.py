@@ -1,13 +1,16 @@
 """The focused agent, larger: live text (a tool-calling agent's transcript) while it runs, its finished
 output rendered as Markdown; one of its tool calls in full when a person asks for it; once the session is
-over and no step is chosen, the session's result."""
+over and no step is chosen, the session's result.
+
+Text streams as plain text; Markdown is rendered only once the output is final, once per text and width
+(`MarkdownView`'s cache), so switching agents and zooming reuse what was rendered."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from baton.core.view import StepView
 from baton.tui.feed import PaneText
@@ -15,6 +18,7 @@ from baton.tui.sanitize import inert, one_line
 from baton.tui.transcript import PaneTranscript
 from baton.tui.values import yaml_text
 from baton.tui.widgets.agent_pane import pane_status, pane_title
+from baton.tui.widgets.markdown_view import MarkdownView
 from baton.tui.widgets.tail import TailView
 
 
@@ -26,7 +30,7 @@ def output_markdown(output: object) -> str:
 
 
 class FocusView(Vertical):
-    """Follows one step: `TailView` while streaming, `Markdown` once its output is final."""
+    """Follows one step: `TailView` while streaming, `MarkdownView` once its output is final."""
 
     DEFAULT_CSS = """
     FocusView #focus-final, FocusView #focus-call { display: none; }
@@ -46,8 +50,7 @@ class FocusView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield TailView("choose an agent: click a pane, or pick a step in the tree", id="focus-live")
-        with VerticalScroll(id="focus-final"):
-            yield Markdown(id="focus-markdown", open_links=False)
+        yield MarkdownView(id="focus-final")
         with VerticalScroll(id="focus-call"):
             yield Static(id="focus-call-body")
 
@@ -57,7 +60,7 @@ class FocusView(Vertical):
         if key != self._final_key:
             self._final_key = key
             self.step = ""
-            self.query_one("#focus-markdown", Markdown).update(markdown)
+            self.query_one("#focus-final", MarkdownView).update(markdown)
         content = Content.assemble(("result", "bold"), f" · {one_line(title, 60)}")
         if content != self._title:
             self._title = self.border_title = content
@@ -105,7 +108,7 @@ class FocusView(Vertical):
             key = (path, step.round, shown[:64] + str(len(shown)))
             if key != self._final_key:
                 self._final_key = key
-                self.query_one("#focus-markdown", Markdown).update(output_markdown(step.output))
+                self.query_one("#focus-final", MarkdownView).update(output_markdown(step.output))
             self.add_class("-final")
             return
         self.remove_class("-final")

@@ -29,9 +29,10 @@ def reason_before(rt: Runtime, path: str) -> str | None:
         checkpoint_id = f"{path}:{reason}:1"
         if checkpoint_id in rt.checkpoints.decided or checkpoint_id in rt.checkpoints.opened:
             return reason
-    if rt.history.output(path, 1) is not None or _begun(rt, path):
+    stop = breakpoint_reason(rt, path)
+    if stop is None or rt.history.output(path, 1) is not None or _begun(rt, path):
         return None
-    return breakpoint_reason(rt, path)
+    return stop
 
 
 def _begun(rt: Runtime, path: str) -> bool:

@@ -9,8 +9,7 @@ gives its slot back meanwhile.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from baton.core import events as ev
@@ -22,13 +21,14 @@ from baton.core.spec.fan_out import fan_out as concurrency
 from baton.core.spec.model import MapStep, ParallelStep, Step, SupervisorStep
 from baton.core.step_path import StepPath
 
-Run = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Awaitable[StepOutcome]]
+Run = Callable[[Runtime, Step, str, Scope, dict[str, Any], str], Coroutine[Any, Any, StepOutcome]]
 LABEL_CHARS = 60
 
 
 async def fan_out(rt: Runtime, coros: list[Coroutine[Any, Any, StepOutcome]]) -> list[StepOutcome]:
     """Run children concurrently. A pause lets running siblings reach a safe point; a failure cancels them."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(c) for c in coros]
     pending = set(tasks)
     try:
         while pending:
@@ -58,17 +58,20 @@ async def fan_out(rt: Runtime, coros: list[Coroutine[Any, Any, StepOutcome]]) ->
     return [task.result() for task in tasks]
 
 
-async def in_slot(limit: asyncio.Semaphore | None, work: Awaitable[StepOutcome]) -> StepOutcome:
+async def in_slot(limit: asyncio.Semaphore | None, work: Coroutine[Any, Any, StepOutcome]) -> StepOutcome:
     """Run a child once it holds a slot of its parent's concurrency (None: no limit)."""
+    started = False
     try:
         if limit is None:
             slot.set(None)
+            started = True
             return await work
         async with limit:
             slot.set(limit)
+            started = True
             return await work
     finally:
-        if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+        if not started:
             work.close()  # cancelled while waiting for a slot: the child never started
 
 

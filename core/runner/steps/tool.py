@@ -29,10 +29,13 @@ from baton.core.runner.tools import ToolCall, ToolError
 from baton.core.runner.writes import tool_writes
 from baton.core.spec.model import ToolStep
 
+_ARGS_JSON = json.JSONEncoder(sort_keys=True, default=str)
+"""`json.dumps(args, sort_keys=True, default=str)` without building an encoder per call."""
+
 
 def call_key(session_id: str, path: str, args: dict[str, Any]) -> str:
     """The idempotency key of a tool call: the session, the step and a hash of its arguments."""
-    digest = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(_ARGS_JSON.encode(args).encode()).hexdigest()
     return f"{session_id}:{path}:{digest[:16]}"
 
 
