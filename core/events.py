@@ -472,6 +472,12 @@ class DecisionMade(Event):
     where: str = ""
 
 
+def by_a_person(by: str) -> bool:
+    """Was a decision made by a person (directly, or through a decisions file they wrote), rather than by
+    `--auto` or an approval rule? Only a person's decisions teach rules and routes."""
+    return not (by == "auto" or by.startswith("rule:"))
+
+
 @dataclass(frozen=True, slots=True)
 class ControlChanged(Event):
     """Step mode or a breakpoint was switched by a viewer while the run goes on."""

@@ -80,6 +80,9 @@ def observe(workflow: str, session_id: str, envelopes: Iterable[ev.Envelope]) ->
             if call is not None:
                 reviewed[e.checkpoint_id] = call
         elif isinstance(e, ev.DecisionMade) and e.checkpoint_id in reviewed and e.decision in VERDICTS:
+            if not ev.by_a_person(e.by):  # `--auto` and rules judge nothing
+                reviewed.pop(e.checkpoint_id)
+                continue
             call = reviewed.pop(e.checkpoint_id)
             if e.decision == "retry_model" and e.model == call.alias:
                 continue

@@ -136,7 +136,7 @@ def observed(session_id: str, envelopes: Iterable[ev.Envelope]) -> list[Observed
         elif isinstance(e, ev.CheckpointOpened) and e.reason == "tool_call":
             opened[e.checkpoint_id] = e
         elif isinstance(e, ev.DecisionMade) and e.checkpoint_id in opened:
-            if e.decision not in APPROVALS | COUNTER or not _by_a_person(e.by):
+            if e.decision not in APPROVALS | COUNTER or not ev.by_a_person(e.by):
                 continue
             cp = opened[e.checkpoint_id]
             ctx: Mapping[str, Any] = cp.context if isinstance(cp.context, dict) else {}
@@ -160,10 +160,6 @@ def observed(session_id: str, envelopes: Iterable[ev.Envelope]) -> list[Observed
     return out
 
 
-def _by_a_person(by: str) -> bool:
-    return not (by.startswith("rule:") or by == "auto")
-
-
 # --- proposing -------------------------------------------------------------------------------------
 
 
@@ -176,7 +172,7 @@ def suggest(
     """Rules worth proposing, most-evidenced first; tools left without one are `held_back` with why."""
     gone = set(dismissed)
     groups: dict[tuple[str, str], list[Observed]] = {}
-    people = [o for o in observations if _by_a_person(o.by)]
+    people = [o for o in observations if ev.by_a_person(o.by)]
     for o in people:
         groups.setdefault((o.tool, o.origin), []).append(o)
     found = Proposals(decisions=len(people))

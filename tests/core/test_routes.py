@@ -64,6 +64,18 @@ def test_each_decision_counts_for_the_model_that_wrote_the_answer() -> None:
     assert step.suggestion.projected_savings == pytest.approx(0.009 * 6)
 
 
+def test_decisions_by_auto_or_a_rule_judge_nothing() -> None:
+    seen = _observed(
+        "s1",
+        *_answer(1, "write", "dear", "mock/strong", 0.01, "approve", by="auto"),
+        *_answer(2, "write", "dear", "mock/strong", 0.01, "approve", by="rule:3fa9c1e2"),
+        *_answer(3, "write", "dear", "mock/strong", 0.01, "approve", by="decisions:d.json"),
+        *_answer(4, "write", "dear", "mock/strong", 0.01, "reject", by="ann", feedback="shorter"),
+    )
+    assert [(v.step, v.verdict) for v in seen.verdicts] == [("write", "approved"), ("write", "rejected")]
+    assert len(seen.calls) == 4, "every call still counts as the step's volume"
+
+
 def test_a_cheaper_model_needs_enough_decisions_and_as_good_a_record() -> None:
     def seen(cheap: list[str], dear: list[str]) -> Observed:
         events: list[ev.Event] = [ev.StepStarted(step="write", model="dear")]
