@@ -13,9 +13,10 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from baton.core.runner import RunOptions
 from baton.sessions.app.runners import START_WAIT_S, ProcessRunners, Runners, Started, open_log, runner_log_dir
@@ -26,6 +27,7 @@ from baton.sessions.interface import SessionStore
 from baton.sessions.leases import machine_name
 from baton.sessions.pg_dsn import is_dsn
 
+T = TypeVar("T")
 POLL_S = 0.02
 
 
@@ -91,31 +93,50 @@ async def ensure_host(
         return None
     host_id = secrets.token_hex(4)
     process = spawn_host(db, host_id)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while loop.time() < deadline:
+
+    async def ready() -> bool | None:
         if any(host.id == host_id for host in await store.hosts()):
-            return process
+            return True
         code = process.poll()
         if code is not None:
-            raise RunnerFailed(
-                f"the runner host exited with code {code} before starting; see {host_log_path(host_id)}"
-            )
-        await asyncio.sleep(POLL_S)
+            raise RunnerFailed(f"the runner host exited with code {code} before starting; see {host_log_path(host_id)}")
+        return None
+
+    if await until(ready, store, None, wait_s):
+        return process
     raise RunnerFailed(f"the runner host did not start within {wait_s:.0f}s; see {host_log_path(host_id)}")
 
 
 async def in_use(store: SessionStore, session_id: str, wait_s: float) -> AppError:
     """Someone else queued the session (or a host runs it): `SessionInUse` naming the host that runs it,
     once one does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while loop.time() < deadline:
+
+    async def holder() -> AppError | None:
         lease = await store.lease(session_id)
         if lease is not None and await store.runner_alive(session_id):
             return SessionInUse(session_id, lease.pid, lease.host)
-        await asyncio.sleep(POLL_S)
+        return None
+
+    held = await until(holder, store, session_id, wait_s)
+    if held is not None:
+        return held
     return AppError(f"session {session_id} is already waiting for a runner host (see `baton hosts`)", code=3)
+
+
+async def until(
+    found: Callable[[], Awaitable[T | None]], store: SessionStore, session_id: str | None, wait_s: float
+) -> T | None:
+    """What `found` gives once it gives something, or None after `wait_s`: it is asked again whenever the
+    store says something changed (of `session_id`; None: anything), at least every `POLL_S`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    mark = await store.wait_for_change(session_id, 0)
+    while loop.time() < deadline:
+        result = await found()
+        if result is not None:
+            return result
+        mark = await store.wait_for_change(session_id, POLL_S, mark)
+    return None
 
 
 def host_log_path(host_id: str) -> Path:
@@ -151,15 +172,16 @@ async def wait_claimed(
     """Wait until a host runs the session (it recorded its start after `after_seq`, or already ended), or say
     why not. Woken by the store's change notification (on PostgreSQL the moment the host commits), else
     every `POLL_S`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    mark = await store.wait_for_change(session_id, 0)
-    while loop.time() < deadline:
+
+    async def claimed() -> bool | None:
         if await store.last_seq(session_id) > after_seq:
-            return
+            return True
         if process is not None and process.poll() is not None and not await store.hosts():
             raise RunnerFailed(f"the runner host exited with code {process.returncode}; see {runner_log_dir()}")
-        mark = await store.wait_for_change(session_id, POLL_S, mark)
+        return None
+
+    if await until(claimed, store, session_id, wait_s):
+        return
     raise RunnerFailed(f"no runner host took session {session_id} within {wait_s:.0f}s (see `baton hosts`)")
 
 
